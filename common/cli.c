@@ -1,0 +1,157 @@
+/* cli.c -- flag and environment parsing shared by every program. */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int parse_bool(const char *text, int *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(text, yes[i]) == 0)
+            return *out = 1, 0;
+        if (strcasecmp(text, no[i]) == 0)
+            return *out = 0, 0;
+    }
+    return -EINVAL;
+}
+
+static int parse_long(const char *text, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* Stores text into the option's target; source names where it came from for errors. */
+static int apply(const cli_option_t *o, const char *text, const char *source, char *err,
+                 size_t errlen)
+{
+    switch (o->type) {
+    case CLI_STRING:
+        *(const char **)o->target = text;
+        return 0;
+    case CLI_INT:
+        if (parse_long(text, o->min, o->max, (long *)o->target) == 0)
+            return 0;
+        snprintf(err, errlen, "%s: '%s' is not an integer in [%ld, %ld]", source, text, o->min,
+                 o->max);
+        return -EINVAL;
+    case CLI_BOOL:
+        if (parse_bool(text, (int *)o->target) == 0)
+            return 0;
+        snprintf(err, errlen, "%s: '%s' is not a boolean (1/0, true/false, yes/no, on/off)",
+                 source, text);
+        return -EINVAL;
+    }
+    return -EINVAL;
+}
+
+static int apply_environment(const cli_option_t *opts, size_t count, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < count; i++) {
+        const char *value = opts[i].env ? getenv(opts[i].env) : NULL;
+        if (value == NULL || value[0] == '\0')
+            continue;
+        int rc = apply(&opts[i], value, opts[i].env, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static const cli_option_t *find(const cli_option_t *opts, size_t count, const char *name,
+                                size_t len)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0)
+            return &opts[i];
+    }
+    return NULL;
+}
+
+/* Parses argv[*i]; advances *i past a separate value argument. */
+static int apply_argument(const cli_option_t *opts, size_t count, int argc, char **argv, int *i,
+                          char *err, size_t errlen)
+{
+    const char *arg = argv[*i];
+    if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+        snprintf(err, errlen, "unexpected argument '%s'", arg);
+        return -EINVAL;
+    }
+    const char *name = arg + 2;
+    const char *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    const cli_option_t *o = find(opts, count, name, len);
+    if (o == NULL) {
+        snprintf(err, errlen, "unknown flag '--%.*s' (see --help)", (int)len, name);
+        return -EINVAL;
+    }
+    const char *value = eq ? eq + 1 : NULL;
+    if (value == NULL && o->type == CLI_BOOL)
+        value = "true";
+    if (value == NULL) {
+        if (*i + 1 >= argc) {
+            snprintf(err, errlen, "flag '--%s' needs a value", o->name);
+            return -EINVAL;
+        }
+        value = argv[++*i];
+    }
+    char source[64];
+    snprintf(source, sizeof source, "--%s", o->name);
+    return apply(o, value, source, err, errlen);
+}
+
+int cli_parse(const cli_option_t *opts, size_t count, int argc, char **argv, char *err,
+              size_t errlen)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    }
+    int rc = apply_environment(opts, count, err, errlen);
+    for (int i = 1; rc == 0 && i < argc; i++)
+        rc = apply_argument(opts, count, argc, argv, &i, err, errlen);
+    return rc;
+}
+
+static void print_default(FILE *out, const cli_option_t *o)
+{
+    switch (o->type) {
+    case CLI_STRING: {
+        const char *v = *(const char **)o->target;
+        fprintf(out, " (default: %s)", v && v[0] ? v : "none");
+        break;
+    }
+    case CLI_INT:
+        fprintf(out, " (default: %ld)", *(const long *)o->target);
+        break;
+    case CLI_BOOL:
+        fprintf(out, " (default: %s)", *(const int *)o->target ? "on" : "off");
+        break;
+    }
+}
+
+void cli_usage(FILE *out, const char *program, const char *summary, const cli_option_t *opts,
+               size_t count)
+{
+    fprintf(out, "usage: %s [flags]\n%s\n\nflags (each also read from the environment):\n",
+            program, summary);
+    for (size_t i = 0; i < count; i++) {
+        const cli_option_t *o = &opts[i];
+        fprintf(out, "  --%s%s\n      %s", o->name, o->type == CLI_BOOL ? "" : " VALUE", o->help);
+        print_default(out, o);
+        if (o->env)
+            fprintf(out, " [env %s]", o->env);
+        fputc('\n', out);
+    }
+    fprintf(out, "  --help\n      print this text and exit\n");
+}

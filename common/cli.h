@@ -1,0 +1,28 @@
+/* cli.h -- command-line flags with an environment variable behind each one.
+ * A flag given on the command line wins over its environment variable, which wins over
+ * the default already stored in the target variable. */
+#ifndef RN_CLI_H
+#define RN_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef enum { CLI_STRING, CLI_INT, CLI_BOOL } cli_type_t;
+
+typedef struct {
+    const char *name; /* "bind": written --bind VALUE or --bind=VALUE */
+    const char *env;  /* "GENERATOR_BIND", or NULL */
+    cli_type_t type;
+    void *target;     /* const char **, long *, or int * (bool) */
+    long min, max;    /* inclusive range for CLI_INT */
+    const char *help;
+} cli_option_t;
+
+/* Returns 0 when parsed, 1 when --help was asked for, -EINVAL with a message in err. */
+int cli_parse(const cli_option_t *opts, size_t count, int argc, char **argv, char *err,
+              size_t errlen) __attribute__((warn_unused_result));
+
+void cli_usage(FILE *out, const char *program, const char *summary, const cli_option_t *opts,
+               size_t count);
+
+#endif

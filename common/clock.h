@@ -1,0 +1,26 @@
+/* clock.h -- the two clocks the programs use: wall time for what crosses the bus,
+ * monotonic time for every interval and timeout. */
+#ifndef RN_CLOCK_H
+#define RN_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline int64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline int64_t clock_wall_ns(void)
+{
+    return clock_ns(CLOCK_REALTIME);
+}
+
+static inline int64_t clock_mono_ms(void)
+{
+    return clock_ns(CLOCK_MONOTONIC) / 1000000;
+}
+
+#endif

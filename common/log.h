@@ -1,0 +1,25 @@
+/* log.h -- one logfmt line per notable event on stderr, with a level.
+ * The level is set once by main before threads start and only read afterwards. */
+#ifndef RN_LOG_H
+#define RN_LOG_H
+
+typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
+
+/* Parses "debug", "info", "warn" or "error"; returns 0 or -EINVAL. */
+int log_level_parse(const char *text, log_level_t *out);
+void log_set_level(log_level_t level);
+int log_enabled(log_level_t level);
+
+/* Writes "ts=... level=... prog=... msg=<msg> <fields>" where fields is printf-formatted
+ * text of key=value pairs, written by one fprintf so lines from threads never interleave. */
+void log_write(log_level_t level, const char *msg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+void log_set_program(const char *name);
+
+#define log_debug(msg, ...) log_write(LOG_DEBUG, msg, __VA_ARGS__)
+#define log_info(msg, ...) log_write(LOG_INFO, msg, __VA_ARGS__)
+#define log_warn(msg, ...) log_write(LOG_WARN, msg, __VA_ARGS__)
+#define log_error(msg, ...) log_write(LOG_ERROR, msg, __VA_ARGS__)
+
+#endif

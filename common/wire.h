@@ -1,0 +1,66 @@
+/* wire.h -- the bus messages of proto/rn.proto as plain C structs: encode for the
+ * generator, validate-and-decode for every subscriber. Pure: protobuf-c only, no sockets. */
+#ifndef RN_WIRE_H
+#define RN_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_HEARTBEAT_TOPIC "_heartbeat"
+#define WIRE_TOPIC_MAX 64
+#define WIRE_MESSAGE_MAX 128 /* encoded size bound of either message */
+
+typedef struct {
+    uint64_t epoch;
+    uint64_t seq;
+    int64_t published_ns;
+    int32_t value;
+} wire_number_t;
+
+typedef struct {
+    uint64_t epoch;
+    uint64_t last_seq;
+    int64_t sent_ns;
+    uint32_t interval_ms;
+    int publishing;
+    char topic[WIRE_TOPIC_MAX + 1];
+} wire_heartbeat_t;
+
+typedef enum { WIRE_NUMBER, WIRE_HEARTBEAT } wire_kind_t;
+
+typedef struct {
+    wire_kind_t kind;
+    union {
+        wire_number_t number;
+        wire_heartbeat_t heartbeat;
+    };
+} wire_message_t;
+
+/* Why a message was refused; each is a label of the malformed-message counter. */
+typedef enum {
+    WIRE_OK = 0,
+    WIRE_ERR_FRAMES = -1, /* not exactly two frames (checked by the socket reader) */
+    WIRE_ERR_TOPIC = -2,  /* a topic this subscriber did not ask for */
+    WIRE_ERR_DECODE = -3, /* the payload is not valid protobuf for the topic */
+    WIRE_ERR_FIELD = -4,  /* decoded, but a field breaks the contract (seq 0, ...) */
+} wire_error_t;
+
+#define WIRE_ERROR_KINDS 4
+
+/* Decodes one two-frame message. data_topic is the only data topic accepted. */
+wire_error_t wire_decode(const void *topic, size_t topic_len, const void *payload,
+                         size_t payload_len, const char *data_topic, wire_message_t *out)
+    __attribute__((warn_unused_result));
+
+/* Short label for an error ("frames", "topic", "decode", "field"). */
+const char *wire_error_name(wire_error_t err);
+
+/* Encode into buf; return the length, or 0 when cap is too small. */
+size_t wire_number_encode(const wire_number_t *in, uint8_t *buf, size_t cap);
+size_t wire_heartbeat_encode(const wire_heartbeat_t *in, uint8_t *buf, size_t cap);
+
+/* A data topic is 1..64 printable ASCII characters without spaces, not starting with '_'.
+ * Returns 0, or -EINVAL with the reason in err. */
+int wire_topic_check(const char *topic, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,23 @@
+/* bus.h -- the gateway's ZeroMQ intake: one thread that receives from the generator(s),
+ * decodes each message once, frames it as SSE once and publishes it into the hub's ring.
+ * It alone owns the SUB socket. */
+#ifndef GATEWAY_BUS_H
+#define GATEWAY_BUS_H
+
+#include "hub.h"
+
+#include <stddef.h>
+
+typedef struct bus bus_t;
+
+/* Creates the SUB socket and connects every endpoint of cfg->connect. On failure returns
+ * NULL with the reason in err. */
+bus_t *bus_create(void *zmq_context, hub_t *hub, char *err, size_t errlen);
+
+/* Starts the receive thread. Returns 0 or -errno. */
+int bus_start(bus_t *bus) __attribute__((warn_unused_result));
+
+/* Stops and joins the thread (if started) and closes the socket. NULL is a no-op. */
+void bus_destroy(bus_t *bus);
+
+#endif

@@ -1,0 +1,93 @@
+/* config.c -- gateway flags: defaults, parsing, validation. */
+#include "config.h"
+
+#include "cli.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#ifndef RN_WEB_ROOT
+#define RN_WEB_ROOT "web"
+#endif
+
+static const char summary[] =
+    "Subscribes to a generator's ZeroMQ stream and relays it to browsers as Server-Sent\n"
+    "Events, serving the htmx page, its fragment, health checks and metrics.";
+
+static int validate(gateway_config_t *cfg, const char *level, char *err, size_t errlen)
+{
+    if (wire_topic_check(cfg->topic, err, errlen) < 0)
+        return -EINVAL;
+    if (log_level_parse(level, &cfg->log_level) < 0) {
+        snprintf(err, errlen, "--log-level: '%s' is not debug, info, warn or error", level);
+        return -EINVAL;
+    }
+    long usable = cfg->threads - CONFIG_RESERVED_THREADS;
+    if (cfg->max_clients == 0)
+        cfg->max_clients = usable;
+    if (cfg->max_clients > usable) {
+        snprintf(err, errlen, "--max-clients %ld leaves fewer than %d of --threads %ld free",
+                 cfg->max_clients, CONFIG_RESERVED_THREADS, cfg->threads);
+        return -EINVAL;
+    }
+    if (cfg->max_lag == 0 || cfg->max_lag >= cfg->history)
+        cfg->max_lag = cfg->history / 2;
+    return 0;
+}
+
+int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
+{
+    const char *level = "info";
+    *cfg = (gateway_config_t){.listen = "127.0.0.1:8080",
+                              .connect = "tcp://127.0.0.1:5556",
+                              .topic = "number",
+                              .web_root = RN_WEB_ROOT,
+                              .threads = 1024,
+                              .history = 1024,
+                              .heartbeat_ms = 15000,
+                              .retry_ms = 2000,
+                              .bus_timeout_ms = 3500,
+                              .write_timeout_ms = 10000};
+    const cli_option_t opts[] = {
+        {"listen", "GATEWAY_LISTEN", CLI_STRING, &cfg->listen, 0, 0,
+         "HTTP address:port (civetweb syntax)"},
+        {"connect", "GATEWAY_CONNECT", CLI_STRING, &cfg->connect, 0, 0,
+         "generator endpoint(s), comma-separated"},
+        {"topic", "GATEWAY_TOPIC", CLI_STRING, &cfg->topic, 0, 0, "data topic to relay"},
+        {"on-demand", "GATEWAY_ON_DEMAND", CLI_BOOL, &cfg->on_demand, 0, 0,
+         "subscribe to the data topic only while some SSE client is connected"},
+        {"threads", "GATEWAY_THREADS", CLI_INT, &cfg->threads, CONFIG_RESERVED_THREADS + 1, 30000,
+         "HTTP worker threads: one per connection, each SSE client holds one"},
+        {"max-clients", "GATEWAY_MAX_CLIENTS", CLI_INT, &cfg->max_clients, 0, 30000,
+         "SSE clients admitted before answering 503 (0: threads - 8)"},
+        {"history", "GATEWAY_HISTORY", CLI_INT, &cfg->history, 16, 10000000,
+         "events kept for slow readers and resuming clients"},
+        {"max-lag", "GATEWAY_MAX_LAG", CLI_INT, &cfg->max_lag, 0, 10000000,
+         "events a client may fall behind before it is dropped (0: history / 2)"},
+        {"heartbeat-ms", "GATEWAY_HEARTBEAT_MS", CLI_INT, &cfg->heartbeat_ms, 100, 600000,
+         "an SSE comment is sent after this long without an event"},
+        {"retry-ms", "GATEWAY_RETRY_MS", CLI_INT, &cfg->retry_ms, 0, 600000,
+         "reconnect delay advised to browsers (SSE retry:)"},
+        {"bus-timeout-ms", "GATEWAY_BUS_TIMEOUT_MS", CLI_INT, &cfg->bus_timeout_ms, 100, 600000,
+         "the generator counts as down after this long without a message"},
+        {"write-timeout-ms", "GATEWAY_WRITE_TIMEOUT_MS", CLI_INT, &cfg->write_timeout_ms, 100,
+         600000, "a client that accepts no bytes for this long is dropped"},
+        {"web-root", "GATEWAY_WEB_ROOT", CLI_STRING, &cfg->web_root, 0, 0,
+         "directory with index.html, app.css, htmx.min.js, hx-sse.min.js"},
+        {"log-level", "GATEWAY_LOG_LEVEL", CLI_STRING, &level, 0, 0,
+         "debug, info, warn or error"},
+    };
+    const size_t count = sizeof opts / sizeof opts[0];
+    char err[256];
+    int rc = cli_parse(opts, count, argc, argv, err, sizeof err);
+    if (rc == 1) {
+        cli_usage(stdout, "gateway", summary, opts, count);
+        return 1;
+    }
+    if (rc == 0)
+        rc = validate(cfg, level, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "gateway: %s\n", err);
+    return rc;
+}

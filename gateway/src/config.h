@@ -1,0 +1,32 @@
+/* config.h -- the gateway's settings, from flags and environment. Filled by main before
+ * any thread starts and read-only afterwards. */
+#ifndef GATEWAY_CONFIG_H
+#define GATEWAY_CONFIG_H
+
+#include "log.h"
+
+/* Worker threads kept free of SSE streams for the page, fragment, health and metrics. */
+#define CONFIG_RESERVED_THREADS 8
+
+typedef struct {
+    const char *listen;
+    const char *connect; /* one or more ZeroMQ endpoints, comma-separated */
+    const char *topic;
+    const char *web_root;
+    int on_demand;
+    long threads;
+    long max_clients;
+    long history;
+    long max_lag;
+    long heartbeat_ms;
+    long retry_ms;
+    long bus_timeout_ms;
+    long write_timeout_ms;
+    log_level_t log_level;
+} gateway_config_t;
+
+/* Returns 0 when the gateway should run, 1 after --help, -EINVAL after printing why. */
+int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
+    __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,230 @@
+/* http.c -- civetweb set-up and the routes other than the SSE stream. */
+#include "http.h"
+
+#include "log.h"
+#include "stream.h"
+
+#include <civetweb.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct http_server {
+    struct mg_context *ctx;
+    hub_t *hub;               /* borrowed */
+    const assets_t *assets;   /* borrowed */
+};
+
+/* The page may run only our own scripts and styles and talk only to its own origin. */
+static const char *const page_headers[] = {
+    "Content-Security-Policy",
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "Cache-Control", "no-store", "X-Frame-Options", "DENY", "Referrer-Policy", "no-referrer",
+    NULL};
+static const char *const no_store[] = {"Cache-Control", "no-store", NULL};
+
+static int is_head(struct mg_connection *conn)
+{
+    return strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0;
+}
+
+int http_send(struct mg_connection *conn, int status, const char *content_type, const char *body,
+              size_t len, const char *const *headers)
+{
+    char length[24];
+    snprintf(length, sizeof length, "%zu", len);
+    mg_response_header_start(conn, status);
+    mg_response_header_add(conn, "Content-Type", content_type, -1);
+    mg_response_header_add(conn, "Content-Length", length, -1);
+    mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+    for (size_t i = 0; headers && headers[i]; i += 2)
+        mg_response_header_add(conn, headers[i], headers[i + 1], -1);
+    mg_response_header_send(conn);
+    if (len > 0 && !is_head(conn))
+        mg_write(conn, body, len); /* a short write only means the client left */
+    return status;
+}
+
+static int send_text(struct mg_connection *conn, int status, const char *text)
+{
+    return http_send(conn, status, "text/plain; charset=utf-8", text, strlen(text), no_store);
+}
+
+/* The fragment for the latest event relayed: the number, with its event id. */
+static int fragment_render(const hub_t *hub, char *buf, size_t cap)
+{
+    ring_meta_t m;
+    char frame[RING_FRAME_MAX];
+    uint64_t head = ring_head(hub->ring);
+    int n = head > 1 ? ring_read(hub->ring, head - 1, frame, sizeof frame, &m) : -EAGAIN;
+    if (n < 0)
+        return snprintf(buf, cap, "<span class=\"number\" data-event-id=\"\">..</span>");
+    return snprintf(buf, cap,
+                    "<span class=\"number\" data-event-id=\"%llu-%llu\">%lld</span>",
+                    (unsigned long long)m.epoch, (unsigned long long)m.seq, (long long)m.value);
+}
+
+static int on_fragment(struct mg_connection *conn, http_server_t *srv)
+{
+    char html[160];
+    int n = fragment_render(srv->hub, html, sizeof html);
+    return http_send(conn, 200, "text/html; charset=utf-8", html, (size_t)n, no_store);
+}
+
+/* The page template holds "{{number}}" where the current fragment goes, so the page
+ * shows the number at once, before its first event arrives. */
+static int on_page(struct mg_connection *conn, http_server_t *srv)
+{
+    static const char marker[] = "{{number}}";
+    const asset_t *page = &srv->assets->page;
+    char html[160];
+    int n = fragment_render(srv->hub, html, sizeof html);
+    const char *at = memmem(page->body, page->len, marker, sizeof marker - 1);
+    size_t before = at ? (size_t)(at - page->body) : page->len;
+    size_t after = at ? page->len - before - (sizeof marker - 1) : 0;
+    char *out = malloc(page->len + (size_t)n);
+    if (out == NULL)
+        return send_text(conn, 500, "out of memory\n");
+    memcpy(out, page->body, before);
+    memcpy(out + before, html, at ? (size_t)n : 0);
+    memcpy(out + before + (at ? (size_t)n : 0), page->body + page->len - after, after);
+    size_t len = before + (at ? (size_t)n : 0) + after;
+    int status = http_send(conn, 200, page->content_type, out, len, page_headers);
+    free(out);
+    return status;
+}
+
+static int on_health(struct mg_connection *conn, http_server_t *srv)
+{
+    (void)srv;
+    return send_text(conn, 200, "ok\n");
+}
+
+static int on_ready(struct mg_connection *conn, http_server_t *srv)
+{
+    hub_t *hub = srv->hub;
+    if (hub_ready(hub))
+        return send_text(conn, 200, "ready\n");
+    if (atomic_load(&hub->draining))
+        return send_text(conn, 503, "draining\n");
+    if (!hub_generator_alive(hub))
+        return send_text(conn, 503, "generator down\n");
+    return send_text(conn, 503, "client limit reached\n");
+}
+
+static int on_metrics(struct mg_connection *conn, http_server_t *srv)
+{
+    enum { CAP = 16384 };
+    char *text = malloc(CAP);
+    int n = text ? metrics_render(srv->hub, text, CAP) : -ENOMEM;
+    int status = n < 0 ? send_text(conn, 500, "metrics unavailable\n")
+                       : http_send(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text,
+                                   (size_t)n, no_store);
+    free(text);
+    return status;
+}
+
+static int on_events(struct mg_connection *conn, http_server_t *srv)
+{
+    return stream_serve(conn, srv->hub);
+}
+
+typedef int (*route_fn)(struct mg_connection *, http_server_t *);
+
+typedef struct {
+    const char *path;
+    int head; /* HEAD allowed besides GET */
+    route_fn fn;
+} route_t;
+
+static const route_t routes[] = {
+    {"/", 1, on_page},          {"/events", 0, on_events}, {"/fragments/number", 1, on_fragment},
+    {"/healthz", 1, on_health}, {"/readyz", 1, on_ready},  {"/metrics", 1, on_metrics},
+};
+
+static int on_static(struct mg_connection *conn, const asset_t *a)
+{
+    static const char *const cache[] = {"Cache-Control", "public, max-age=300", NULL};
+    return http_send(conn, 200, a->content_type, a->body, a->len, cache);
+}
+
+static int method_allowed(struct mg_connection *conn, int head_ok)
+{
+    const char *method = mg_get_request_info(conn)->request_method;
+    return strcmp(method, "GET") == 0 || (head_ok && strcmp(method, "HEAD") == 0);
+}
+
+static int not_allowed(struct mg_connection *conn, int head_ok)
+{
+    const char *const allow[] = {"Allow", head_ok ? "GET, HEAD" : "GET", NULL};
+    static const char text[] = "method not allowed\n";
+    return http_send(conn, 405, "text/plain; charset=utf-8", text, sizeof text - 1, allow);
+}
+
+static int on_request(struct mg_connection *conn, void *data)
+{
+    http_server_t *srv = data;
+    const char *path = mg_get_request_info(conn)->local_uri;
+    const asset_t *asset = path ? assets_find(srv->assets, path) : NULL;
+    if (asset)
+        return method_allowed(conn, 1) ? on_static(conn, asset) : not_allowed(conn, 1);
+    for (size_t i = 0; path && i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(routes[i].path, path) != 0)
+            continue;
+        if (!method_allowed(conn, routes[i].head))
+            return not_allowed(conn, routes[i].head);
+        return routes[i].fn(conn, srv);
+    }
+    return send_text(conn, 404, "not found\n");
+}
+
+static int on_log(const struct mg_connection *conn, const char *message)
+{
+    (void)conn;
+    log_warn("http", "detail=\"%.200s\"", message);
+    return 1;
+}
+
+http_server_t *http_start(hub_t *hub, const assets_t *assets, char *err, size_t errlen)
+{
+    const gateway_config_t *cfg = hub->cfg;
+    http_server_t *srv = calloc(1, sizeof *srv);
+    if (srv == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    *srv = (http_server_t){NULL, hub, assets};
+    char threads[24], timeout[24];
+    snprintf(threads, sizeof threads, "%ld", cfg->threads);
+    snprintf(timeout, sizeof timeout, "%ld", cfg->write_timeout_ms);
+    const char *options[] = {"listening_ports", cfg->listen, "num_threads", threads,
+                             "request_timeout_ms", timeout, "enable_keep_alive", "yes",
+                             "keep_alive_timeout_ms", "500", "tcp_nodelay", "1",
+                             "max_request_size", "8192", "enable_directory_listing", "no",
+                             NULL};
+    struct mg_callbacks callbacks = {0};
+    callbacks.log_message = on_log;
+    struct mg_init_data init = {&callbacks, srv, options};
+    struct mg_error_data error = {0};
+    char text[256] = "";
+    error.text = text;
+    error.text_buffer_size = sizeof text;
+    srv->ctx = mg_start2(&init, &error);
+    if (srv->ctx == NULL) {
+        snprintf(err, errlen, "cannot listen on '%s': %s", cfg->listen, text);
+        free(srv);
+        return NULL;
+    }
+    mg_set_request_handler(srv->ctx, "/", on_request, srv);
+    return srv;
+}
+
+void http_stop(http_server_t *srv)
+{
+    if (srv == NULL)
+        return;
+    mg_stop(srv->ctx);
+    free(srv);
+}

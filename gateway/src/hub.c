@@ -1,0 +1,77 @@
+/* hub.c -- admission, liveness and wakeups around the shared ring. */
+#include "hub.h"
+
+#include "clock.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+int hub_init(hub_t *hub, const gateway_config_t *cfg)
+{
+    memset(hub, 0, sizeof *hub);
+    hub->cfg = cfg;
+    hub->ring = ring_create((size_t)cfg->history);
+    if (hub->ring == NULL)
+        return -ENOMEM;
+    hub->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (hub->wake_fd < 0) {
+        int e = errno;
+        ring_destroy(hub->ring);
+        return -e;
+    }
+    return 0;
+}
+
+void hub_deinit(hub_t *hub)
+{
+    ring_destroy(hub->ring);
+    if (hub->wake_fd >= 0)
+        close(hub->wake_fd);
+    hub->ring = NULL;
+    hub->wake_fd = -1;
+}
+
+void hub_wake_bus(hub_t *hub)
+{
+    uint64_t one = 1;
+    /* The counter only saturates after 2^64-2 unread wakes; a failed write loses nothing. */
+    if (write(hub->wake_fd, &one, sizeof one) < 0)
+        return;
+}
+
+int hub_client_enter(hub_t *hub)
+{
+    if (atomic_load(&hub->draining))
+        return -ESHUTDOWN;
+    long before = atomic_fetch_add(&hub->clients, 1);
+    if (before >= hub->cfg->max_clients) {
+        atomic_fetch_sub(&hub->clients, 1);
+        metrics_add(&hub->metrics.sse_refused, 1);
+        return -EBUSY;
+    }
+    metrics_add(&hub->metrics.sse_connections, 1);
+    if (before == 0 && hub->cfg->on_demand)
+        hub_wake_bus(hub);
+    return 0;
+}
+
+void hub_client_leave(hub_t *hub)
+{
+    if (atomic_fetch_sub(&hub->clients, 1) == 1 && hub->cfg->on_demand)
+        hub_wake_bus(hub);
+}
+
+int hub_generator_alive(const hub_t *hub)
+{
+    int64_t last = atomic_load(&hub->last_bus_ms);
+    return last != 0 && clock_mono_ms() - last <= hub->cfg->bus_timeout_ms;
+}
+
+int hub_ready(const hub_t *hub)
+{
+    return hub_generator_alive(hub) && !atomic_load(&hub->draining) &&
+           atomic_load(&hub->clients) < hub->cfg->max_clients;
+}

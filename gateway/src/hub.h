@@ -1,0 +1,40 @@
+/* hub.h -- what the bus thread and the HTTP workers share: the ring of framed events,
+ * the counters, the client count and whether the generator is alive. main owns the hub;
+ * every other thread holds a borrowed pointer. */
+#ifndef GATEWAY_HUB_H
+#define GATEWAY_HUB_H
+
+#include "config.h"
+#include "metrics.h"
+#include "ring.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef struct hub_s {
+    const gateway_config_t *cfg; /* borrowed */
+    ring_t *ring;
+    metrics_t metrics;
+    _Atomic long clients;
+    _Atomic int draining;
+    _Atomic int64_t last_bus_ms;  /* monotonic ms of the last valid bus message, 0: never */
+    _Atomic uint64_t epoch;       /* the generator's current epoch, 0: none seen */
+    int wake_fd;                  /* eventfd: wakes the bus thread (clients 0<->1, stop) */
+} hub_t;
+
+int hub_init(hub_t *hub, const gateway_config_t *cfg) __attribute__((warn_unused_result));
+void hub_deinit(hub_t *hub);
+
+/* Admits one SSE client. Returns 0, -ESHUTDOWN while draining, -EBUSY at the limit. */
+int hub_client_enter(hub_t *hub) __attribute__((warn_unused_result));
+void hub_client_leave(hub_t *hub);
+
+/* Wakes the bus thread so it re-reads the client count and the draining flag. */
+void hub_wake_bus(hub_t *hub);
+
+int hub_generator_alive(const hub_t *hub);
+
+/* Ready to take new SSE clients: generator alive, not draining, below the limit. */
+int hub_ready(const hub_t *hub);
+
+#endif

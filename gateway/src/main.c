@@ -1,0 +1,122 @@
+/* main.c -- the gateway: wiring, signals, periodic client counts and orderly shutdown. */
+#include "assets.h"
+#include "bus.h"
+#include "config.h"
+#include "http.h"
+#include "hub.h"
+#include "log.h"
+
+#include <civetweb.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <zmq.h>
+
+enum { STATS_INTERVAL_S = 10 };
+
+typedef struct {
+    long clients;
+    uint64_t connections, refused, dropped;
+} client_counts_t;
+
+static client_counts_t read_counts(hub_t *hub)
+{
+    return (client_counts_t){atomic_load(&hub->clients),
+                             metrics_get(&hub->metrics.sse_connections),
+                             metrics_get(&hub->metrics.sse_refused),
+                             metrics_get(&hub->metrics.sse_dropped_slow)};
+}
+
+/* Waits for SIGINT or SIGTERM, logging client counts whenever they changed. */
+static void wait_for_signal(hub_t *hub, const sigset_t *signals)
+{
+    client_counts_t last = {0};
+    for (;;) {
+        struct timespec ts = {STATS_INTERVAL_S, 0};
+        int sig = sigtimedwait(signals, NULL, &ts);
+        if (sig > 0) {
+            log_info("stopping", "signal=%s clients=%ld", strsignal(sig),
+                     atomic_load(&hub->clients));
+            return;
+        }
+        client_counts_t now = read_counts(hub);
+        if (memcmp(&now, &last, sizeof now) != 0)
+            log_info("clients", "connected=%ld admitted_total=%llu refused_total=%llu "
+                     "dropped_slow_total=%llu", now.clients,
+                     (unsigned long long)now.connections, (unsigned long long)now.refused,
+                     (unsigned long long)now.dropped);
+        last = now;
+    }
+}
+
+static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
+{
+    char err[512];
+    void *context = zmq_ctx_new();
+    bus_t *bus = context ? bus_create(context, hub, err, sizeof err) : NULL;
+    http_server_t *http = NULL;
+    int rc = 1;
+    if (bus == NULL || bus_start(bus) < 0) {
+        log_error("cannot start", "error=\"%s\"", bus ? "bus thread" : err);
+        goto out;
+    }
+    http = http_start(hub, assets, err, sizeof err);
+    if (http == NULL) {
+        log_error("cannot start", "error=\"%s\"", err);
+        goto out;
+    }
+    const gateway_config_t *cfg = hub->cfg;
+    log_info("started", "listen=%s connect=%s topic=%s on_demand=%d threads=%ld max_clients=%ld "
+             "history=%ld", cfg->listen, cfg->connect, cfg->topic, cfg->on_demand, cfg->threads,
+             cfg->max_clients, cfg->history);
+    wait_for_signal(hub, signals);
+    rc = 0;
+out:
+    atomic_store(&hub->draining, 1);
+    ring_close(hub->ring); /* SSE handlers return, so mg_stop can join them */
+    http_stop(http);
+    bus_destroy(bus);
+    if (context)
+        zmq_ctx_term(context);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    log_set_program("gateway");
+    gateway_config_t cfg;
+    int rc = gateway_config_load(&cfg, argc, argv);
+    if (rc != 0)
+        return rc == 1 ? 0 : 2;
+    log_set_level(cfg.log_level);
+
+    /* Blocked before any thread starts, so only sigtimedwait in main sees them. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512];
+    assets_t assets;
+    if (assets_load(&assets, cfg.web_root, err, sizeof err) < 0) {
+        log_error("cannot start", "error=\"%s\"", err);
+        return 1;
+    }
+    hub_t hub;
+    if (hub_init(&hub, &cfg) < 0) {
+        log_error("cannot start", "error=\"%s\"", "out of memory");
+        assets_free(&assets);
+        return 1;
+    }
+    /* Returns the mask of features asked for, here none; there is no failure to check. */
+    (void)mg_init_library(0);
+    rc = serve(&hub, &assets, &signals);
+    mg_exit_library();
+    hub_deinit(&hub);
+    assets_free(&assets);
+    log_info("stopped", "%s", "");
+    return rc;
+}

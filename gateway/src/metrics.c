@@ -1,0 +1,95 @@
+/* metrics.c -- Prometheus text exposition of the hub's counters. */
+#include "metrics.h"
+
+#include "clock.h"
+#include "hub.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+typedef struct {
+    char *buf;
+    size_t cap, len;
+    int overflow;
+} text_t;
+
+static void put(text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(text_t *t, const char *fmt, ...)
+{
+    if (t->overflow)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= t->cap - t->len)
+        t->overflow = 1;
+    else
+        t->len += (size_t)n;
+}
+
+static void header(text_t *t, const char *name, const char *type, const char *help)
+{
+    put(t, "# HELP rn_gateway_%s %s\n# TYPE rn_gateway_%s %s\n", name, help, name, type);
+}
+
+static void counter(text_t *t, const char *name, const char *help, const _Atomic uint64_t *c)
+{
+    header(t, name, "counter", help);
+    put(t, "rn_gateway_%s %" PRIu64 "\n", name, metrics_get(c));
+}
+
+static void gauge(text_t *t, const char *name, const char *help, double value)
+{
+    header(t, name, "gauge", help);
+    put(t, "rn_gateway_%s %.6g\n", name, value);
+}
+
+static void render_bus(text_t *t, const hub_t *hub)
+{
+    const metrics_t *m = &hub->metrics;
+    counter(t, "bus_events_total", "Data events received from the bus and relayed.",
+            &m->bus_events);
+    counter(t, "bus_heartbeats_total", "Generator heartbeats received.", &m->bus_heartbeats);
+    header(t, "bus_malformed_total", "counter", "Bus messages dropped as malformed, by reason.");
+    for (int i = 0; i < WIRE_ERROR_KINDS; i++)
+        put(t, "rn_gateway_bus_malformed_total{reason=\"%s\"} %" PRIu64 "\n",
+            wire_error_name((wire_error_t)(-i - 1)), metrics_get(&m->bus_malformed[i]));
+    counter(t, "bus_stale_total", "Events dropped as repeated or older than the last relayed.",
+            &m->bus_stale);
+    counter(t, "bus_gap_events_total", "Sequence numbers missing from the bus within an epoch.",
+            &m->bus_gap_events);
+    gauge(t, "generator_up", "1 while the generator's messages arrive in time.",
+          hub_generator_alive(hub));
+    gauge(t, "generator_epoch", "Epoch of the generator last heard.",
+          (double)atomic_load(&hub->epoch));
+}
+
+static void render_clients(text_t *t, const hub_t *hub)
+{
+    const metrics_t *m = &hub->metrics;
+    gauge(t, "sse_clients", "Connected SSE clients.", (double)atomic_load(&hub->clients));
+    gauge(t, "sse_clients_max", "SSE client limit.", (double)hub->cfg->max_clients);
+    counter(t, "sse_connections_total", "SSE clients admitted.", &m->sse_connections);
+    counter(t, "sse_refused_total", "SSE clients refused with 503 at the limit.",
+            &m->sse_refused);
+    counter(t, "sse_dropped_slow_total", "SSE clients dropped for falling too far behind.",
+            &m->sse_dropped_slow);
+    counter(t, "sse_resumes_total", "SSE clients resumed from Last-Event-ID.", &m->sse_resumes);
+    counter(t, "events_delivered_total", "Events written to SSE clients.",
+            &m->events_delivered);
+    counter(t, "bytes_written_total", "Bytes written on SSE streams.", &m->bytes_written);
+    gauge(t, "draining", "1 while the gateway drains before exit.",
+          atomic_load(&hub->draining));
+}
+
+int metrics_render(const hub_t *hub, char *buf, size_t cap)
+{
+    text_t t = {buf, cap, 0, 0};
+    render_bus(&t, hub);
+    render_clients(&t, hub);
+    return t.overflow ? -ENOSPC : (int)t.len;
+}

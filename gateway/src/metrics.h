@@ -1,0 +1,43 @@
+/* metrics.h -- the gateway's counters. Any thread increments them (relaxed atomics);
+ * /metrics renders them in the Prometheus text format. */
+#ifndef GATEWAY_METRICS_H
+#define GATEWAY_METRICS_H
+
+#include "wire.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    _Atomic uint64_t bus_events;     /* data events accepted into the ring */
+    _Atomic uint64_t bus_heartbeats;
+    _Atomic uint64_t bus_malformed[WIRE_ERROR_KINDS]; /* by -wire_error_t - 1 */
+    _Atomic uint64_t bus_stale;      /* duplicate or older than the last event relayed */
+    _Atomic uint64_t bus_gap_events; /* seq numbers skipped within an epoch */
+    _Atomic uint64_t sse_connections;
+    _Atomic uint64_t sse_refused;
+    _Atomic uint64_t sse_dropped_slow;
+    _Atomic uint64_t sse_resumes;
+    _Atomic uint64_t events_delivered;
+    _Atomic uint64_t bytes_written;
+} metrics_t;
+
+static inline void metrics_add(_Atomic uint64_t *counter, uint64_t n)
+{
+    atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+static inline uint64_t metrics_get(const _Atomic uint64_t *counter)
+{
+    return atomic_load_explicit(counter, memory_order_relaxed);
+}
+
+struct hub_s;
+
+/* Writes the Prometheus text exposition of every counter and gauge of the hub into buf.
+ * Returns the length, or -ENOSPC. */
+int metrics_render(const struct hub_s *hub, char *buf, size_t cap)
+    __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,58 @@
+/* ring.h -- the broadcast ring: one writer (the bus thread) stores each event's SSE frame
+ * once; any number of readers (the SSE connections) copy frames they have not yet sent.
+ *
+ * Positions count events from 1 and never repeat. A slot holds the frame of the position
+ * it was last written with; a reader whose position was overwritten has fallen more than
+ * `capacity` events behind and must be dropped. Readers never lock: each slot is a
+ * seqlock, and waiting is a futex on a wake counter, so the writer never waits on a reader
+ * and one stalled reader delays no one. Pure: no civetweb, no ZeroMQ. */
+#ifndef GATEWAY_RING_H
+#define GATEWAY_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RING_FRAME_MAX 248 /* bytes of one SSE frame; larger frames are refused */
+
+typedef struct {
+    uint64_t epoch;
+    uint64_t seq;
+    int64_t published_ns;
+    int64_t value;
+} ring_meta_t;
+
+typedef struct ring ring_t;
+
+ring_t *ring_create(size_t capacity);
+void ring_destroy(ring_t *ring);
+
+/* Writer only. Stores the frame at position ring_head(). Returns 0 or -EMSGSIZE. */
+int ring_publish(ring_t *ring, const ring_meta_t *meta, const char *frame, size_t len)
+    __attribute__((warn_unused_result));
+
+/* The position the next publish will take; positions below it are published. */
+uint64_t ring_head(const ring_t *ring);
+
+/* The oldest position still held (1 when nothing has been overwritten yet). */
+uint64_t ring_tail(const ring_t *ring);
+
+size_t ring_capacity(const ring_t *ring);
+
+/* Copies the frame at pos into dst (cap bytes) and its meta into meta (may be NULL).
+ * Returns the frame length, -EAGAIN if pos is not published yet, -ERANGE if it was
+ * overwritten (the reader lagged), -ENOSPC if cap is too small. */
+int ring_read(const ring_t *ring, uint64_t pos, char *dst, size_t cap, ring_meta_t *meta)
+    __attribute__((warn_unused_result));
+
+/* Finds the position of the event (epoch, seq) among the held events: returns it, or 0
+ * when that event is not held. Events in the ring are ordered by (epoch, seq). */
+uint64_t ring_find(const ring_t *ring, uint64_t epoch, uint64_t seq);
+
+/* Blocks until ring_head() > pos, ring_close() was called, or timeout_ms passed.
+ * Returns 1 if an event is ready, 0 on timeout, -ESHUTDOWN once closed. */
+int ring_wait(ring_t *ring, uint64_t pos, int timeout_ms);
+
+/* Wakes every waiter now and makes every later ring_wait return -ESHUTDOWN. */
+void ring_close(ring_t *ring);
+
+#endif

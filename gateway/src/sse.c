@@ -1,0 +1,126 @@
+/* sse.c -- SSE field encoding and event ids. */
+#include "sse.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    char *dst;
+    size_t cap, len;
+    int overflow;
+} out_t;
+
+static void put(out_t *o, const char *bytes, size_t n)
+{
+    if (o->overflow || n > o->cap - o->len) {
+        o->overflow = 1;
+        return;
+    }
+    memcpy(o->dst + o->len, bytes, n);
+    o->len += n;
+}
+
+static void put_str(out_t *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+static int has_line_break(const char *s)
+{
+    return s && strpbrk(s, "\r\n") != NULL;
+}
+
+/* Writes "NAME: LINE\n" for every line of text; CR LF, CR and LF all end a line. */
+static void put_lines(out_t *o, const char *name, const char *text, size_t len)
+{
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && text[i] != '\r' && text[i] != '\n')
+            continue;
+        put_str(o, name);
+        put(o, text + start, i - start);
+        put(o, "\n", 1);
+        if (i + 1 < len && text[i] == '\r' && text[i + 1] == '\n')
+            i++;
+        start = i + 1;
+    }
+}
+
+static int finish(const out_t *o)
+{
+    return o->overflow ? -ENOSPC : (int)o->len;
+}
+
+int sse_frame_encode(char *dst, size_t cap, const char *id, const char *event, const char *data,
+                     size_t data_len)
+{
+    if (has_line_break(id) || has_line_break(event))
+        return -EINVAL;
+    out_t o = {dst, cap, 0, 0};
+    if (id) {
+        put_str(&o, "id: ");
+        put_str(&o, id);
+        put(&o, "\n", 1);
+    }
+    if (event) {
+        put_str(&o, "event: ");
+        put_str(&o, event);
+        put(&o, "\n", 1);
+    }
+    put_lines(&o, "data: ", data, data_len);
+    put(&o, "\n", 1);
+    return finish(&o);
+}
+
+int sse_comment_encode(char *dst, size_t cap, const char *text)
+{
+    out_t o = {dst, cap, 0, 0};
+    put_lines(&o, ": ", text, strlen(text));
+    put(&o, "\n", 1);
+    return finish(&o);
+}
+
+int sse_retry_encode(char *dst, size_t cap, long retry_ms)
+{
+    if (retry_ms < 0)
+        return -EINVAL;
+    int n = snprintf(dst, cap, "retry: %ld\n\n", retry_ms);
+    return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+}
+
+int sse_id_format(char *dst, size_t cap, uint64_t epoch, uint64_t seq)
+{
+    int n = snprintf(dst, cap, "%" PRIu64 "-%" PRIu64, epoch, seq);
+    return n < 0 || (size_t)n >= cap ? -ENOSPC : n;
+}
+
+/* Parses 1..20 decimal digits into *out without overflow; returns digits consumed. */
+static size_t parse_u64(const char *s, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t i = 0;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return i;
+}
+
+int sse_id_parse(const char *text, size_t len, uint64_t *epoch, uint64_t *seq)
+{
+    uint64_t e, s;
+    size_t n = parse_u64(text, len, &e);
+    if (n == 0 || n >= len || text[n] != '-')
+        return -EINVAL;
+    size_t m = parse_u64(text + n + 1, len - n - 1, &s);
+    if (m == 0 || n + 1 + m != len)
+        return -EINVAL;
+    *epoch = e;
+    *seq = s;
+    return 0;
+}

@@ -1,0 +1,35 @@
+/* sse.h -- Server-Sent Events framing: bytes in, bytes out. Pure: no I/O.
+ * Each encoder writes into dst (cap bytes) and returns the length written, -ENOSPC when
+ * cap is too small, or -EINVAL for a field that may not hold a line break. Nothing is
+ * NUL-terminated. */
+#ifndef GATEWAY_SSE_H
+#define GATEWAY_SSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SSE_ID_MAX 42 /* "<20 digits>-<20 digits>" plus NUL */
+
+/* "id: ID\nevent: EVENT\ndata: LINE\n...\n\n". Data is split at every CR LF, CR or LF
+ * into one data line each, so the browser reassembles it exactly. id or event may be
+ * NULL to leave that field out. */
+int sse_frame_encode(char *dst, size_t cap, const char *id, const char *event, const char *data,
+                     size_t data_len) __attribute__((warn_unused_result));
+
+/* One comment line per line of text, then the blank line: ": TEXT\n\n". Comments keep
+ * idle streams alive through proxies; browsers ignore them. */
+int sse_comment_encode(char *dst, size_t cap, const char *text)
+    __attribute__((warn_unused_result));
+
+/* "retry: MS\n\n": how long the browser waits before reconnecting. */
+int sse_retry_encode(char *dst, size_t cap, long retry_ms) __attribute__((warn_unused_result));
+
+/* Event ids are "<epoch>-<seq>" in decimal, the same on every gateway. */
+int sse_id_format(char *dst, size_t cap, uint64_t epoch, uint64_t seq)
+    __attribute__((warn_unused_result));
+
+/* Parses an id written by sse_id_format. Returns 0 or -EINVAL (empty, junk, overflow). */
+int sse_id_parse(const char *text, size_t len, uint64_t *epoch, uint64_t *seq)
+    __attribute__((warn_unused_result));
+
+#endif

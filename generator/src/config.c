@@ -1,0 +1,58 @@
+/* config.c -- generator flags: defaults, parsing, validation. */
+#include "config.h"
+
+#include "cli.h"
+#include "wire.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+static const char summary[] =
+    "Publishes a random number on a ZeroMQ XPUB socket every interval, only while some\n"
+    "subscriber wants the topic, plus a heartbeat on the \"_heartbeat\" topic.";
+
+int generator_config_load(generator_config_t *cfg, int argc, char **argv)
+{
+    const char *level = "info";
+    *cfg = (generator_config_t){.bind = "tcp://127.0.0.1:5556",
+                                .topic = "number",
+                                .interval_ms = 1000,
+                                .heartbeat_ms = 1000,
+                                .min = 1,
+                                .max = 100,
+                                .hwm = 1000};
+    const cli_option_t opts[] = {
+        {"bind", "GENERATOR_BIND", CLI_STRING, &cfg->bind, 0, 0, "ZeroMQ endpoint to bind"},
+        {"topic", "GENERATOR_TOPIC", CLI_STRING, &cfg->topic, 0, 0, "data topic (frame 1)"},
+        {"interval-ms", "GENERATOR_INTERVAL_MS", CLI_INT, &cfg->interval_ms, 1, 3600000,
+         "milliseconds between numbers"},
+        {"heartbeat-ms", "GENERATOR_HEARTBEAT_MS", CLI_INT, &cfg->heartbeat_ms, 100, 60000,
+         "milliseconds between heartbeats on the _heartbeat topic"},
+        {"min", "GENERATOR_MIN", CLI_INT, &cfg->min, -1000000000, 1000000000, "smallest number"},
+        {"max", "GENERATOR_MAX", CLI_INT, &cfg->max, -1000000000, 1000000000, "largest number"},
+        {"hwm", "GENERATOR_HWM", CLI_INT, &cfg->hwm, 1, 10000000,
+         "messages queued per subscriber before ZeroMQ drops (send high-water mark)"},
+        {"log-level", "GENERATOR_LOG_LEVEL", CLI_STRING, &level, 0, 0,
+         "debug, info, warn or error"},
+    };
+    const size_t count = sizeof opts / sizeof opts[0];
+    char err[256];
+    int rc = cli_parse(opts, count, argc, argv, err, sizeof err);
+    if (rc == 1) {
+        cli_usage(stdout, "generator", summary, opts, count);
+        return 1;
+    }
+    if (rc == 0 && cfg->min > cfg->max) {
+        snprintf(err, sizeof err, "--min %ld is larger than --max %ld", cfg->min, cfg->max);
+        rc = -EINVAL;
+    }
+    if (rc == 0)
+        rc = wire_topic_check(cfg->topic, err, sizeof err);
+    if (rc == 0 && log_level_parse(level, &cfg->log_level) < 0) {
+        snprintf(err, sizeof err, "--log-level: '%s' is not debug, info, warn or error", level);
+        rc = -EINVAL;
+    }
+    if (rc < 0)
+        fprintf(stderr, "generator: %s\n", err);
+    return rc;
+}

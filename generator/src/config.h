@@ -1,0 +1,22 @@
+/* config.h -- the generator's settings, from flags and environment. */
+#ifndef GENERATOR_CONFIG_H
+#define GENERATOR_CONFIG_H
+
+#include "log.h"
+
+typedef struct {
+    const char *bind;
+    const char *topic;
+    long interval_ms;
+    long heartbeat_ms;
+    long min;
+    long max;
+    long hwm;
+    log_level_t log_level;
+} generator_config_t;
+
+/* Returns 0 when the generator should run, 1 after --help, -EINVAL after printing why. */
+int generator_config_load(generator_config_t *cfg, int argc, char **argv)
+    __attribute__((warn_unused_result));
+
+#endif

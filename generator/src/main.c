@@ -1,0 +1,106 @@
+/* main.c -- the generator: configuration, signals and the publish loop. */
+#include "clock.h"
+#include "config.h"
+#include "log.h"
+#include "publisher.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include <zmq.h>
+
+/* SIGINT and SIGTERM arrive on a file descriptor that zmq_poll watches beside the
+ * socket, so the loop needs no flag written from a signal handler. */
+static int open_signal_fd(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+        return -1;
+    return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static int64_t next_deadline(int64_t deadline, int64_t interval, int64_t now)
+{
+    deadline += interval;
+    return deadline <= now ? now + interval : deadline; /* never burst to catch up */
+}
+
+static long poll_timeout(int64_t a, int64_t b, int64_t now)
+{
+    int64_t wait = (a < b ? a : b) - now;
+    return wait < 0 ? 0 : (long)wait;
+}
+
+static int run(publisher_t *pub, int signal_fd)
+{
+    const generator_config_t *cfg = pub->cfg;
+    int64_t now = clock_mono_ms();
+    int64_t next_tick = now + cfg->interval_ms, next_heartbeat = now;
+    for (;;) {
+        zmq_pollitem_t items[] = {{pub->socket, 0, ZMQ_POLLIN, 0}, {NULL, signal_fd, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, 2, poll_timeout(next_tick, next_heartbeat, now)) < 0 &&
+            zmq_errno() != EINTR)
+            return -zmq_errno();
+        if (items[1].revents & ZMQ_POLLIN) {
+            struct signalfd_siginfo info;
+            if (read(signal_fd, &info, sizeof info) == (ssize_t)sizeof info)
+                log_info("stopping", "signal=%s", strsignal((int)info.ssi_signo));
+            return 0;
+        }
+        int rc = publisher_read_subscriptions(pub);
+        now = clock_mono_ms();
+        if (rc == 0 && now >= next_tick) {
+            rc = publisher_tick(pub);
+            next_tick = next_deadline(next_tick, cfg->interval_ms, now);
+        }
+        if (rc == 0 && now >= next_heartbeat) {
+            rc = publisher_heartbeat(pub);
+            next_heartbeat = next_deadline(next_heartbeat, cfg->heartbeat_ms, now);
+        }
+        if (rc < 0)
+            log_error("bus error", "error=\"%s\"", zmq_strerror(-rc));
+    }
+}
+
+int main(int argc, char **argv)
+{
+    log_set_program("generator");
+    generator_config_t cfg;
+    int rc = generator_config_load(&cfg, argc, argv);
+    if (rc != 0)
+        return rc == 1 ? 0 : 2;
+    log_set_level(cfg.log_level);
+
+    int signal_fd = open_signal_fd();
+    if (signal_fd < 0) {
+        log_error("cannot watch signals", "error=\"%s\"", strerror(errno));
+        return 1;
+    }
+    void *context = zmq_ctx_new();
+    char err[256];
+    publisher_t *pub = context ? publisher_create(context, &cfg, err, sizeof err) : NULL;
+    if (pub == NULL) {
+        log_error("cannot start", "error=\"%s\"", context ? err : "zmq_ctx_new failed");
+        if (context)
+            zmq_ctx_term(context);
+        close(signal_fd);
+        return 1;
+    }
+    log_info("started", "bind=%s topic=%s interval_ms=%ld epoch=%llu range=%ld..%ld", cfg.bind,
+             cfg.topic, cfg.interval_ms, (unsigned long long)pub->epoch, cfg.min, cfg.max);
+    rc = run(pub, signal_fd);
+    if (rc < 0)
+        log_error("stopped on error", "error=\"%s\"", zmq_strerror(-rc));
+    publisher_destroy(pub);
+    zmq_ctx_term(context);
+    close(signal_fd);
+    log_info("stopped", "%s", "");
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,35 @@
+/* publisher.h -- the generator's XPUB socket: tracks who wants the data topic and
+ * publishes numbers and heartbeats in the two-frame format of proto/rn.proto.
+ * Owned and used by the generator's single thread. */
+#ifndef GENERATOR_PUBLISHER_H
+#define GENERATOR_PUBLISHER_H
+
+#include "config.h"
+#include "interest.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    void *socket;
+    interest_t interest;
+    const generator_config_t *cfg; /* borrowed from main */
+    uint64_t epoch;
+    uint64_t seq;
+    int active; /* some subscriber wants the data topic */
+} publisher_t;
+
+/* Binds the socket; on failure returns NULL with the reason in err. */
+publisher_t *publisher_create(void *zmq_context, const generator_config_t *cfg, char *err,
+                              size_t errlen);
+void publisher_destroy(publisher_t *pub);
+
+/* Reads every pending subscribe/unsubscribe and updates pub->active. Returns 0 or -errno. */
+int publisher_read_subscriptions(publisher_t *pub) __attribute__((warn_unused_result));
+
+/* Publishes one random number if some subscriber wants it. Returns 0 or -errno. */
+int publisher_tick(publisher_t *pub) __attribute__((warn_unused_result));
+
+int publisher_heartbeat(publisher_t *pub) __attribute__((warn_unused_result));
+
+#endif
