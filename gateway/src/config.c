@@ -48,7 +48,8 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
                               .heartbeat_ms = 15000,
                               .retry_ms = 2000,
                               .bus_timeout_ms = 3500,
-                              .write_timeout_ms = 10000};
+                              .write_timeout_ms = 10000,
+                              .drain_ms = 3000};
     const cli_option_t opts[] = {
         {"listen", "GATEWAY_LISTEN", CLI_STRING, &cfg->listen, 0, 0,
          "HTTP address:port (civetweb syntax)"},
@@ -73,6 +74,8 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
          "the generator counts as down after this long without a message"},
         {"write-timeout-ms", "GATEWAY_WRITE_TIMEOUT_MS", CLI_INT, &cfg->write_timeout_ms, 100,
          600000, "a client that accepts no bytes for this long is dropped"},
+        {"drain-ms", "GATEWAY_DRAIN_MS", CLI_INT, &cfg->drain_ms, 0, 600000,
+         "on SIGTERM: not ready and refusing new streams for this long, then close streams"},
         {"web-root", "GATEWAY_WEB_ROOT", CLI_STRING, &cfg->web_root, 0, 0,
          "directory with index.html, app.css, htmx.min.js, hx-sse.min.js"},
         {"log-level", "GATEWAY_LOG_LEVEL", CLI_STRING, &level, 0, 0,

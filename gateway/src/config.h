@@ -22,6 +22,7 @@ typedef struct {
     long retry_ms;
     long bus_timeout_ms;
     long write_timeout_ms;
+    long drain_ms;
     log_level_t log_level;
 } gateway_config_t;
 

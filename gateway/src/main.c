@@ -50,6 +50,20 @@ static void wait_for_signal(hub_t *hub, const sigset_t *signals)
     }
 }
 
+/* Draining: /readyz fails and new streams get 503, so the load balancer moves new clients
+ * elsewhere while connected ones keep receiving; then their streams close and browsers
+ * reconnect through the balancer. A second signal cuts the wait short. */
+static void drain(hub_t *hub, const sigset_t *signals)
+{
+    atomic_store(&hub->draining, 1);
+    long ms = hub->cfg->drain_ms;
+    log_info("draining", "drain_ms=%ld clients=%ld", ms, atomic_load(&hub->clients));
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    if (ms > 0 && sigtimedwait(signals, NULL, &ts) > 0)
+        log_warn("drain cut short by a second signal", "clients=%ld", atomic_load(&hub->clients));
+    log_info("closing streams", "clients=%ld", atomic_load(&hub->clients));
+}
+
 static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
 {
     char err[512];
@@ -71,6 +85,7 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
              "history=%ld", cfg->listen, cfg->connect, cfg->topic, cfg->on_demand, cfg->threads,
              cfg->max_clients, cfg->history);
     wait_for_signal(hub, signals);
+    drain(hub, signals);
     rc = 0;
 out:
     atomic_store(&hub->draining, 1);
