@@ -1,0 +1,108 @@
+"""bus.py -- the test's own view of the ZeroMQ bus, through Debian's python3-zmq: a
+heartbeat watcher that observes the generator from outside, and an injector of raw
+messages. Neither decodes protobuf by hand: heartbeats are read with the gateway's eyes,
+so only the fields this file needs are parsed from the wire format."""
+import time
+
+import zmq
+
+HEARTBEAT_TOPIC = b"_heartbeat"
+
+
+def varint_fields(payload):
+    """Minimal protobuf reader for scalar varint fields: {field_number: value}."""
+    out, i = {}, 0
+    while i < len(payload):
+        key, i = _varint(payload, i)
+        field, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            out[field], i = _varint(payload, i)
+        elif wire_type == 2:
+            length, i = _varint(payload, i)
+            out[field] = payload[i:i + length]
+            i += length
+        else:
+            raise ValueError(f"wire type {wire_type}")
+    return out
+
+
+def _varint(buf, i):
+    shift = value = 0
+    while True:
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, i
+
+
+class HeartbeatWatcher:
+    """Subscribes to the heartbeat topic only, so it never makes the generator publish."""
+
+    def __init__(self, endpoint):
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_TOPIC)
+        self.sock.connect(endpoint)
+
+    def next(self, timeout=5):
+        """Returns (last_seq, publishing) of the next heartbeat."""
+        if not self.sock.poll(int(timeout * 1000)):
+            raise AssertionError("no heartbeat from the generator")
+        topic, payload = self.sock.recv_multipart()
+        assert topic == HEARTBEAT_TOPIC, topic
+        fields = varint_fields(payload)
+        return fields.get(2, 0), bool(fields.get(6, 0))
+
+    def latest(self, seconds):
+        """Reads heartbeats for the given time and returns the last."""
+        deadline, last = time.monotonic() + seconds, None
+        while time.monotonic() < deadline or last is None:
+            last = self.next()
+        return last
+
+    def close(self):
+        self.sock.close()
+
+
+class Injector:
+    """An XPUB the gateway connects to as a second generator; it can wait until the
+    gateway's subscription arrives, so nothing it sends is lost to the slow joiner."""
+
+    def __init__(self, port):
+        self.ctx = zmq.Context.instance()
+        self.sock = self.ctx.socket(zmq.XPUB)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.bind(f"tcp://127.0.0.1:{port}")
+        self.endpoint = f"tcp://127.0.0.1:{port}"
+
+    def wait_subscription(self, topic, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.sock.poll(100) and self.sock.recv() == b"\x01" + topic:
+                return
+        raise AssertionError(f"no subscription to {topic!r}")
+
+    def send(self, frames):
+        self.sock.send_multipart(frames)
+
+    def close(self):
+        self.sock.close()
+
+
+def encode_varint(value):
+    out = bytearray()
+    while True:
+        b = value & 0x7F
+        value >>= 7
+        out.append(b | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def encode_number(epoch, seq, published_ns, value):
+    """A NumberEvent (proto/rn.proto) in protobuf wire format: fields 1-4, all varints."""
+    return b"".join(encode_varint(field << 3) + encode_varint(v)
+                    for field, v in ((1, epoch), (2, seq), (3, published_ns), (4, value)))

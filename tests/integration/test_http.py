@@ -1,0 +1,103 @@
+"""HTTP edges and start-up errors: 404, 405, HEAD, the client limit, bad flags and
+environment values, endpoints that cannot be bound, a missing web root."""
+import os
+import socket
+import subprocess
+import unittest
+
+from harness import BIN, SSEClient, SystemTest, free_port, http_get
+
+
+def run(program, args, env=None, timeout=10):
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([os.path.join(BIN, program), *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env)
+
+
+class HttpTest(SystemTest):
+    def test_unknown_paths_and_wrong_methods(self):
+        _, endpoint = self.generator()
+        _, url = self.gateway(endpoint)
+        self.assertEqual(http_get(url + "/nope")[0], 404)
+        self.assertEqual(http_get(url + "/static/../../etc/passwd")[0], 404)
+        status, headers, _ = http_get(url + "/", method="POST")
+        self.assertEqual(status, 405)
+        self.assertEqual(headers["allow"], "GET, HEAD")
+        status, headers, _ = http_get(url + "/events", method="DELETE")
+        self.assertEqual((status, headers["allow"]), (405, "GET"))
+        status, headers, body = http_get(url + "/", method="HEAD")
+        self.assertEqual((status, body), (200, b""))
+        self.assertGreater(int(headers["content-length"]), 100)
+
+    def test_oversized_request_is_refused_and_the_gateway_serves_on(self):
+        _, endpoint = self.generator()
+        _, url = self.gateway(endpoint)
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+            try:
+                reply = s.recv(100)
+            except ConnectionResetError:
+                reply = b""
+            self.assertFalse(reply.startswith(b"HTTP/1.1 200"), reply)
+        self.assertEqual(http_get(url + "/healthz")[0], 200)
+
+    def test_client_limit_answers_503_with_retry_after(self):
+        _, endpoint = self.generator()
+        _, url = self.gateway(endpoint, ["--max-clients", "2"])
+        clients = [SSEClient(url), SSEClient(url)]
+        self.assertEqual([c.status for c in clients], [200, 200])
+        refused = SSEClient(url)
+        self.assertEqual(refused.status, 503)
+        self.assertEqual(refused.headers["retry-after"], "1")
+        self.assertEqual(http_get(url + "/")[0], 200, "the page still loads at the limit")
+        self.assertEqual(http_get(url + "/readyz")[0], 503, "not ready at the limit")
+
+    def test_bad_flags_and_environment_are_clear_errors(self):
+        cases = [
+            ("generator", ["--interval-ms", "0"], {}, "--interval-ms"),
+            ("generator", ["--bogus"], {}, "--bogus"),
+            ("generator", ["--min", "10", "--max", "1"], {}, "--min"),
+            ("generator", ["--topic", "_x"], {}, "reserved"),
+            ("generator", [], {"GENERATOR_INTERVAL_MS": "fast"}, "GENERATOR_INTERVAL_MS"),
+            ("gateway", ["--threads", "abc"], {}, "--threads"),
+            ("gateway", ["--on-demand=maybe"], {}, "--on-demand"),
+            ("gateway", ["--threads", "16", "--max-clients", "15"], {}, "--max-clients"),
+            ("gateway", [], {"GATEWAY_HISTORY": "-1"}, "GATEWAY_HISTORY"),
+            ("monitor", ["--count", "x"], {}, "--count"),
+        ]
+        for program, args, env, mention in cases:
+            r = run(program, args, env)
+            self.assertEqual(r.returncode, 2, (program, args, env, r.stderr))
+            self.assertIn(mention, r.stderr, (program, args, env))
+        for program in ("generator", "gateway", "monitor"):
+            r = run(program, ["--help"])
+            self.assertEqual(r.returncode, 0)
+            self.assertIn("--", r.stdout)
+
+    def test_endpoints_that_cannot_be_used(self):
+        port = free_port()
+        self.generator(port=port)
+        r = run("generator", ["--bind", f"tcp://127.0.0.1:{port}"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot bind", r.stderr)
+        r = run("generator", ["--bind", "nonsense"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot bind", r.stderr)
+        r = run("gateway", ["--connect", "nonsense://x", "--listen", f"127.0.0.1:{free_port()}"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot connect", r.stderr)
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            taken = busy.getsockname()[1]
+            r = run("gateway", ["--listen", f"127.0.0.1:{taken}", "--threads", "16"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot listen", r.stderr)
+        r = run("gateway", ["--web-root", "/nonexistent", "--listen", f"127.0.0.1:{free_port()}"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("/nonexistent", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

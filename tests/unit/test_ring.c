@@ -1,0 +1,130 @@
+/* test_ring.c -- the broadcast ring: order, overwrite, search, waiting, a racing reader. */
+#include "check.h"
+#include "ring.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+
+static void publish(ring_t *r, uint64_t epoch, uint64_t seq)
+{
+    char frame[64];
+    int n = snprintf(frame, sizeof frame, "id: %llu-%llu\n\n", (unsigned long long)epoch,
+                     (unsigned long long)seq);
+    ring_meta_t m = {epoch, seq, 0, (int64_t)seq};
+    CHECK_EQ_INT(ring_publish(r, &m, frame, (size_t)n), 0);
+}
+
+static void test_order_and_overwrite(void)
+{
+    ring_t *r = ring_create(4);
+    char buf[RING_FRAME_MAX];
+    ring_meta_t m;
+    CHECK_EQ_INT(ring_head(r), 1);
+    CHECK_EQ_INT(ring_read(r, 1, buf, sizeof buf, &m), -EAGAIN);
+    for (uint64_t s = 1; s <= 6; s++)
+        publish(r, 7, s);
+    CHECK_EQ_INT(ring_head(r), 7);
+    CHECK_EQ_INT(ring_tail(r), 3);
+    CHECK_EQ_INT(ring_read(r, 2, buf, sizeof buf, &m), -ERANGE);
+    int n = ring_read(r, 3, buf, sizeof buf, &m);
+    CHECK_BYTES(buf, n, "id: 7-3\n\n");
+    CHECK(m.epoch == 7 && m.seq == 3 && m.value == 3);
+    CHECK_EQ_INT(ring_read(r, 6, buf, 3, &m), -ENOSPC);
+    ring_destroy(r);
+}
+
+static void test_refuses_oversized_frame(void)
+{
+    ring_t *r = ring_create(2);
+    char big[RING_FRAME_MAX + 1] = {0};
+    ring_meta_t m = {1, 1, 0, 0};
+    CHECK_EQ_INT(ring_publish(r, &m, big, sizeof big), -EMSGSIZE);
+    CHECK_EQ_INT(ring_publish(r, &m, big, RING_FRAME_MAX), 0);
+    ring_destroy(r);
+}
+
+static void test_find(void)
+{
+    ring_t *r = ring_create(8);
+    for (uint64_t s = 1; s <= 5; s++)
+        publish(r, 10, s);
+    for (uint64_t s = 1; s <= 5; s++)
+        publish(r, 20, s); /* a generator restart: a new epoch */
+    CHECK_EQ_INT(ring_find(r, 20, 5), 10);
+    CHECK_EQ_INT(ring_find(r, 20, 1), 6);
+    CHECK_EQ_INT(ring_find(r, 10, 3), 3);
+    CHECK_EQ_INT(ring_find(r, 10, 2), 0); /* overwritten */
+    CHECK_EQ_INT(ring_find(r, 20, 6), 0); /* not yet */
+    CHECK_EQ_INT(ring_find(r, 15, 1), 0); /* never */
+    ring_destroy(r);
+}
+
+static void test_wait(void)
+{
+    ring_t *r = ring_create(4);
+    CHECK_EQ_INT(ring_wait(r, 1, 10), 0);
+    publish(r, 1, 1);
+    CHECK_EQ_INT(ring_wait(r, 1, 10), 1);
+    ring_close(r);
+    CHECK_EQ_INT(ring_wait(r, 2, 10000), -ESHUTDOWN);
+    ring_destroy(r);
+}
+
+typedef struct {
+    ring_t *ring;
+    uint64_t got, lagged, torn;
+} reader_t;
+
+/* Reads every position as fast as it can while the writer laps the ring; every frame it
+ * gets must be the one of its position, never a mix of two. */
+static void *reader_main(void *arg)
+{
+    reader_t *rd = arg;
+    char buf[RING_FRAME_MAX], want[64];
+    uint64_t pos = 1;
+    while (pos <= 20000) {
+        ring_meta_t m;
+        int n = ring_read(rd->ring, pos, buf, sizeof buf, &m);
+        if (n == -EAGAIN) {
+            if (ring_wait(rd->ring, pos, 1000) < 0)
+                break;
+            continue;
+        }
+        if (n == -ERANGE) {
+            rd->lagged++;
+            pos = ring_tail(rd->ring);
+            continue;
+        }
+        int w = snprintf(want, sizeof want, "id: 1-%llu\n\n", (unsigned long long)m.seq);
+        if (m.seq != pos || n != w || memcmp(buf, want, (size_t)n) != 0)
+            rd->torn++;
+        rd->got++;
+        pos++;
+    }
+    return NULL;
+}
+
+static void test_concurrent_reader(void)
+{
+    ring_t *r = ring_create(16);
+    reader_t rd = {r, 0, 0, 0};
+    pthread_t t;
+    CHECK_EQ_INT(pthread_create(&t, NULL, reader_main, &rd), 0);
+    for (uint64_t s = 1; s <= 20000; s++)
+        publish(r, 1, s);
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(rd.torn, 0);
+    CHECK(rd.got > 0);
+    ring_destroy(r);
+}
+
+int main(void)
+{
+    test_order_and_overwrite();
+    test_refuses_oversized_frame();
+    test_find();
+    test_wait();
+    test_concurrent_reader();
+    CHECK_DONE();
+}

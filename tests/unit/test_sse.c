@@ -1,0 +1,78 @@
+/* test_sse.c -- SSE framing: fields, multi-line data, comments, retry, ids. */
+#include "check.h"
+#include "sse.h"
+
+#include <errno.h>
+#include <stdint.h>
+
+static void test_frame(void)
+{
+    char buf[256];
+    int n = sse_frame_encode(buf, sizeof buf, "17-3", "number", "42", 2);
+    CHECK_BYTES(buf, n, "id: 17-3\nevent: number\ndata: 42\n\n");
+    n = sse_frame_encode(buf, sizeof buf, NULL, NULL, "x", 1);
+    CHECK_BYTES(buf, n, "data: x\n\n");
+}
+
+static void test_multiline_data(void)
+{
+    char buf[256];
+    const char data[] = "a\nb\r\nc\rd";
+    int n = sse_frame_encode(buf, sizeof buf, NULL, "e", data, sizeof data - 1);
+    CHECK_BYTES(buf, n, "event: e\ndata: a\ndata: b\ndata: c\ndata: d\n\n");
+    n = sse_frame_encode(buf, sizeof buf, NULL, NULL, "", 0);
+    CHECK_BYTES(buf, n, "data: \n\n");
+    n = sse_frame_encode(buf, sizeof buf, NULL, NULL, "a\n", 2);
+    CHECK_BYTES(buf, n, "data: a\ndata: \n\n");
+}
+
+static void test_refuses_line_breaks_in_fields(void)
+{
+    char buf[64];
+    CHECK_EQ_INT(sse_frame_encode(buf, sizeof buf, "1\n2", NULL, "x", 1), -EINVAL);
+    CHECK_EQ_INT(sse_frame_encode(buf, sizeof buf, NULL, "a\rb", "x", 1), -EINVAL);
+}
+
+static void test_overflow(void)
+{
+    char buf[12];
+    CHECK_EQ_INT(sse_frame_encode(buf, sizeof buf, "1-1", "number", "42", 2), -ENOSPC);
+    CHECK_EQ_INT(sse_comment_encode(buf, 4, "heartbeat"), -ENOSPC);
+    CHECK_EQ_INT(sse_retry_encode(buf, 5, 2000), -ENOSPC);
+}
+
+static void test_comment_and_retry(void)
+{
+    char buf[64];
+    int n = sse_comment_encode(buf, sizeof buf, "hi\nthere");
+    CHECK_BYTES(buf, n, ": hi\n: there\n\n");
+    n = sse_retry_encode(buf, sizeof buf, 2500);
+    CHECK_BYTES(buf, n, "retry: 2500\n\n");
+}
+
+static void test_ids(void)
+{
+    char buf[SSE_ID_MAX];
+    uint64_t e = 0, s = 0;
+    int n = sse_id_format(buf, sizeof buf, UINT64_MAX, UINT64_MAX);
+    CHECK_BYTES(buf, n, "18446744073709551615-18446744073709551615");
+    CHECK_EQ_INT(sse_id_parse(buf, (size_t)n, &e, &s), 0);
+    CHECK(e == UINT64_MAX && s == UINT64_MAX);
+    CHECK_EQ_INT(sse_id_parse("1795519844017-9", 15, &e, &s), 0);
+    CHECK(e == 1795519844017ull && s == 9);
+    const char *bad[] = {"", "-", "1-", "-1", "1--1", "a-1", "1-1x", " 1-1", "1-1 ",
+                         "18446744073709551616-1", "1-18446744073709551616", "12"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_EQ_INT(sse_id_parse(bad[i], strlen(bad[i]), &e, &s), -EINVAL);
+}
+
+int main(void)
+{
+    test_frame();
+    test_multiline_data();
+    test_refuses_line_breaks_in_fields();
+    test_overflow();
+    test_comment_and_retry();
+    test_ids();
+    CHECK_DONE();
+}
