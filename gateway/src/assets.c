@@ -38,6 +38,7 @@ int assets_load(assets_t *assets, const char *dir, char *err, size_t errlen)
             {"/static/htmx.min.js", "htmx.min.js", "text/javascript; charset=utf-8", NULL, 0},
             {"/static/hx-sse.min.js", "hx-sse.min.js", "text/javascript; charset=utf-8", NULL, 0},
             {"/static/app.css", "app.css", "text/css; charset=utf-8", NULL, 0},
+            {"/static/favicon.svg", "favicon.svg", "image/svg+xml", NULL, 0},
         }};
     int rc = read_file(dir, &assets->page, err, errlen);
     for (size_t i = 0; rc == 0 && i < sizeof assets->files / sizeof assets->files[0]; i++)

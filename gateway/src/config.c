@@ -77,7 +77,7 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
         {"drain-ms", "GATEWAY_DRAIN_MS", CLI_INT, &cfg->drain_ms, 0, 600000,
          "on SIGTERM: not ready and refusing new streams for this long, then close streams"},
         {"web-root", "GATEWAY_WEB_ROOT", CLI_STRING, &cfg->web_root, 0, 0,
-         "directory with index.html, app.css, htmx.min.js, hx-sse.min.js"},
+         "directory with index.html, app.css, favicon.svg, htmx.min.js, hx-sse.min.js"},
         {"log-level", "GATEWAY_LOG_LEVEL", CLI_STRING, &level, 0, 0,
          "debug, info, warn or error"},
     };
