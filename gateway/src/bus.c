@@ -141,11 +141,15 @@ static void relay_number(bus_t *bus, const wire_number_t *ev)
     note_epoch(bus, ev->epoch);
     if (!accept_order(bus, ev))
         return;
-    char id[SSE_ID_MAX], data[16], frame[RING_FRAME_MAX];
+    /* The publish time rides along as a comment, so load clients can measure latency
+     * from the stream while browsers and htmx skip it. */
+    char id[SSE_ID_MAX], data[16], stamp[32], frame[RING_FRAME_MAX];
     int n = sse_id_format(id, sizeof id, ev->epoch, ev->seq);
     snprintf(data, sizeof data, "%d", ev->value);
+    snprintf(stamp, sizeof stamp, "t=%lld", (long long)ev->published_ns);
+    sse_event_t sse = {id, bus->hub->cfg->topic, stamp, data, strlen(data)};
     if (n >= 0)
-        n = sse_frame_encode(frame, sizeof frame, id, bus->hub->cfg->topic, data, strlen(data));
+        n = sse_frame_encode(frame, sizeof frame, &sse);
     ring_meta_t meta = {ev->epoch, ev->seq, ev->published_ns, ev->value};
     if (n < 0 || ring_publish(bus->hub->ring, &meta, frame, (size_t)n) < 0) {
         count_malformed(bus, WIRE_ERR_FIELD);

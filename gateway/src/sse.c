@@ -53,23 +53,24 @@ static int finish(const out_t *o)
     return o->overflow ? -ENOSPC : (int)o->len;
 }
 
-int sse_frame_encode(char *dst, size_t cap, const char *id, const char *event, const char *data,
-                     size_t data_len)
+static void put_field(out_t *o, const char *name, const char *value)
 {
-    if (has_line_break(id) || has_line_break(event))
+    if (value == NULL)
+        return;
+    put_str(o, name);
+    put_str(o, value);
+    put(o, "\n", 1);
+}
+
+int sse_frame_encode(char *dst, size_t cap, const sse_event_t *ev)
+{
+    if (has_line_break(ev->id) || has_line_break(ev->event) || has_line_break(ev->comment))
         return -EINVAL;
     out_t o = {dst, cap, 0, 0};
-    if (id) {
-        put_str(&o, "id: ");
-        put_str(&o, id);
-        put(&o, "\n", 1);
-    }
-    if (event) {
-        put_str(&o, "event: ");
-        put_str(&o, event);
-        put(&o, "\n", 1);
-    }
-    put_lines(&o, "data: ", data, data_len);
+    put_field(&o, "id: ", ev->id);
+    put_field(&o, "event: ", ev->event);
+    put_field(&o, ": ", ev->comment);
+    put_lines(&o, "data: ", ev->data, ev->data_len);
     put(&o, "\n", 1);
     return finish(&o);
 }

@@ -10,11 +10,19 @@
 
 #define SSE_ID_MAX 42 /* "<20 digits>-<20 digits>" plus NUL */
 
-/* "id: ID\nevent: EVENT\ndata: LINE\n...\n\n". Data is split at every CR LF, CR or LF
- * into one data line each, so the browser reassembles it exactly. id or event may be
- * NULL to leave that field out. */
-int sse_frame_encode(char *dst, size_t cap, const char *id, const char *event, const char *data,
-                     size_t data_len) __attribute__((warn_unused_result));
+/* One event. id, event and comment may be NULL to leave them out. */
+typedef struct {
+    const char *id;
+    const char *event;
+    const char *comment; /* one line, e.g. the publish time; parsers skip it */
+    const char *data;
+    size_t data_len;
+} sse_event_t;
+
+/* "id: ID\nevent: EVENT\n: COMMENT\ndata: LINE\n...\n\n". Data is split at every
+ * CR LF, CR or LF into one data line each, so the browser reassembles it exactly. */
+int sse_frame_encode(char *dst, size_t cap, const sse_event_t *ev)
+    __attribute__((warn_unused_result));
 
 /* One comment line per line of text, then the blank line: ": TEXT\n\n". Comments keep
  * idle streams alive through proxies; browsers ignore them. */

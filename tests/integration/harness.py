@@ -207,7 +207,9 @@ class SSEClient:
             for line in block.decode().split("\n"):
                 field, _, value = line.partition(":")
                 value = value[1:] if value.startswith(" ") else value
-                if field == "":
+                if field == "" and value.startswith("t="):
+                    event["published_ns"] = int(value[2:])
+                elif field == "":
                     self.comments.append(value)
                 elif field == "retry":
                     self.retry = int(value)
