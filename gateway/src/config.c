@@ -43,6 +43,7 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
                               .connect = "tcp://127.0.0.1:5556",
                               .topic = "number",
                               .web_root = RN_WEB_ROOT,
+                              .cors_origins = "",
                               .threads = 1024,
                               .history = 1024,
                               .heartbeat_ms = 15000,
@@ -76,6 +77,9 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
          600000, "a client that accepts no bytes for this long is dropped"},
         {"drain-ms", "GATEWAY_DRAIN_MS", CLI_INT, &cfg->drain_ms, 0, 600000,
          "on SIGTERM: not ready and refusing new streams for this long, then close streams"},
+        {"cors-origins", "GATEWAY_CORS_ORIGINS", CLI_STRING, &cfg->cors_origins, 0, 0,
+         "origins allowed to read the stream and fragment cross-origin: '*' or a comma list "
+         "(empty: same-origin only)"},
         {"web-root", "GATEWAY_WEB_ROOT", CLI_STRING, &cfg->web_root, 0, 0,
          "directory with index.html, app.css, favicon.svg, htmx.min.js, hx-sse.min.js"},
         {"log-level", "GATEWAY_LOG_LEVEL", CLI_STRING, &level, 0, 0,

@@ -13,6 +13,7 @@ typedef struct {
     const char *connect; /* one or more ZeroMQ endpoints, comma-separated */
     const char *topic;
     const char *web_root;
+    const char *cors_origins; /* "": same-origin only, "*", or a comma-separated list */
     int on_demand;
     long threads;
     long max_clients;

@@ -30,6 +30,36 @@ static int is_head(struct mg_connection *conn)
     return strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0;
 }
 
+/* The request's Origin when --cors-origins allows it, else NULL. */
+static const char *allowed_origin(struct mg_connection *conn)
+{
+    const http_server_t *srv = mg_get_user_data(mg_get_context(conn));
+    const char *list = srv->hub->cfg->cors_origins;
+    const char *origin = mg_get_header(conn, "Origin");
+    if (origin == NULL || list[0] == '\0')
+        return NULL;
+    if (strcmp(list, "*") == 0)
+        return origin;
+    size_t len = strlen(origin);
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == len && strncmp(p, origin, len) == 0)
+            return origin;
+        p += n + (p[n] == ',');
+    }
+    return NULL;
+}
+
+void http_add_common_headers(struct mg_connection *conn)
+{
+    mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+    const char *origin = allowed_origin(conn);
+    if (origin) {
+        mg_response_header_add(conn, "Access-Control-Allow-Origin", origin, -1);
+        mg_response_header_add(conn, "Vary", "Origin", -1);
+    }
+}
+
 int http_send(struct mg_connection *conn, int status, const char *content_type, const char *body,
               size_t len, const char *const *headers)
 {
@@ -38,7 +68,7 @@ int http_send(struct mg_connection *conn, int status, const char *content_type, 
     mg_response_header_start(conn, status);
     mg_response_header_add(conn, "Content-Type", content_type, -1);
     mg_response_header_add(conn, "Content-Length", length, -1);
-    mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+    http_add_common_headers(conn);
     for (size_t i = 0; headers && headers[i]; i += 2)
         mg_response_header_add(conn, headers[i], headers[i + 1], -1);
     mg_response_header_send(conn);
@@ -163,6 +193,17 @@ static int not_allowed(struct mg_connection *conn, int head_ok)
     return http_send(conn, 405, "text/plain; charset=utf-8", text, sizeof text - 1, allow);
 }
 
+/* A CORS preflight from an allowed origin; the stream's Last-Event-ID and htmx's own
+ * headers are not "simple" headers, so browsers ask first. */
+static int on_preflight(struct mg_connection *conn)
+{
+    const char *asked = mg_get_header(conn, "Access-Control-Request-Headers");
+    const char *const headers[] = {"Access-Control-Allow-Methods", "GET, HEAD",
+                                   "Access-Control-Allow-Headers", asked ? asked : "Last-Event-ID",
+                                   "Access-Control-Max-Age", "600", NULL};
+    return http_send(conn, 204, "text/plain", "", 0, headers);
+}
+
 static int on_request(struct mg_connection *conn, void *data)
 {
     http_server_t *srv = data;
@@ -173,6 +214,9 @@ static int on_request(struct mg_connection *conn, void *data)
     for (size_t i = 0; path && i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(routes[i].path, path) != 0)
             continue;
+        if (strcmp(mg_get_request_info(conn)->request_method, "OPTIONS") == 0 &&
+            allowed_origin(conn))
+            return on_preflight(conn);
         if (!method_allowed(conn, routes[i].head))
             return not_allowed(conn, routes[i].head);
         return routes[i].fn(conn, srv);

@@ -24,4 +24,8 @@ void http_stop(http_server_t *server);
 int http_send(struct mg_connection *conn, int status, const char *content_type, const char *body,
               size_t len, const char *const *headers);
 
+/* Adds the headers every response carries: nosniff, and CORS when the request's Origin is
+ * allowed by --cors-origins. Call between mg_response_header_start and _send. */
+void http_add_common_headers(struct mg_connection *conn);
+
 #endif

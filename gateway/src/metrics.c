@@ -45,7 +45,7 @@ static void counter(text_t *t, const char *name, const char *help, const _Atomic
 static void gauge(text_t *t, const char *name, const char *help, double value)
 {
     header(t, name, "gauge", help);
-    put(t, "rn_gateway_%s %.6g\n", name, value);
+    put(t, "rn_gateway_%s %.17g\n", name, value);
 }
 
 static void render_bus(text_t *t, const hub_t *hub)
@@ -68,6 +68,12 @@ static void render_bus(text_t *t, const hub_t *hub)
           (double)atomic_load(&hub->epoch));
 }
 
+const char *metrics_reset_name(metrics_reset_t reason)
+{
+    static const char *const names[RESET_KINDS] = {"invalid-id", "too-old", "epoch", "gap"};
+    return (unsigned)reason < RESET_KINDS ? names[reason] : "unknown";
+}
+
 static void render_clients(text_t *t, const hub_t *hub)
 {
     const metrics_t *m = &hub->metrics;
@@ -78,7 +84,12 @@ static void render_clients(text_t *t, const hub_t *hub)
             &m->sse_refused);
     counter(t, "sse_dropped_slow_total", "SSE clients dropped for falling too far behind.",
             &m->sse_dropped_slow);
-    counter(t, "sse_resumes_total", "SSE clients resumed from Last-Event-ID.", &m->sse_resumes);
+    counter(t, "sse_resumes_total", "SSE clients resumed exactly after their Last-Event-ID.",
+            &m->sse_resumes);
+    header(t, "sse_resets_total", "counter", "Reset events sent instead of missed events, by reason.");
+    for (int i = 0; i < RESET_KINDS; i++)
+        put(t, "rn_gateway_sse_resets_total{reason=\"%s\"} %" PRIu64 "\n",
+            metrics_reset_name((metrics_reset_t)i), metrics_get(&m->sse_resets[i]));
     counter(t, "events_delivered_total", "Events written to SSE clients.",
             &m->events_delivered);
     counter(t, "bytes_written_total", "Bytes written on SSE streams.", &m->bytes_written);

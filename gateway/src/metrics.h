@@ -9,6 +9,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Why a client was sent a reset event instead of every event after its last id. */
+typedef enum {
+    RESET_INVALID_ID, /* its Last-Event-ID did not parse */
+    RESET_TOO_OLD,    /* events after its id have left the history */
+    RESET_EPOCH,      /* the generator restarted since its id */
+    RESET_GAP,        /* the bus lost events this gateway never had */
+    RESET_KINDS
+} metrics_reset_t;
+
+/* The reason as it appears in the reset event's data and the metric label. */
+const char *metrics_reset_name(metrics_reset_t reason);
+
 typedef struct {
     _Atomic uint64_t bus_events;     /* data events accepted into the ring */
     _Atomic uint64_t bus_heartbeats;
@@ -18,7 +30,8 @@ typedef struct {
     _Atomic uint64_t sse_connections;
     _Atomic uint64_t sse_refused;
     _Atomic uint64_t sse_dropped_slow;
-    _Atomic uint64_t sse_resumes;
+    _Atomic uint64_t sse_resumes;    /* resumed exactly after their Last-Event-ID */
+    _Atomic uint64_t sse_resets[RESET_KINDS];
     _Atomic uint64_t events_delivered;
     _Atomic uint64_t bytes_written;
 } metrics_t;

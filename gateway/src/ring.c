@@ -145,34 +145,26 @@ static int meta_at(const ring_t *ring, uint64_t pos, ring_meta_t *meta)
     return ring_read(ring, pos, frame, sizeof frame, meta);
 }
 
-static int id_compare(const ring_meta_t *m, uint64_t epoch, uint64_t seq)
+/* 1 when the event in meta comes after (epoch, seq). */
+static int is_after(const ring_meta_t *m, uint64_t epoch, uint64_t seq)
 {
-    if (m->epoch != epoch)
-        return m->epoch < epoch ? -1 : 1;
-    return m->seq == seq ? 0 : (m->seq < seq ? -1 : 1);
+    return m->epoch != epoch ? m->epoch > epoch : m->seq > seq;
 }
 
-uint64_t ring_find(const ring_t *ring, uint64_t epoch, uint64_t seq)
+uint64_t ring_seek(const ring_t *ring, uint64_t epoch, uint64_t seq)
 {
-    /* Binary search; the oldest end may be overwritten while we search, which only
-     * shrinks the range, so a failed read there moves the low bound up. */
+    /* Binary search. The oldest end may be overwritten while we search; a failed read
+     * there only moves the low bound up. */
     uint64_t lo = ring_tail(ring), hi = ring_head(ring);
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         ring_meta_t m;
-        if (meta_at(ring, mid, &m) < 0) {
-            lo = mid + 1;
-            continue;
-        }
-        int c = id_compare(&m, epoch, seq);
-        if (c == 0)
-            return mid;
-        if (c < 0)
+        if (meta_at(ring, mid, &m) < 0 || !is_after(&m, epoch, seq))
             lo = mid + 1;
         else
             hi = mid;
     }
-    return 0;
+    return lo;
 }
 
 int ring_wait(ring_t *ring, uint64_t pos, int timeout_ms)

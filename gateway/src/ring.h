@@ -44,9 +44,9 @@ size_t ring_capacity(const ring_t *ring);
 int ring_read(const ring_t *ring, uint64_t pos, char *dst, size_t cap, ring_meta_t *meta)
     __attribute__((warn_unused_result));
 
-/* Finds the position of the event (epoch, seq) among the held events: returns it, or 0
- * when that event is not held. Events in the ring are ordered by (epoch, seq). */
-uint64_t ring_find(const ring_t *ring, uint64_t epoch, uint64_t seq);
+/* The first held position whose event comes after (epoch, seq), or ring_head() when
+ * none does yet. Events in the ring are ordered by (epoch, seq). */
+uint64_t ring_seek(const ring_t *ring, uint64_t epoch, uint64_t seq);
 
 /* Blocks until ring_head() > pos, ring_close() was called, or timeout_ms passed.
  * Returns 1 if an event is ready, 0 on timeout, -ESHUTDOWN once closed. */

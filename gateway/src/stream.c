@@ -10,10 +10,11 @@
 
 #include <civetweb.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { STREAM_BUF = 8192 };
+enum { STREAM_BUF = 8192, RESET_FRAME_MAX = 48, NO_RESET = -1 };
 
 typedef struct {
     struct mg_connection *conn;
@@ -21,6 +22,9 @@ typedef struct {
     char *buf;
     uint64_t cursor; /* next ring position to send */
     int64_t last_write_ms;
+    ring_meta_t last; /* the id the client holds: the last sent, or its Last-Event-ID */
+    int has_last;
+    int pending_reset; /* a metrics_reset_t to send before anything else, or NO_RESET */
 } stream_t;
 
 static int stream_write(stream_t *s, const char *bytes, size_t len, uint64_t events)
@@ -33,24 +37,37 @@ static int stream_write(stream_t *s, const char *bytes, size_t len, uint64_t eve
     return 0;
 }
 
+/* "event: reset\ndata: REASON\n\n", without an id, so the client keeps its last id. */
+static int reset_encode(stream_t *s, metrics_reset_t reason, char *dst, size_t cap)
+{
+    metrics_add(&s->hub->metrics.sse_resets[reason], 1);
+    const char *name = metrics_reset_name(reason);
+    sse_event_t ev = {NULL, "reset", NULL, name, strlen(name)};
+    return sse_frame_encode(dst, cap, &ev);
+}
+
 static int send_preamble(stream_t *s)
 {
     mg_response_header_start(s->conn, 200);
     mg_response_header_add(s->conn, "Content-Type", "text/event-stream", -1);
     mg_response_header_add(s->conn, "Cache-Control", "no-cache", -1);
     mg_response_header_add(s->conn, "X-Accel-Buffering", "no", -1);
-    mg_response_header_add(s->conn, "X-Content-Type-Options", "nosniff", -1);
+    http_add_common_headers(s->conn);
     if (mg_response_header_send(s->conn) < 0)
         return -EPIPE;
     /* The comment flushes the headers through proxies before the first event. */
-    char hello[64];
+    char hello[128];
     int n = sse_retry_encode(hello, sizeof hello, s->hub->cfg->retry_ms);
     int m = n < 0 ? n : sse_comment_encode(hello + n, sizeof hello - (size_t)n, "connected");
-    return m < 0 ? m : stream_write(s, hello, (size_t)(n + m), 0);
+    int r = 0;
+    if (m >= 0 && s->pending_reset != NO_RESET)
+        r = reset_encode(s, (metrics_reset_t)s->pending_reset, hello + n + m,
+                         sizeof hello - (size_t)(n + m));
+    return m < 0 || r < 0 ? -ENOSPC : stream_write(s, hello, (size_t)(n + m + r), 0);
 }
 
 /* The id the client last saw: the Last-Event-ID header, or the lastEventId query
- * parameter for clients that cannot set headers. Returns 0 if there is a valid one. */
+ * parameter for clients that cannot set headers. 0, -ENOENT without one, -EINVAL. */
 static int last_event_id(struct mg_connection *conn, uint64_t *epoch, uint64_t *seq)
 {
     const char *header = mg_get_header(conn, "Last-Event-ID");
@@ -58,35 +75,92 @@ static int last_event_id(struct mg_connection *conn, uint64_t *epoch, uint64_t *
         return sse_id_parse(header, strlen(header), epoch, seq);
     const char *query = mg_get_request_info(conn)->query_string;
     char value[SSE_ID_MAX];
-    if (query == NULL || mg_get_var(query, strlen(query), "lastEventId", value, sizeof value) <= 0)
+    int n = query ? mg_get_var(query, strlen(query), "lastEventId", value, sizeof value) : -1;
+    if (n == -1)
         return -ENOENT;
-    return sse_id_parse(value, strlen(value), epoch, seq);
+    return n < 0 ? -EINVAL : sse_id_parse(value, (size_t)n, epoch, seq);
 }
 
-static uint64_t start_position(stream_t *s)
+static int is_successor(const ring_meta_t *m, const ring_meta_t *last)
 {
-    uint64_t epoch, seq;
-    if (last_event_id(s->conn, &epoch, &seq) < 0)
-        return ring_head(s->hub->ring);
-    uint64_t pos = ring_find(s->hub->ring, epoch, seq);
-    if (pos == 0)
-        return ring_head(s->hub->ring);
-    metrics_add(&s->hub->metrics.sse_resumes, 1);
-    return pos + 1;
+    return m->epoch == last->epoch && m->seq == last->seq + 1;
 }
 
-/* Copies frames from the cursor up to head into the buffer. Returns the byte count and
- * sets *events, or -ERANGE when the client's next frame was already overwritten. */
+/* Where a client starts: after its last id when we hold what follows it, else live
+ * (after a reset event that says why). */
+static void start_position(stream_t *s)
+{
+    ring_t *ring = s->hub->ring;
+    uint64_t epoch, seq, head = ring_head(ring);
+    s->cursor = head;
+    int rc = last_event_id(s->conn, &epoch, &seq);
+    if (rc == -ENOENT)
+        return;
+    if (rc < 0) {
+        s->pending_reset = RESET_INVALID_ID;
+        return;
+    }
+    s->last = (ring_meta_t){epoch, seq, 0, 0};
+    s->has_last = 1;
+    uint64_t pos = ring_seek(ring, epoch, seq);
+    ring_meta_t first;
+    char frame[RING_FRAME_MAX];
+    /* Every held event comes after the id: unless the oldest is its successor, what lay
+     * between is gone. */
+    if (pos == ring_tail(ring) && pos < head &&
+        ring_read(ring, pos, frame, sizeof frame, &first) >= 0 && !is_successor(&first, &s->last)) {
+        s->pending_reset = first.epoch != epoch ? RESET_EPOCH : RESET_TOO_OLD;
+        s->has_last = 0;
+        return;
+    }
+    s->cursor = pos;
+    metrics_add(&s->hub->metrics.sse_resumes, 1);
+}
+
+/* Checks the next frame against the id the client holds: 0 to send it, 1 to skip it (the
+ * client has it already), or a reset reason + 2 to send a reset before it. */
+static int continuity(stream_t *s, const ring_meta_t *m)
+{
+    ring_meta_t last = s->last;
+    int had_last = s->has_last;
+    s->has_last = 1;
+    if (!had_last || is_successor(m, &last)) {
+        s->last = *m;
+        return 0;
+    }
+    if (m->epoch < last.epoch || (m->epoch == last.epoch && m->seq <= last.seq))
+        return 1;
+    s->last = *m;
+    return 2 + (m->epoch != last.epoch ? RESET_EPOCH : RESET_GAP);
+}
+
+/* Copies frames from the cursor up to head into the buffer, with a reset event wherever
+ * the client's ids would jump. Returns the byte count and sets *events, or -ERANGE when
+ * the client's next frame was already overwritten. */
 static int collect(stream_t *s, uint64_t head, uint64_t *events)
 {
     size_t len = 0;
     *events = 0;
-    while (s->cursor < head && STREAM_BUF - len >= RING_FRAME_MAX) {
-        int n = ring_read(s->hub->ring, s->cursor, s->buf + len, STREAM_BUF - len, NULL);
+    while (s->cursor < head && STREAM_BUF - len >= RING_FRAME_MAX + RESET_FRAME_MAX) {
+        char *at = s->buf + len;
+        ring_meta_t m;
+        int n = ring_read(s->hub->ring, s->cursor, at, RING_FRAME_MAX, &m);
         if (n < 0)
             return n == -EAGAIN ? (int)len : -ERANGE;
-        len += (size_t)n;
         s->cursor++;
+        int verdict = continuity(s, &m);
+        if (verdict == 1)
+            continue;
+        if (verdict >= 2) { /* rare: make room for the reset in front of the frame */
+            char reset[RESET_FRAME_MAX];
+            int r = reset_encode(s, (metrics_reset_t)(verdict - 2), reset, sizeof reset);
+            if (r < 0)
+                return r;
+            memmove(at + r, at, (size_t)n);
+            memcpy(at, reset, (size_t)r);
+            n += r;
+        }
+        len += (size_t)n;
         (*events)++;
     }
     return (int)len;
@@ -111,7 +185,7 @@ static int pump(stream_t *s)
             drop_slow(s, head);
             return n;
         }
-        return stream_write(s, s->buf, (size_t)n, events);
+        return n == 0 ? 0 : stream_write(s, s->buf, (size_t)n, events);
     }
     int64_t idle = clock_mono_ms() - s->last_write_ms;
     if (idle >= cfg->heartbeat_ms) {
@@ -130,9 +204,9 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
         const char *why = rc == -EBUSY ? "client limit reached\n" : "gateway is draining\n";
         return http_send(conn, 503, "text/plain", why, strlen(why), retry_later);
     }
-    stream_t s = {conn, hub, malloc(STREAM_BUF), 0, 0};
+    stream_t s = {.conn = conn, .hub = hub, .buf = malloc(STREAM_BUF), .pending_reset = NO_RESET};
     if (s.buf) {
-        s.cursor = start_position(&s);
+        start_position(&s);
         rc = send_preamble(&s);
         while (rc == 0)
             rc = pump(&s);

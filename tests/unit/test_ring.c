@@ -44,19 +44,24 @@ static void test_refuses_oversized_frame(void)
     ring_destroy(r);
 }
 
-static void test_find(void)
+static void test_seek(void)
 {
     ring_t *r = ring_create(8);
+    CHECK_EQ_INT(ring_seek(r, 10, 1), 1); /* empty: the head */
     for (uint64_t s = 1; s <= 5; s++)
         publish(r, 10, s);
     for (uint64_t s = 1; s <= 5; s++)
         publish(r, 20, s); /* a generator restart: a new epoch */
-    CHECK_EQ_INT(ring_find(r, 20, 5), 10);
-    CHECK_EQ_INT(ring_find(r, 20, 1), 6);
-    CHECK_EQ_INT(ring_find(r, 10, 3), 3);
-    CHECK_EQ_INT(ring_find(r, 10, 2), 0); /* overwritten */
-    CHECK_EQ_INT(ring_find(r, 20, 6), 0); /* not yet */
-    CHECK_EQ_INT(ring_find(r, 15, 1), 0); /* never */
+    /* Held: positions 3..10 = 10-3 10-4 10-5 20-1 .. 20-5. */
+    CHECK_EQ_INT(ring_tail(r), 3);
+    CHECK_EQ_INT(ring_seek(r, 20, 4), 10);
+    CHECK_EQ_INT(ring_seek(r, 20, 5), 11); /* the latest: next is the head */
+    CHECK_EQ_INT(ring_seek(r, 20, 9), 11); /* ahead of us */
+    CHECK_EQ_INT(ring_seek(r, 10, 5), 6);  /* last of an epoch: first of the next */
+    CHECK_EQ_INT(ring_seek(r, 10, 3), 4);
+    CHECK_EQ_INT(ring_seek(r, 10, 1), 3);  /* overwritten: the tail */
+    CHECK_EQ_INT(ring_seek(r, 5, 100), 3); /* an older epoch: the tail */
+    CHECK_EQ_INT(ring_seek(r, 15, 1), 6);  /* between epochs */
     ring_destroy(r);
 }
 
@@ -123,7 +128,7 @@ int main(void)
 {
     test_order_and_overwrite();
     test_refuses_oversized_frame();
-    test_find();
+    test_seek();
     test_wait();
     test_concurrent_reader();
     CHECK_DONE();
