@@ -27,10 +27,23 @@ typedef struct {
     int pending_reset; /* a metrics_reset_t to send before anything else, or NO_RESET */
 } stream_t;
 
+/* A write that fails after the whole write timeout met a client that stopped reading (the
+ * kernel buffer is full); one that fails sooner met a client that left. */
+static void drop_slow(stream_t *s, const char *why)
+{
+    metrics_add(&s->hub->metrics.sse_dropped_slow, 1);
+    log_info("client dropped as slow", "reason=%s behind=%llu max_lag=%ld", why,
+             (unsigned long long)(ring_head(s->hub->ring) - s->cursor), s->hub->cfg->max_lag);
+}
+
 static int stream_write(stream_t *s, const char *bytes, size_t len, uint64_t events)
 {
-    if (mg_write(s->conn, bytes, len) != (int)len)
+    int64_t started = clock_mono_ms();
+    if (mg_write(s->conn, bytes, len) != (int)len) {
+        if (clock_mono_ms() - started >= s->hub->cfg->write_timeout_ms)
+            drop_slow(s, "write-timeout");
         return -EPIPE;
+    }
     metrics_add(&s->hub->metrics.bytes_written, len);
     metrics_add(&s->hub->metrics.events_delivered, events);
     s->last_write_ms = clock_mono_ms();
@@ -166,13 +179,6 @@ static int collect(stream_t *s, uint64_t head, uint64_t *events)
     return (int)len;
 }
 
-static void drop_slow(stream_t *s, uint64_t head)
-{
-    metrics_add(&s->hub->metrics.sse_dropped_slow, 1);
-    log_info("client dropped as slow", "behind=%llu max_lag=%ld",
-             (unsigned long long)(head - s->cursor), s->hub->cfg->max_lag);
-}
-
 /* Sends pending events, or a heartbeat when idle. Returns 0 to go on, <0 to close. */
 static int pump(stream_t *s)
 {
@@ -182,7 +188,7 @@ static int pump(stream_t *s)
         uint64_t events;
         int n = head - s->cursor > (uint64_t)cfg->max_lag ? -ERANGE : collect(s, head, &events);
         if (n < 0) {
-            drop_slow(s, head);
+            drop_slow(s, "lag");
             return n;
         }
         return n == 0 ? 0 : stream_write(s, s->buf, (size_t)n, events);

@@ -1,0 +1,566 @@
+#!/usr/bin/python3
+"""test_compose.py -- the compose deployment (deploy/compose) on a real Docker engine.
+
+Prepares the machine if needed (packages docker.io, docker-compose and debootstrap; a running
+dockerd; the base image debian:bookworm-slim built by debootstrap when no registry can provide
+it), builds the project's images, brings the stack up with 3 gateways under a project name of
+its own, and then, talking to the load balancer only (its published port on 127.0.0.1):
+
+  1. SSE events flow, with increasing ids and one by one (nothing buffers them), and the page
+     shows a live number in Chromium (playwright-core);
+  2. 12 SSE clients are spread over all 3 gateways (each gateway's own rn_gateway_sse_clients,
+     read from its container IP);
+  3. `docker stop` of a gateway (SIGTERM, drain): its clients reconnect through the balancer to
+     the others, resume where they were (Last-Event-ID) and keep receiving, and none of them
+     sees an error response;
+  4. `docker kill` of a gateway (no drain): the same;
+  5. scaling to 4 gateways (`up -d --scale gateway=4 --no-recreate`): new clients reach the new
+     gateway, the balancer was not restarted;
+  6. the monitor service (profile `monitor`) printed the same events (ids and values) as the
+     SSE clients received.
+
+The stack is always torn down (`down -v --remove-orphans`), also on failure. Exit status 0 on
+success, 1 on failure, 77 when Docker cannot be made to run here (not root).
+
+Environment: RN_COMPOSE (compose command, default `docker-compose`, else `docker compose`),
+RN_TEST_KEEP=1 (leave the stack up for inspection), RN_EXTRA_CA_CERTS (PEM text for the image
+build, default: /usr/local/share/ca-certificates/*.crt).
+"""
+
+import glob
+import http.client
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+COMPOSE_DIR = ROOT / "deploy" / "compose"
+COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
+BASE_IMAGE = "debian:bookworm-slim"
+START = time.monotonic()
+SKIP = 77
+
+
+class Failure(Exception):
+    pass
+
+
+def log(msg):
+    print(f"[{time.monotonic() - START:7.1f}s] {msg}", flush=True)
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+    log(f"ok: {msg}")
+
+
+def run(cmd, timeout=600, check=True, env=None, quiet=False, input=None):
+    """Runs a command (list), returns CompletedProcess with text output."""
+    if not quiet:
+        log("$ " + " ".join(shlex.quote(c) for c in cmd))
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                           input=input)
+    except subprocess.TimeoutExpired as e:
+        raise Failure(f"timed out after {timeout}s: {' '.join(cmd)}") from e
+    if check and p.returncode != 0:
+        raise Failure(f"exit {p.returncode}: {' '.join(cmd)}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+    return p
+
+
+def wait_until(pred, timeout, what, interval=0.25):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(interval)
+    raise Failure(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- machine preparation ----------------------------------------------------------------------
+
+def ensure_packages():
+    need = [pkg for pkg, prog in (("docker.io", "dockerd"), ("docker-compose", "docker-compose"),
+                                  ("debootstrap", "debootstrap")) if not shutil.which(prog)]
+    if not need:
+        return
+    if os.geteuid() != 0:
+        log(f"missing {need} and not root: cannot install")
+        sys.exit(SKIP)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    cmd = ["apt-get", "install", "-y", "--no-install-recommends", *need]
+    if run(cmd, env=env, check=False, timeout=900).returncode != 0:
+        run(["apt-get", "update"], env=env, timeout=600)
+        run(cmd, env=env, timeout=900)
+
+
+def docker_cli():
+    # The engine's own client when it is installed; any `docker` on PATH otherwise.
+    return "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else shutil.which("docker")
+
+
+def ensure_daemon(docker):
+    if run([docker, "info"], check=False, quiet=True, timeout=60).returncode == 0:
+        return
+    if os.geteuid() != 0:
+        log("dockerd is not running and we are not root")
+        sys.exit(SKIP)
+    log("starting dockerd (log: /tmp/rn-dockerd.log)")
+    with open("/tmp/rn-dockerd.log", "ab") as out:
+        subprocess.Popen(["dockerd"], stdout=out, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
+    wait_until(lambda: run([docker, "info"], check=False, quiet=True, timeout=30).returncode == 0,
+               90, "dockerd to answer", interval=1)
+
+
+def ensure_base_image(docker):
+    if run([docker, "image", "inspect", BASE_IMAGE], check=False, quiet=True).returncode == 0:
+        return
+    log(f"{BASE_IMAGE} missing: building it with debootstrap")
+    run(["bash", str(HERE / "make-base-image.sh"), BASE_IMAGE], timeout=1200)
+
+
+def playwright_core():
+    """The directory of the playwright-core module: tests/browser's, else our own copy."""
+    for d in (ROOT / "tests" / "browser", HERE):
+        mod = d / "node_modules" / "playwright-core"
+        if mod.is_dir():
+            return mod
+        if (d / "package-lock.json").exists():
+            run(["npm", "ci", "--prefix", str(d), "--no-audit", "--no-fund", "--loglevel=error"],
+                timeout=600)
+            if mod.is_dir():
+                return mod
+    raise Failure("playwright-core not found and npm ci did not provide it")
+
+
+# --- the stack --------------------------------------------------------------------------------
+
+class Stack:
+    def __init__(self, docker):
+        self.docker = docker
+        self.project = f"rnctest{os.getpid()}{secrets.token_hex(2)}"
+        self.port = free_port()
+        compose = os.environ.get("RN_COMPOSE")
+        if compose:
+            self.compose_cmd = shlex.split(compose)
+        elif shutil.which("docker-compose"):
+            self.compose_cmd = ["docker-compose"]
+        else:
+            self.compose_cmd = [docker, "compose"]
+        self.env = dict(os.environ, RN_TAG="ctest", RN_HTTP_ADDR="127.0.0.1",
+                        RN_HTTP_PORT=str(self.port), RN_MONITOR_JSON="1",
+                        COMPOSE_DOCKER_CLI_BUILD="0", DOCKER_BUILDKIT="0")
+        if "RN_EXTRA_CA_CERTS" not in self.env:
+            pems = [Path(p).read_text() for p in sorted(glob.glob("/usr/local/share/ca-certificates/*.crt"))]
+            if pems:
+                self.env["RN_EXTRA_CA_CERTS"] = "\n".join(pems)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def compose(self, *args, timeout=600, check=True):
+        cmd = [*self.compose_cmd, "-f", str(COMPOSE_FILE), "-p", self.project,
+               "--profile", "monitor", *args]
+        return run(cmd, env=self.env, timeout=timeout, check=check)
+
+    def containers(self, service, all_=False):
+        """{container name: container number} of a service."""
+        p = run([self.docker, "ps", *(["-a"] if all_ else []),
+                 "--filter", f"label=com.docker.compose.project={self.project}",
+                 "--filter", f"label=com.docker.compose.service={service}",
+                 "--format", '{{.Names}} {{.Label "com.docker.compose.container-number"}}'],
+                quiet=True)
+        return dict((n, int(num)) for n, num in (l.split() for l in p.stdout.split("\n") if l.strip()))
+
+    def inspect(self, name, fmt):
+        return run([self.docker, "inspect", "-f", fmt, name], quiet=True).stdout.strip()
+
+    def ip(self, name):
+        return self.inspect(name, "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}").split()[0]
+
+    def lb(self):
+        (name,) = self.containers("lb")
+        return name
+
+    def lb_servers(self):
+        """{slot: (status, address)} from HAProxy's stats (reached on the lb's container IP)."""
+        url = f"http://{self.ip(self.lb())}:8404/stats;csv"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            lines = r.read().decode().splitlines()
+        header = lines[0].lstrip("# ").split(",")
+        rows = [dict(zip(header, l.split(","))) for l in lines[1:] if l]
+        return {r["svname"]: (r["status"], r.get("addr", "")) for r in rows
+                if r["pxname"] == "gateways" and r["svname"] not in ("BACKEND", "FRONTEND")}
+
+    def servers_up(self):
+        return sorted(a.split(":")[0] for s, a in self.lb_servers().values() if s == "UP")
+
+    def gateway_clients(self, name):
+        url = f"http://{self.ip(name)}:8080/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+        m = re.search(r"^rn_gateway_sse_clients (\d+)$", text, re.M)
+        if not m:
+            raise Failure(f"no rn_gateway_sse_clients in {name}'s metrics")
+        return int(m.group(1))
+
+    def distribution(self):
+        return {n: self.gateway_clients(n) for n in sorted(self.containers("gateway"))}
+
+    def wait_lb_sees(self, count, timeout=60):
+        """Waits until the balancer has exactly the running gateways' IPs UP."""
+        def ok():
+            want = sorted(self.ip(n) for n in self.containers("gateway"))
+            up = self.servers_up()
+            return len(want) == count and up == want and up
+        return wait_until(ok, timeout, f"the balancer to see {count} gateways UP", interval=0.5)
+
+    def dump_logs(self):
+        p = self.compose("logs", "--no-color", "--tail", "60", check=False, timeout=120)
+        print(p.stdout[-20000:], p.stderr[-2000:], flush=True)
+
+    def down(self):
+        self.compose("down", "-v", "--remove-orphans", "-t", "5", check=False, timeout=300)
+        left = run([self.docker, "ps", "-aq", "--filter",
+                    f"label=com.docker.compose.project={self.project}"], check=False, quiet=True)
+        ids = left.stdout.split()
+        if ids:
+            run([self.docker, "rm", "-f", *ids], check=False)
+        nets = run([self.docker, "network", "ls", "-q", "--filter",
+                    f"label=com.docker.compose.project={self.project}"], check=False, quiet=True)
+        if nets.stdout.split():
+            run([self.docker, "network", "rm", *nets.stdout.split()], check=False)
+
+
+# --- an SSE client that reconnects like a browser ---------------------------------------------
+
+class SseClient(threading.Thread):
+    """Reads /events through the balancer; on a closed stream it reconnects after the advised
+    retry delay, sending Last-Event-ID. Bounded: at most max_connects attempts."""
+
+    def __init__(self, name, port, max_connects=30):
+        super().__init__(name=name, daemon=True)
+        self.port = port
+        self.max_connects = max_connects
+        self.events = []          # (epoch, seq, value, monotonic time, connection number)
+        self.connections = 0      # streams opened (200 responses)
+        self.bad_statuses = []    # (status, body) of non-200 answers
+        self.errors = []          # connection-level failures
+        self.retry_s = 1.0
+        self.last_id = None
+        self.slot = None          # X-RN-Server of the current stream
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._sock = None
+
+    def run(self):
+        attempts = 0
+        while not self._stop.is_set() and attempts < self.max_connects:
+            attempts += 1
+            try:
+                self._one_stream()
+            except (OSError, http.client.HTTPException) as e:
+                if not self._stop.is_set():
+                    with self.lock:
+                        self.errors.append(f"{type(e).__name__}: {e}")
+            self._stop.wait(self.retry_s)
+
+    def _one_stream(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=25)
+        try:
+            headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+            if self.last_id:
+                headers["Last-Event-ID"] = self.last_id
+            conn.request("GET", "/events", headers=headers)
+            self._sock = conn.sock
+            resp = conn.getresponse()
+            if resp.status != 200:
+                body = resp.read(200).decode(errors="replace")
+                with self.lock:
+                    self.bad_statuses.append((resp.status, body.strip()))
+                return
+            with self.lock:
+                self.connections += 1
+                self.slot = resp.getheader("X-RN-Server")
+            number = self.connections
+            ev_id = ev_type = None
+            data = []
+            while not self._stop.is_set():
+                line = resp.readline()
+                if not line:
+                    return  # stream closed: reconnect
+                line = line.decode().rstrip("\r\n")
+                if line == "":
+                    if ev_type == "number" and ev_id and data:
+                        epoch, seq = (int(x) for x in ev_id.split("-"))
+                        with self.lock:
+                            self.events.append((epoch, seq, int(data[0]), time.monotonic(), number))
+                    ev_type, data = None, []
+                    ev_id = None
+                elif line.startswith(":"):
+                    continue
+                else:
+                    field, _, value = line.partition(":")
+                    value = value[1:] if value.startswith(" ") else value
+                    if field == "id":
+                        ev_id = value
+                        self.last_id = value
+                    elif field == "event":
+                        ev_type = value
+                    elif field == "data":
+                        data.append(value)
+                    elif field == "retry" and value.isdigit():
+                        self.retry_s = int(value) / 1000
+        finally:
+            self._sock = None
+            conn.close()
+
+    def stop(self):
+        self._stop.set()
+        s = self._sock
+        if s is not None:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.events), self.connections
+
+    def last_seq(self):
+        with self.lock:
+            return self.events[-1][1] if self.events else None
+
+
+def start_clients(prefix, n, port):
+    clients = [SseClient(f"{prefix}{i}", port) for i in range(n)]
+    for c in clients:
+        c.start()
+        time.sleep(0.05)
+    return clients
+
+
+def stop_clients(clients):
+    for c in clients:
+        c.stop()
+    for c in clients:
+        c.join(timeout=10)
+
+
+def newest_seq(clients):
+    return max((c.last_seq() or 0) for c in clients)
+
+
+def wait_all_receive_after(clients, seq, timeout, what):
+    """Waits until every client received an event with a sequence number above seq."""
+    wait_until(lambda: all((c.last_seq() or 0) > seq + 1 for c in clients), timeout,
+               f"all clients to receive events after seq {seq} ({what})", interval=0.5)
+
+
+def check_continuity(clients, what):
+    """Every client saw one epoch and consecutive sequence numbers: no gap, no duplicate."""
+    problems = []
+    for c in clients:
+        events, _ = c.snapshot()
+        for a, b in zip(events, events[1:]):
+            if a[0] != b[0] or b[1] != a[1] + 1:
+                problems.append(f"{c.name}: {a[0]}-{a[1]} then {b[0]}-{b[1]}")
+    check(not problems, f"{what}: every client's ids are consecutive across reconnections"
+          + (f" -- {problems[:5]}" if problems else ""))
+
+
+def check_no_errors(clients, what):
+    bad = {c.name: (c.bad_statuses, c.errors) for c in clients if c.bad_statuses or c.errors}
+    check(not bad, f"{what}: no client saw an error response or a failed connection"
+          + (f" -- {bad}" if bad else ""))
+
+
+# --- the scenario -----------------------------------------------------------------------------
+
+def scenario(stack, timings):
+    t = time.monotonic()
+    stack.compose("build", timeout=3000)
+    timings["build"] = time.monotonic() - t
+    sizes = {}
+    for img in ("rn-generator", "rn-gateway", "rn-monitor", "rn-lb"):
+        size = int(run([stack.docker, "image", "inspect", "-f", "{{.Size}}", f"{img}:ctest"],
+                       quiet=True).stdout)
+        sizes[img] = f"{size / 1e6:.1f} MB"
+    log(f"image sizes: {sizes}")
+
+    stack.compose("up", "-d", "--scale", "gateway=3", timeout=300)
+    stack.wait_lb_sees(3)
+    gateways = stack.containers("gateway")
+    check(len(gateways) == 3, f"3 gateways running: {sorted(gateways)}")
+    port = stack.port
+
+    # 1. Events flow through the balancer, increasing, one at a time.
+    first = SseClient("first", port)
+    first.start()
+    wait_until(lambda: len(first.snapshot()[0]) >= 4, 20, "4 events on one stream")
+    stop_clients([first])
+    events, _ = first.snapshot()
+    seqs = [e[1] for e in events]
+    check(all(b > a for a, b in zip(seqs, seqs[1:])) and len({e[0] for e in events}) == 1,
+          f"SSE ids increase through the balancer: {[f'{e[0]}-{e[1]}' for e in events]}")
+    gaps = [b[3] - a[3] for a, b in zip(events, events[1:])]
+    check(all(0.3 < g < 2.5 for g in gaps),
+          f"events arrive one by one, unbuffered (gaps {[round(g, 2) for g in gaps]} s)")
+
+    mod = playwright_core()
+    p = run(["node", str(HERE / "browser_check.cjs"), stack.base + "/"], check=False, timeout=120,
+            env=dict(os.environ, RN_PLAYWRIGHT_CORE=str(mod)))
+    check(p.returncode == 0, f"the page shows a live number in Chromium: {p.stdout.strip()[-800:]}"
+          + (p.stderr[-1500:] if p.returncode else ""))
+
+    # 2. Twelve streams spread over the three gateways.
+    clients = start_clients("c", 12, port)
+    wait_until(lambda: all(c.snapshot()[0] for c in clients), 30, "12 clients receiving")
+    dist = wait_until(lambda: (lambda d: d if sum(d.values()) == 12 else None)(stack.distribution()),
+                      15, "the gateways to count 12 clients")
+    check(all(n > 0 for n in dist.values()), f"SSE clients spread over all 3 gateways: {dist}")
+
+    # 3. docker stop (SIGTERM, drain): its clients move to the others without an error.
+    victim = max(dist, key=dist.get)
+    moved = dist[victim]
+    before = {c.name: c.snapshot()[1] for c in clients}
+    t0 = time.monotonic()
+    run([stack.docker, "stop", victim], timeout=60)
+    stop_s = time.monotonic() - t0
+    log(f"docker stop {victim} took {stop_s:.1f} s")
+    seq = newest_seq(clients)
+    wait_all_receive_after(clients, seq, 30, "after docker stop")
+    reconnected = [c.name for c in clients if c.snapshot()[1] > before[c.name]]
+    check(len(reconnected) == moved,
+          f"docker stop: the {moved} clients of {victim} reconnected ({reconnected})")
+    dist = wait_until(lambda: (lambda d: d if sum(d.values()) == 12 else None)(stack.distribution()),
+                      15, "the remaining gateways to count 12 clients")
+    check(victim not in dist and len(dist) == 2, f"docker stop: all 12 clients on the others: {dist}")
+    check_no_errors(clients, "docker stop")
+    check_continuity(clients, "docker stop")
+    stack.wait_lb_sees(2)
+
+    # 4. docker kill (no drain): the same.
+    victim2 = max(dist, key=dist.get)
+    moved = dist[victim2]
+    before = {c.name: c.snapshot()[1] for c in clients}
+    run([stack.docker, "kill", victim2], timeout=60)
+    seq = newest_seq(clients)
+    wait_all_receive_after(clients, seq, 40, "after docker kill")
+    reconnected = [c.name for c in clients if c.snapshot()[1] > before[c.name]]
+    check(len(reconnected) == moved,
+          f"docker kill: the {moved} clients of {victim2} reconnected ({reconnected})")
+    dist = wait_until(lambda: (lambda d: d if sum(d.values()) == 12 else None)(stack.distribution()),
+                      15, "the remaining gateway to count 12 clients")
+    check(victim2 not in dist and len(dist) == 1, f"docker kill: all 12 clients on the last one: {dist}")
+    check_no_errors(clients, "docker kill")
+    check_continuity(clients, "docker kill")
+    stack.wait_lb_sees(1)
+
+    # 5. Scale to 4: the stopped and killed gateways start again, a fourth one is created, and
+    # new clients reach it without the balancer being restarted.
+    lb = stack.lb()
+    lb_state = stack.inspect(lb, "{{.Id}} {{.State.StartedAt}} {{.RestartCount}}")
+    stack.compose("up", "-d", "--scale", "gateway=4", "--no-recreate", timeout=300)
+    new = [n for n in stack.containers("gateway") if n not in gateways]
+    check(len(new) == 1 and len(stack.containers("gateway")) == 4,
+          f"4 gateways after scaling, new: {new}")
+    stack.wait_lb_sees(4)
+    more = start_clients("n", 12, port)
+    clients += more
+    wait_until(lambda: all(c.snapshot()[0] for c in more), 30, "12 more clients receiving")
+    dist = wait_until(lambda: (lambda d: d if sum(d.values()) == 24 else None)(stack.distribution()),
+                      15, "the gateways to count 24 clients")
+    check(dist[new[0]] > 0, f"new clients reach the new gateway {new[0]}: {dist}")
+    check(stack.inspect(lb, "{{.Id}} {{.State.StartedAt}} {{.RestartCount}}") == lb_state,
+          "the balancer was neither restarted nor recreated")
+    check_no_errors(clients, "scaling")
+
+    # 6. The monitor printed the same events as the SSE clients received.
+    (monitor,) = stack.containers("monitor")
+    seen = {}
+    for c in clients:
+        for epoch, seq, value, _, _ in c.snapshot()[0]:
+            seen[(epoch, seq)] = value
+    printed = {}
+    for line in run([stack.docker, "logs", monitor], quiet=True).stdout.splitlines():
+        if line.startswith("{"):
+            ev = json.loads(line)
+            if ev.get("topic") == "number":
+                printed[(ev["epoch"], ev["seq"])] = ev["value"]
+    common = sorted(set(seen) & set(printed))
+    differ = [(k, seen[k], printed[k]) for k in common if seen[k] != printed[k]]
+    check(len(common) >= 10 and not differ,
+          f"the monitor printed the same events as the SSE clients: {len(common)} in common, "
+          f"{len(differ)} differ {differ[:3]}")
+    stop_clients(clients)
+
+
+def main():
+    timings = {}
+    ensure_packages()
+    docker = docker_cli()
+    if not docker:
+        raise Failure("no docker client after installing docker.io")
+    t = time.monotonic()
+    ensure_daemon(docker)
+    ensure_base_image(docker)
+    timings["prepare"] = time.monotonic() - START
+    stack = Stack(docker)
+    log(f"project {stack.project}, balancer on {stack.base}, compose: {' '.join(stack.compose_cmd)}")
+    ok = False
+    try:
+        scenario(stack, timings)
+        ok = True
+    except Failure as e:
+        log(f"FAILED: {e}")
+    except Exception as e:  # a bug in the test itself: still tear down, still report
+        log(f"FAILED (unexpected): {type(e).__name__}: {e}")
+        import traceback
+        traceback.print_exc()
+    finally:
+        if not ok:
+            stack.dump_logs()
+        if os.environ.get("RN_TEST_KEEP") == "1":
+            log(f"RN_TEST_KEEP=1: leaving project {stack.project} up")
+        else:
+            stack.down()
+    timings["total"] = time.monotonic() - START
+    log("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
+    log("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+def on_signal(signum, frame):
+    # ctest's timeout or ^C: unwind through main()'s finally, which tears the stack down.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        sys.exit(main())
+    except Failure as e:
+        log(f"FAILED: {e}")
+        sys.exit(1)
