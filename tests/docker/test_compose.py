@@ -270,20 +270,20 @@ class SseClient(threading.Thread):
         self.last_id = None
         self.slot = None          # X-RN-Server of the current stream
         self.lock = threading.Lock()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._sock = None
 
     def run(self):
         attempts = 0
-        while not self._stop.is_set() and attempts < self.max_connects:
+        while not self._halt.is_set() and attempts < self.max_connects:
             attempts += 1
             try:
                 self._one_stream()
             except (OSError, http.client.HTTPException) as e:
-                if not self._stop.is_set():
+                if not self._halt.is_set():
                     with self.lock:
                         self.errors.append(f"{type(e).__name__}: {e}")
-            self._stop.wait(self.retry_s)
+            self._halt.wait(self.retry_s)
 
     def _one_stream(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=25)
@@ -305,7 +305,7 @@ class SseClient(threading.Thread):
             number = self.connections
             ev_id = ev_type = None
             data = []
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 line = resp.readline()
                 if not line:
                     return  # stream closed: reconnect
@@ -336,7 +336,7 @@ class SseClient(threading.Thread):
             conn.close()
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
         s = self._sock
         if s is not None:
             try:
