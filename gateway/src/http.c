@@ -247,7 +247,9 @@ http_server_t *http_start(hub_t *hub, const assets_t *assets, char *err, size_t 
                              "request_timeout_ms", timeout, "enable_keep_alive", "yes",
                              "keep_alive_timeout_ms", "500", "tcp_nodelay", "1",
                              "max_request_size", "8192", "enable_directory_listing", "no",
-                             NULL};
+                             /* civetweb would answer every preflight with "*" itself;
+                              * empty leaves CORS to --cors-origins in our handler. */
+                             "access_control_allow_origin", "", NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.log_message = on_log;
     struct mg_init_data init = {&callbacks, srv, options};

@@ -53,6 +53,43 @@ class HttpTest(SystemTest):
         self.assertEqual(http_get(url + "/")[0], 200, "the page still loads at the limit")
         self.assertEqual(http_get(url + "/readyz")[0], 503, "not ready at the limit")
 
+    def test_cors_is_same_origin_unless_configured(self):
+        _, endpoint = self.generator()
+        _, same = self.gateway(endpoint)
+        _, cors = self.gateway(endpoint, ["--cors-origins", "https://a.example,https://b.example"])
+        origin = {"Origin": "https://a.example"}
+        _, headers, _ = http_get(same + "/fragments/number", headers=origin)
+        self.assertNotIn("access-control-allow-origin", headers, "same-origin by default")
+        status, headers, _ = http_get(same + "/events", method="OPTIONS", headers={
+            **origin, "Access-Control-Request-Method": "GET"})
+        self.assertEqual(status, 405, "no preflight answered by default")
+        self.assertNotIn("access-control-allow-origin", headers)
+        _, headers, _ = http_get(cors + "/fragments/number", headers=origin)
+        self.assertEqual(headers["access-control-allow-origin"], "https://a.example")
+        self.assertEqual(headers["vary"], "Origin")
+        _, headers, _ = http_get(cors + "/fragments/number", headers={"Origin": "https://c.example"})
+        self.assertNotIn("access-control-allow-origin", headers)
+        status, headers, _ = http_get(cors + "/events", method="OPTIONS", headers={
+            **origin, "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "last-event-id"})
+        self.assertEqual(status, 204)
+        self.assertEqual(headers["access-control-allow-headers"], "last-event-id")
+        sse = SSEClient(cors, headers=origin)
+        self.assertEqual(sse.headers["access-control-allow-origin"], "https://a.example")
+
+    def test_security_headers(self):
+        _, endpoint = self.generator()
+        _, url = self.gateway(endpoint)
+        _, headers, _ = http_get(url + "/")
+        csp = headers["content-security-policy"]
+        for directive in ("default-src 'none'", "script-src 'self'", "connect-src 'self'",
+                          "frame-ancestors 'none'"):
+            self.assertIn(directive, csp)
+        self.assertNotIn("unsafe-inline", csp)
+        self.assertNotIn("unsafe-eval", csp)
+        for path in ("/", "/fragments/number", "/static/htmx.min.js", "/nope"):
+            self.assertEqual(http_get(url + path)[1]["x-content-type-options"], "nosniff", path)
+
     def test_bad_flags_and_environment_are_clear_errors(self):
         cases = [
             ("generator", ["--interval-ms", "0"], {}, "--interval-ms"),
