@@ -31,7 +31,7 @@ export async function waitFor(predicate, timeoutMs, what) {
 
 // Starts one of our programs; its output is kept for the failure report.
 export function startProgram(name, args) {
-  const child = spawn(path.join(BIN, name), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(path.isAbsolute(name) ? name : path.join(BIN, name), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   child.output = '';
   child.stdout.on('data', (d) => (child.output += d));
   child.stderr.on('data', (d) => (child.output += d));

@@ -400,7 +400,7 @@ def check_no_errors(clients, what):
 
 def scenario(stack, timings):
     t = time.monotonic()
-    stack.compose("build", timeout=3000)
+    stack.compose("build", "--force-rm", timeout=3000)
     timings["build"] = time.monotonic() - t
     sizes = {}
     for img in ("rn-generator", "rn-gateway", "rn-monitor", "rn-lb"):
