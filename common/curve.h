@@ -1,0 +1,29 @@
+/* curve.h -- optional ZeroMQ CURVE encryption and authentication for bus sockets.
+ * Keys are Z85 text files (40 characters, as written by tools/keygen); a public key is
+ * derived from its secret key, so each party keeps one secret file. */
+#ifndef RN_CURVE_H
+#define RN_CURVE_H
+
+#include <stddef.h>
+
+#define CURVE_KEY_Z85 41 /* 40 characters and a NUL */
+
+/* Reads a Z85 key (first 40 non-space characters) from path. 0, or -errno with err set. */
+int curve_key_load(const char *path, char key[CURVE_KEY_Z85], char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Makes socket a CURVE server with the secret key in secret_path. Call before bind. */
+int curve_server_setup(void *socket, const char *secret_path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Makes socket a CURVE client that trusts the server public key in server_path and
+ * authenticates with its own secret key in secret_path. Call before connect. */
+int curve_client_setup(void *socket, const char *server_path, const char *secret_path, char *err,
+                       size_t errlen) __attribute__((warn_unused_result));
+
+/* For a subscriber's flags: both files or neither. Returns 0 (CURVE off or set up), or
+ * -EINVAL with err set. */
+int curve_client_from_flags(void *socket, const char *server_path, const char *secret_path,
+                            char *err, size_t errlen) __attribute__((warn_unused_result));
+
+#endif
