@@ -3,6 +3,7 @@
 
 #include "bus_socket.h"
 #include "clock.h"
+#include "curve.h"
 #include "log.h"
 #include "sse.h"
 #include "wire.h"
@@ -67,7 +68,9 @@ bus_t *bus_create(void *zmq_context, hub_t *hub, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create SUB socket: %s", zmq_strerror(zmq_errno()));
         goto err;
     }
-    if (connect_all(bus->socket, hub->cfg->connect, err, errlen) < 0)
+    if (curve_client_from_flags(bus->socket, hub->cfg->curve_server_key_file,
+                                hub->cfg->curve_secret_key_file, err, errlen) < 0 ||
+        connect_all(bus->socket, hub->cfg->connect, err, errlen) < 0)
         goto err;
     return bus;
 err:

@@ -16,6 +16,8 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
     const char *level = "info";
     *cfg = (generator_config_t){.bind = "tcp://127.0.0.1:5556",
                                 .topic = "number",
+                                .curve_secret_key_file = "",
+                                .curve_clients_file = "",
                                 .interval_ms = 1000,
                                 .heartbeat_ms = 1000,
                                 .min = 1,
@@ -32,6 +34,12 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
         {"max", "GENERATOR_MAX", CLI_INT, &cfg->max, -1000000000, 1000000000, "largest number"},
         {"hwm", "GENERATOR_HWM", CLI_INT, &cfg->hwm, 1, 10000000,
          "messages queued per subscriber before ZeroMQ drops (send high-water mark)"},
+        {"curve-secret-key-file", "GENERATOR_CURVE_SECRET_KEY_FILE", CLI_STRING,
+         &cfg->curve_secret_key_file, 0, 0,
+         "our CURVE secret key (keygen NAME writes NAME.key): encrypts the bus"},
+        {"curve-clients-file", "GENERATOR_CURVE_CLIENTS_FILE", CLI_STRING,
+         &cfg->curve_clients_file, 0, 0,
+         "public keys of the subscribers allowed, one per line (needs a secret key)"},
         {"log-level", "GENERATOR_LOG_LEVEL", CLI_STRING, &level, 0, 0,
          "debug, info, warn or error"},
     };
@@ -48,6 +56,10 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
     }
     if (rc == 0)
         rc = wire_topic_check(cfg->topic, err, sizeof err);
+    if (rc == 0 && cfg->curve_clients_file[0] && !cfg->curve_secret_key_file[0]) {
+        snprintf(err, sizeof err, "--curve-clients-file needs --curve-secret-key-file");
+        rc = -EINVAL;
+    }
     if (rc == 0 && log_level_parse(level, &cfg->log_level) < 0) {
         snprintf(err, sizeof err, "--log-level: '%s' is not debug, info, warn or error", level);
         rc = -EINVAL;

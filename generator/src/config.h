@@ -7,6 +7,8 @@
 typedef struct {
     const char *bind;
     const char *topic;
+    const char *curve_secret_key_file; /* "": CURVE off */
+    const char *curve_clients_file;    /* "": any client with our public key */
     long interval_ms;
     long heartbeat_ms;
     long min;

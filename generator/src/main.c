@@ -3,6 +3,7 @@
 #include "config.h"
 #include "log.h"
 #include "publisher.h"
+#include "zap.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -38,16 +39,20 @@ static long poll_timeout(int64_t a, int64_t b, int64_t now)
     return wait < 0 ? 0 : (long)wait;
 }
 
-static int run(publisher_t *pub, int signal_fd)
+static int run(publisher_t *pub, zap_t *zap, int signal_fd)
 {
     const generator_config_t *cfg = pub->cfg;
     int64_t now = clock_mono_ms();
     int64_t next_tick = now + cfg->interval_ms, next_heartbeat = now;
     for (;;) {
-        zmq_pollitem_t items[] = {{pub->socket, 0, ZMQ_POLLIN, 0}, {NULL, signal_fd, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 2, poll_timeout(next_tick, next_heartbeat, now)) < 0 &&
+        zmq_pollitem_t items[] = {{pub->socket, 0, ZMQ_POLLIN, 0},
+                                  {NULL, signal_fd, ZMQ_POLLIN, 0},
+                                  {zap ? zap_socket(zap) : NULL, 0, ZMQ_POLLIN, 0}};
+        if (zmq_poll(items, zap ? 3 : 2, poll_timeout(next_tick, next_heartbeat, now)) < 0 &&
             zmq_errno() != EINTR)
             return -zmq_errno();
+        if (zap && (items[2].revents & ZMQ_POLLIN) && zap_serve(zap) < 0)
+            log_error("authentication handler failed", "error=\"%s\"", zmq_strerror(zmq_errno()));
         if (items[1].revents & ZMQ_POLLIN) {
             struct signalfd_siginfo info;
             if (read(signal_fd, &info, sizeof info) == (ssize_t)sizeof info)
@@ -84,21 +89,29 @@ int main(int argc, char **argv)
         return 1;
     }
     void *context = zmq_ctx_new();
-    char err[256];
-    publisher_t *pub = context ? publisher_create(context, &cfg, err, sizeof err) : NULL;
+    char err[512] = "zmq_ctx_new failed";
+    /* The authentication handler must exist before the CURVE socket binds. */
+    zap_t *zap = context && cfg.curve_clients_file[0]
+                     ? zap_create(context, cfg.curve_clients_file, err, sizeof err)
+                     : NULL;
+    int zap_ok = zap || !cfg.curve_clients_file[0];
+    publisher_t *pub = context && zap_ok ? publisher_create(context, &cfg, err, sizeof err) : NULL;
     if (pub == NULL) {
-        log_error("cannot start", "error=\"%s\"", context ? err : "zmq_ctx_new failed");
+        log_error("cannot start", "error=\"%s\"", err);
+        zap_destroy(zap);
         if (context)
             zmq_ctx_term(context);
         close(signal_fd);
         return 1;
     }
-    log_info("started", "bind=%s topic=%s interval_ms=%ld epoch=%llu range=%ld..%ld", cfg.bind,
-             cfg.topic, cfg.interval_ms, (unsigned long long)pub->epoch, cfg.min, cfg.max);
-    rc = run(pub, signal_fd);
+    log_info("started", "bind=%s topic=%s interval_ms=%ld epoch=%llu range=%ld..%ld curve=%s",
+             cfg.bind, cfg.topic, cfg.interval_ms, (unsigned long long)pub->epoch, cfg.min, cfg.max,
+             cfg.curve_secret_key_file[0] ? (zap ? "allow-list" : "on") : "off");
+    rc = run(pub, zap, signal_fd);
     if (rc < 0)
         log_error("stopped on error", "error=\"%s\"", zmq_strerror(-rc));
     publisher_destroy(pub);
+    zap_destroy(zap);
     zmq_ctx_term(context);
     close(signal_fd);
     log_info("stopped", "%s", "");

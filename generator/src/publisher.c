@@ -3,6 +3,7 @@
 
 #include "bus_socket.h"
 #include "clock.h"
+#include "curve.h"
 #include "log.h"
 #include "wire.h"
 
@@ -37,6 +38,9 @@ publisher_t *publisher_create(void *zmq_context, const generator_config_t *cfg, 
         snprintf(err, errlen, "cannot create XPUB socket: %s", zmq_strerror(zmq_errno()));
         goto err;
     }
+    if (cfg->curve_secret_key_file[0] &&
+        curve_server_setup(pub->socket, cfg->curve_secret_key_file, err, errlen) < 0)
+        goto err;
     if (zmq_bind(pub->socket, cfg->bind) != 0) {
         snprintf(err, errlen, "cannot bind '%s': %s", cfg->bind, zmq_strerror(zmq_errno()));
         goto err;

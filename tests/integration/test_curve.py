@@ -1,0 +1,102 @@
+"""CURVE on the bus: an authorised gateway relays; a subscriber with a wrong key, a key
+not on the allow-list, or no key at all receives nothing."""
+import os
+import subprocess
+import tempfile
+import unittest
+
+import zmq
+
+from harness import BIN, SSEClient, SystemTest, metrics, parse_id
+
+
+def keygen(directory, name):
+    subprocess.run([os.path.join(BIN, "keygen"), os.path.join(directory, name)], check=True)
+    with open(os.path.join(directory, name + ".pub")) as f:
+        public = f.read().strip()
+    with open(os.path.join(directory, name + ".key")) as f:
+        secret = f.read().strip()
+    return public, secret
+
+
+def subscriber(endpoint, server_public=None, secret=None):
+    sock = zmq.Context.instance().socket(zmq.SUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    if server_public:
+        sock.curve_serverkey = server_public.encode()
+        sock.curve_secretkey = secret.encode()
+        sock.curve_publickey = zmq.curve_public(secret.encode())
+    sock.setsockopt(zmq.SUBSCRIBE, b"")
+    sock.connect(endpoint)
+    return sock
+
+
+def received_anything(sock, seconds):
+    got = sock.poll(int(seconds * 1000))
+    sock.close()
+    return bool(got)
+
+
+class CurveTest(SystemTest):
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.TemporaryDirectory()
+        d = self.dir.name
+        self.server = keygen(d, "generator")
+        self.gateway_keys = keygen(d, "gateway")
+        self.rogue = keygen(d, "rogue")
+        self.allowed = os.path.join(d, "clients")
+        with open(self.allowed, "w") as f:
+            f.write(f"# the gateways\n{self.gateway_keys[0]}\n")
+        self.key_file = lambda name, ext: os.path.join(d, f"{name}.{ext}")
+
+    def tearDown(self):
+        super().tearDown()
+        self.dir.cleanup()
+
+    def start(self, allow_list):
+        extra = ["--curve-secret-key-file", self.key_file("generator", "key")]
+        if allow_list:
+            extra += ["--curve-clients-file", self.allowed]
+        _, endpoint = self.generator(interval_ms=100, extra=extra)
+        _, url = self.gateway(endpoint, ["--curve-server-key-file", self.key_file("generator", "pub"),
+                                         "--curve-secret-key-file", self.key_file("gateway", "key")])
+        return endpoint, url
+
+    def test_authorised_gateway_relays_and_others_get_nothing(self):
+        endpoint, url = self.start(allow_list=True)
+        events = SSEClient(url).events(3)
+        self.assertEqual(len({parse_id(e["id"]) for e in events}), 3)
+        self.assertFalse(received_anything(subscriber(endpoint), 2.0), "plain text: nothing")
+        self.assertFalse(received_anything(subscriber(endpoint, self.rogue[0], self.rogue[1]), 2.0),
+                         "a wrong server key: nothing")
+        self.assertFalse(received_anything(subscriber(endpoint, self.server[0], self.rogue[1]), 2.0),
+                         "a key not on the allow-list: nothing")
+        self.assertTrue(received_anything(
+            subscriber(endpoint, self.server[0], self.gateway_keys[1]), 5.0), "an allowed key")
+        self.assertEqual(metrics(url)["rn_gateway_generator_up"], 1)
+
+    def test_without_an_allow_list_the_server_key_is_the_secret(self):
+        endpoint, url = self.start(allow_list=False)
+        SSEClient(url).events(2)
+        self.assertTrue(received_anything(subscriber(endpoint, self.server[0], self.rogue[1]), 5.0))
+        self.assertFalse(received_anything(subscriber(endpoint), 2.0))
+        self.assertFalse(received_anything(subscriber(endpoint, self.rogue[0], self.rogue[1]), 2.0))
+
+    def test_bad_key_files_are_clear_errors(self):
+        bad = os.path.join(self.dir.name, "bad.key")
+        with open(bad, "w") as f:
+            f.write("not a key\n")
+        for program, args in (
+                ("generator", ["--curve-secret-key-file", bad]),
+                ("generator", ["--curve-secret-key-file", "/nonexistent"]),
+                ("gateway", ["--curve-server-key-file", bad, "--curve-secret-key-file", bad]),
+                ("gateway", ["--curve-server-key-file", self.key_file("generator", "pub")])):
+            r = subprocess.run([os.path.join(BIN, program), *args], capture_output=True, text=True,
+                               timeout=10)
+            self.assertNotEqual(r.returncode, 0, (program, args))
+            self.assertRegex(r.stderr, r"key|CURVE", (program, args, r.stderr))
+
+
+if __name__ == "__main__":
+    unittest.main()
