@@ -16,7 +16,9 @@ its own, and then, talking to the load balancer only (its published port on 127.
   4. `docker kill` of a gateway (no drain): the same;
   5. scaling to 4 gateways (`up -d --scale gateway=4 --no-recreate`): new clients reach the new
      gateway, the balancer was not restarted;
-  6. the monitor service (profile `monitor`) printed the same events (ids and values) as the
+  6. a rolling restart of the 4 gateways (`docker restart`, one at a time) while Chromium shows
+     the page and the 24 clients stream: the number keeps changing, no client sees an error;
+  7. the monitor service (profile `monitor`) printed the same events (ids and values) as the
      SSE clients received.
 
 The stack is always torn down (`down -v --remove-orphans`), also on failure. Exit status 0 on
@@ -203,13 +205,16 @@ class Stack:
         return name
 
     def lb_servers(self):
-        """{slot: (status, address)} from HAProxy's stats (reached on the lb's container IP)."""
+        """{slot: (status, address)} from HAProxy's stats (reached on the lb's container IP).
+        A slot counts as UP only once a health check passed on it: HAProxy marks a slot UP as
+        soon as DNS fills it, before its first check."""
         url = f"http://{self.ip(self.lb())}:8404/stats;csv"
         with urllib.request.urlopen(url, timeout=5) as r:
             lines = r.read().decode().splitlines()
         header = lines[0].lstrip("# ").split(",")
         rows = [dict(zip(header, l.split(","))) for l in lines[1:] if l]
-        return {r["svname"]: (r["status"], r.get("addr", "")) for r in rows
+        return {r["svname"]: ("UP" if r["status"] == "UP" and r.get("check_status") == "L7OK"
+                              else r["status"], r.get("addr", "")) for r in rows
                 if r["pxname"] == "gateways" and r["svname"] not in ("BACKEND", "FRONTEND")}
 
     def servers_up(self):
@@ -497,7 +502,41 @@ def scenario(stack, timings):
           "the balancer was neither restarted nor recreated")
     check_no_errors(clients, "scaling")
 
-    # 6. The monitor printed the same events as the SSE clients received.
+    # 6. A rolling restart of every gateway (docker restart: SIGTERM, drain, start again), one
+    # at a time, while a browser shows the page and the 24 clients stream: no error anywhere.
+    watcher = subprocess.Popen(
+        ["node", str(HERE / "browser_check.cjs"), stack.base + "/", "--watch"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, RN_PLAYWRIGHT_CORE=str(mod)))
+    try:
+        timer = threading.Timer(120, watcher.kill)  # bounds the readline below
+        timer.start()
+        ready = watcher.stdout.readline().strip()
+        timer.cancel()
+        check(ready == "ready", f"the browser shows a live number before the rolling restart ({ready!r})")
+        for name in sorted(stack.containers("gateway")):
+            t0 = time.monotonic()
+            run([stack.docker, "restart", name], timeout=60)
+            stack.wait_lb_sees(4)
+            log(f"{name} restarted and back in the balancer in {time.monotonic() - t0:.1f} s")
+        watcher.stdin.write("done\n")
+        watcher.stdin.flush()
+        out, err = watcher.communicate(timeout=60)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    check(watcher.returncode == 0,
+          f"rolling restart: the browser's number kept changing, no error: {out.strip()[-1500:]}"
+          + (err[-1500:] if watcher.returncode else ""))
+    wait_all_receive_after(clients, newest_seq(clients), 30, "after the rolling restart")
+    dist = wait_until(lambda: (lambda d: d if sum(d.values()) == 24 else None)(stack.distribution()),
+                      15, "the gateways to count 24 clients")
+    log(f"clients after the rolling restart: {dist}")
+    check_no_errors(clients, "rolling restart")
+    check_continuity(clients, "rolling restart")
+
+    # 7. The monitor printed the same events as the SSE clients received.
     (monitor,) = stack.containers("monitor")
     seen = {}
     for c in clients:
