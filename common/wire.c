@@ -27,8 +27,8 @@ static wire_error_t decode_heartbeat(const void *payload, size_t len, wire_heart
     Rn__Heartbeat *m = rn__heartbeat__unpack(NULL, len, payload);
     if (m == NULL)
         return WIRE_ERR_DECODE;
-    *out = (wire_heartbeat_t){m->epoch, m->last_seq, m->sent_ns, m->interval_ms, m->publishing,
-                              ""};
+    *out = (wire_heartbeat_t){m->epoch,       m->last_seq,      m->sent_ns, m->interval_ms,
+                              m->publishing, m->subscriptions, ""};
     wire_error_t rc = WIRE_OK;
     if (m->epoch == 0 || m->interval_ms == 0 || strlen(m->topic) > WIRE_TOPIC_MAX)
         rc = WIRE_ERR_FIELD;
@@ -89,6 +89,7 @@ size_t wire_heartbeat_encode(const wire_heartbeat_t *in, uint8_t *buf, size_t ca
     m.sent_ns = in->sent_ns;
     m.interval_ms = in->interval_ms;
     m.publishing = in->publishing;
+    m.subscriptions = in->subscriptions;
     m.topic = (char *)in->topic;
     if (rn__heartbeat__get_packed_size(&m) > cap)
         return 0;

@@ -23,6 +23,7 @@ typedef struct {
     int64_t sent_ns;
     uint32_t interval_ms;
     int publishing;
+    uint32_t subscriptions;
     char topic[WIRE_TOPIC_MAX + 1];
 } wire_heartbeat_t;
 

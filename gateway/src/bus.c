@@ -153,7 +153,8 @@ static void relay_number(bus_t *bus, const wire_number_t *ev)
     sse_event_t sse = {id, bus->hub->cfg->topic, stamp, data, strlen(data)};
     if (n >= 0)
         n = sse_frame_encode(frame, sizeof frame, &sse);
-    ring_meta_t meta = {ev->epoch, ev->seq, ev->published_ns, ev->value};
+    ring_meta_t meta = {ev->epoch, ev->seq, ev->published_ns, ev->value,
+                        clock_ns(CLOCK_MONOTONIC)};
     if (n < 0 || ring_publish(bus->hub->ring, &meta, frame, (size_t)n) < 0) {
         count_malformed(bus, WIRE_ERR_FIELD);
         return;

@@ -204,9 +204,8 @@ static int on_preflight(struct mg_connection *conn)
     return http_send(conn, 204, "text/plain", "", 0, headers);
 }
 
-static int on_request(struct mg_connection *conn, void *data)
+static int route(struct mg_connection *conn, http_server_t *srv)
 {
-    http_server_t *srv = data;
     const char *path = mg_get_request_info(conn)->local_uri;
     const asset_t *asset = path ? assets_find(srv->assets, path) : NULL;
     if (asset)
@@ -222,6 +221,15 @@ static int on_request(struct mg_connection *conn, void *data)
         return routes[i].fn(conn, srv);
     }
     return send_text(conn, 404, "not found\n");
+}
+
+static int on_request(struct mg_connection *conn, void *data)
+{
+    http_server_t *srv = data;
+    atomic_fetch_add(&srv->hub->busy_workers, 1);
+    int status = route(conn, srv);
+    atomic_fetch_sub(&srv->hub->busy_workers, 1);
+    return status;
 }
 
 static int on_log(const struct mg_connection *conn, const char *message)

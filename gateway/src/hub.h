@@ -16,6 +16,7 @@ typedef struct hub_s {
     ring_t *ring;
     metrics_t metrics;
     _Atomic long clients;
+    _Atomic long busy_workers; /* civetweb workers inside one of our handlers */
     _Atomic int draining;
     _Atomic int64_t last_bus_ms;  /* monotonic ms of the last valid bus message, 0: never */
     _Atomic uint64_t epoch;       /* the generator's current epoch, 0: none seen */

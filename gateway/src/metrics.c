@@ -9,6 +9,18 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+const double metrics_latency_bounds_us[METRICS_LATENCY_BUCKETS] = {
+    50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
+
+void metrics_observe_write(metrics_t *m, int64_t latency_us)
+{
+    int i = 0;
+    while (i < METRICS_LATENCY_BUCKETS && (double)latency_us > metrics_latency_bounds_us[i])
+        i++;
+    metrics_add(&m->write_latency[i], 1);
+    metrics_add(&m->write_latency_sum_us, latency_us > 0 ? (uint64_t)latency_us : 0);
+}
+
 typedef struct {
     char *buf;
     size_t cap, len;
@@ -45,7 +57,7 @@ static void counter(text_t *t, const char *name, const char *help, const _Atomic
 static void gauge(text_t *t, const char *name, const char *help, double value)
 {
     header(t, name, "gauge", help);
-    put(t, "rn_gateway_%s %.17g\n", name, value);
+    put(t, "rn_gateway_%s %.15g\n", name, value);
 }
 
 static void render_bus(text_t *t, const hub_t *hub)
@@ -97,10 +109,46 @@ static void render_clients(text_t *t, const hub_t *hub)
           atomic_load(&hub->draining));
 }
 
+static void render_latency(text_t *t, const metrics_t *m)
+{
+    header(t, "write_latency_seconds", "histogram",
+           "Time from the bus receiving an event to the write that sent it to a client.");
+    uint64_t cumulative = 0;
+    for (int i = 0; i <= METRICS_LATENCY_BUCKETS; i++) {
+        cumulative += metrics_get(&m->write_latency[i]);
+        if (i < METRICS_LATENCY_BUCKETS)
+            put(t, "rn_gateway_write_latency_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+                metrics_latency_bounds_us[i] / 1e6, cumulative);
+        else
+            put(t, "rn_gateway_write_latency_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+                cumulative);
+    }
+    put(t, "rn_gateway_write_latency_seconds_sum %.6f\n",
+        (double)metrics_get(&m->write_latency_sum_us) / 1e6);
+    put(t, "rn_gateway_write_latency_seconds_count %" PRIu64 "\n", cumulative);
+}
+
+/* Seconds since the newest event in the ring arrived, or -1 before the first. */
+static double last_event_age(const hub_t *hub)
+{
+    ring_meta_t m;
+    char frame[RING_FRAME_MAX];
+    uint64_t head = ring_head(hub->ring);
+    if (head <= 1 || ring_read(hub->ring, head - 1, frame, sizeof frame, &m) < 0)
+        return -1;
+    return (double)(clock_ns(CLOCK_MONOTONIC) - m.received_ns) / 1e9;
+}
+
 int metrics_render(const hub_t *hub, char *buf, size_t cap)
 {
     text_t t = {buf, cap, 0, 0};
     render_bus(&t, hub);
+    gauge(&t, "last_event_age_seconds", "Seconds since the newest event arrived (-1: none yet).",
+          last_event_age(hub));
     render_clients(&t, hub);
+    gauge(&t, "workers_busy", "HTTP worker threads serving a request or stream now.",
+          (double)atomic_load(&hub->busy_workers));
+    gauge(&t, "workers", "HTTP worker threads.", (double)hub->cfg->threads);
+    render_latency(&t, &hub->metrics);
     return t.overflow ? -ENOSPC : (int)t.len;
 }

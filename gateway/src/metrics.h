@@ -21,6 +21,10 @@ typedef enum {
 /* The reason as it appears in the reset event's data and the metric label. */
 const char *metrics_reset_name(metrics_reset_t reason);
 
+/* Upper bounds, in microseconds, of the buckets of the bus-to-write latency histogram. */
+#define METRICS_LATENCY_BUCKETS 14
+extern const double metrics_latency_bounds_us[METRICS_LATENCY_BUCKETS];
+
 typedef struct {
     _Atomic uint64_t bus_events;     /* data events accepted into the ring */
     _Atomic uint64_t bus_heartbeats;
@@ -34,7 +38,13 @@ typedef struct {
     _Atomic uint64_t sse_resets[RESET_KINDS];
     _Atomic uint64_t events_delivered;
     _Atomic uint64_t bytes_written;
+    /* From the bus thread's receipt of an event to the write that carried it. */
+    _Atomic uint64_t write_latency[METRICS_LATENCY_BUCKETS + 1]; /* the last: +Inf */
+    _Atomic uint64_t write_latency_sum_us;
 } metrics_t;
+
+/* Counts one write whose oldest event waited latency_us since the bus received it. */
+void metrics_observe_write(metrics_t *m, int64_t latency_us);
 
 static inline void metrics_add(_Atomic uint64_t *counter, uint64_t n)
 {

@@ -17,7 +17,7 @@
  * well-defined value, which the stamp check then discards. */
 typedef struct {
     _Atomic uint64_t stamp; /* 2*pos when complete, odd while being written */
-    _Atomic uint64_t meta[4];
+    _Atomic uint64_t meta[5];
     _Atomic uint32_t len;
     _Atomic uint64_t words[WORDS];
 } slot_t;
@@ -83,6 +83,7 @@ int ring_publish(ring_t *ring, const ring_meta_t *meta, const char *frame, size_
     atomic_store_explicit(&s->meta[1], meta->seq, memory_order_relaxed);
     atomic_store_explicit(&s->meta[2], (uint64_t)meta->published_ns, memory_order_relaxed);
     atomic_store_explicit(&s->meta[3], (uint64_t)meta->value, memory_order_relaxed);
+    atomic_store_explicit(&s->meta[4], (uint64_t)meta->received_ns, memory_order_relaxed);
     atomic_store_explicit(&s->len, (uint32_t)len, memory_order_relaxed);
     for (size_t i = 0; i < (len + 7) / 8; i++)
         atomic_store_explicit(&s->words[i], words[i], memory_order_relaxed);
@@ -127,6 +128,7 @@ int ring_read(const ring_t *ring, uint64_t pos, char *dst, size_t cap, ring_meta
         atomic_load_explicit(&s->meta[1], memory_order_relaxed),
         (int64_t)atomic_load_explicit(&s->meta[2], memory_order_relaxed),
         (int64_t)atomic_load_explicit(&s->meta[3], memory_order_relaxed),
+        (int64_t)atomic_load_explicit(&s->meta[4], memory_order_relaxed),
     };
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&s->stamp, memory_order_relaxed) != before)

@@ -17,8 +17,9 @@
 typedef struct {
     uint64_t epoch;
     uint64_t seq;
-    int64_t published_ns;
+    int64_t published_ns; /* generator's wall clock */
     int64_t value;
+    int64_t received_ns;  /* this gateway's monotonic clock, when the bus thread got it */
 } ring_meta_t;
 
 typedef struct ring ring_t;

@@ -20,6 +20,7 @@ typedef struct {
     struct mg_connection *conn;
     hub_t *hub;
     char *buf;
+    int64_t oldest_ns; /* bus receipt time of the first event in buf */
     uint64_t cursor; /* next ring position to send */
     int64_t last_write_ms;
     ring_meta_t last; /* the id the client holds: the last sent, or its Last-Event-ID */
@@ -113,7 +114,7 @@ static void start_position(stream_t *s)
         s->pending_reset = RESET_INVALID_ID;
         return;
     }
-    s->last = (ring_meta_t){epoch, seq, 0, 0};
+    s->last = (ring_meta_t){.epoch = epoch, .seq = seq};
     s->has_last = 1;
     uint64_t pos = ring_seek(ring, epoch, seq);
     ring_meta_t first;
@@ -161,6 +162,8 @@ static int collect(stream_t *s, uint64_t head, uint64_t *events)
         if (n < 0)
             return n == -EAGAIN ? (int)len : -ERANGE;
         s->cursor++;
+        if (len == 0)
+            s->oldest_ns = m.received_ns;
         int verdict = continuity(s, &m);
         if (verdict == 1)
             continue;
@@ -191,7 +194,12 @@ static int pump(stream_t *s)
             drop_slow(s, "lag");
             return n;
         }
-        return n == 0 ? 0 : stream_write(s, s->buf, (size_t)n, events);
+        if (n == 0)
+            return 0;
+        int rc = stream_write(s, s->buf, (size_t)n, events);
+        if (rc == 0)
+            metrics_observe_write(&s->hub->metrics, (clock_ns(CLOCK_MONOTONIC) - s->oldest_ns) / 1000);
+        return rc;
     }
     int64_t idle = clock_mono_ms() - s->last_write_ms;
     if (idle >= cfg->heartbeat_ms) {

@@ -136,8 +136,8 @@ int publisher_tick(publisher_t *pub)
 
 int publisher_heartbeat(publisher_t *pub)
 {
-    wire_heartbeat_t hb = {pub->epoch, pub->seq, clock_wall_ns(),
-                           (uint32_t)pub->cfg->heartbeat_ms, pub->active, ""};
+    wire_heartbeat_t hb = {pub->epoch,  pub->seq, clock_wall_ns(), (uint32_t)pub->cfg->heartbeat_ms,
+                           pub->active, (uint32_t)pub->interest.total, ""};
     snprintf(hb.topic, sizeof hb.topic, "%s", pub->cfg->topic);
     uint8_t buf[WIRE_MESSAGE_MAX];
     size_t len = wire_heartbeat_encode(&hb, buf, sizeof buf);

@@ -11,7 +11,7 @@ static void publish(ring_t *r, uint64_t epoch, uint64_t seq)
     char frame[64];
     int n = snprintf(frame, sizeof frame, "id: %llu-%llu\n\n", (unsigned long long)epoch,
                      (unsigned long long)seq);
-    ring_meta_t m = {epoch, seq, 0, (int64_t)seq};
+    ring_meta_t m = {epoch, seq, 0, (int64_t)seq, 0};
     CHECK_EQ_INT(ring_publish(r, &m, frame, (size_t)n), 0);
 }
 
@@ -38,7 +38,7 @@ static void test_refuses_oversized_frame(void)
 {
     ring_t *r = ring_create(2);
     char big[RING_FRAME_MAX + 1] = {0};
-    ring_meta_t m = {1, 1, 0, 0};
+    ring_meta_t m = {1, 1, 0, 0, 0};
     CHECK_EQ_INT(ring_publish(r, &m, big, sizeof big), -EMSGSIZE);
     CHECK_EQ_INT(ring_publish(r, &m, big, RING_FRAME_MAX), 0);
     ring_destroy(r);
