@@ -5,6 +5,7 @@
 #include "http.h"
 #include "hub.h"
 #include "log.h"
+#include "signals.h"
 
 #include <civetweb.h>
 #include <errno.h>
@@ -108,11 +109,10 @@ int main(int argc, char **argv)
 
     /* Blocked before any thread starts, so only sigtimedwait in main sees them. */
     sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    if (signals_block_stop(&signals) < 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+        log_error("cannot set up signals", "%s", "");
+        return 1;
+    }
 
     char err[512];
     assets_t assets;

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "log.h"
 #include "publisher.h"
+#include "signals.h"
 #include "zap.h"
 
 #include <errno.h>
@@ -19,10 +20,7 @@
 static int open_signal_fd(void)
 {
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+    if (signals_block_stop(&set) < 0)
         return -1;
     return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }

@@ -6,12 +6,17 @@ from harness import SSEClient, SystemTest, free_port, http_get, metrics, parse_i
 
 
 class MalformedTest(SystemTest):
-    def test_malformed_messages_are_counted_and_dropped(self):
+    def gateway_with_injector(self):
+        """A gateway subscribed to a generator and to the test's injector; and a client."""
         _, endpoint = self.generator(interval_ms=100)
         injector = Injector(free_port())
+        self.addCleanup(injector.close)
         _, url = self.gateway(f"{endpoint},{injector.endpoint}")
         injector.wait_subscription(b"number")
-        sse = SSEClient(url)
+        return injector, url, SSEClient(url)
+
+    def test_malformed_messages_are_counted_and_dropped(self):
+        injector, url, sse = self.gateway_with_injector()
         sse.events(2)
 
         valid = encode_number(1, 1, 0, 5)
@@ -41,14 +46,9 @@ class MalformedTest(SystemTest):
         for (e1, s1), (e2, s2) in zip(ids, ids[1:]):
             self.assertEqual((e2, s2), (e1, s1 + 1), "relaying continues without a gap")
         self.assertEqual(http_get(url + "/healthz")[0], 200)
-        injector.close()
 
     def test_a_replayed_or_older_event_is_dropped_as_stale(self):
-        _, endpoint = self.generator(interval_ms=100)
-        injector = Injector(free_port())
-        _, url = self.gateway(f"{endpoint},{injector.endpoint}")
-        injector.wait_subscription(b"number")
-        sse = SSEClient(url)
+        injector, url, sse = self.gateway_with_injector()
         epoch, seq = parse_id(sse.events(1)[0]["id"])
         injector.send([b"number", encode_number(epoch, seq, 0, 7)])
         injector.send([b"number", encode_number(epoch - 1, seq + 1000, 0, 7)])
@@ -56,7 +56,6 @@ class MalformedTest(SystemTest):
                    what="two stale events counted")
         ids = [parse_id(e["id"]) for e in sse.events(3)]
         self.assertTrue(all(e == epoch for e, _ in ids), ids)
-        injector.close()
 
 
 if __name__ == "__main__":
