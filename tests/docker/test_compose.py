@@ -19,7 +19,9 @@ its own, and then, talking to the load balancer only (its published port on 127.
   6. a rolling restart of the 4 gateways (`docker restart`, one at a time) while Chromium shows
      the page and the 24 clients stream: the number keeps changing, no client sees an error;
   7. the monitor service (profile `monitor`) printed the same events (ids and values) as the
-     SSE clients received.
+     SSE clients received;
+  8. generator outage: the page still loads and streams still open (no gateway is ready, the
+     balancer falls back to the live ones), and all clients get the new generator's events.
 
 The stack is always torn down (`down -v --remove-orphans`), also on failure. Exit status 0 on
 success, 1 on failure, 77 when Docker cannot be made to run here (not root).
@@ -171,7 +173,10 @@ class Stack:
             self.compose_cmd = ["docker-compose"]
         else:
             self.compose_cmd = [docker, "compose"]
-        self.env = dict(os.environ, RN_TAG="ctest", RN_HTTP_ADDR="127.0.0.1",
+        # The stack's settings are ours: none of the caller's RN_* variables but the CA.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("RN_") or k == "RN_EXTRA_CA_CERTS"}
+        self.env = dict(env, RN_TAG="ctest", RN_HTTP_ADDR="127.0.0.1",
                         RN_HTTP_PORT=str(self.port), RN_MONITOR_JSON="1",
                         COMPOSE_DOCKER_CLI_BUILD="0", DOCKER_BUILDKIT="0")
         if "RN_EXTRA_CA_CERTS" not in self.env:
@@ -409,9 +414,13 @@ def scenario(stack, timings):
     timings["build"] = time.monotonic() - t
     sizes = {}
     for img in ("rn-generator", "rn-gateway", "rn-monitor", "rn-lb"):
-        size = int(run([stack.docker, "image", "inspect", "-f", "{{.Size}}", f"{img}:ctest"],
-                       quiet=True).stdout)
-        sizes[img] = f"{size / 1e6:.1f} MB"
+        info = json.loads(run([stack.docker, "image", "inspect", f"{img}:ctest"],
+                              quiet=True).stdout)[0]
+        sizes[img] = f"{info['Size'] / 1e6:.1f} MB"
+        user = info["Config"].get("User") or "root"
+        check(user not in ("root", "0"), f"{img} runs as a non-root user ({user})")
+        if img != "rn-monitor":
+            check(info["Config"].get("Healthcheck"), f"{img} has a HEALTHCHECK")
     log(f"image sizes: {sizes}")
 
     stack.compose("up", "-d", "--scale", "gateway=3", timeout=300)
@@ -438,6 +447,14 @@ def scenario(stack, timings):
             env=dict(os.environ, RN_PLAYWRIGHT_CORE=str(mod)))
     check(p.returncode == 0, f"the page shows a live number in Chromium: {p.stdout.strip()[-800:]}"
           + (p.stderr[-1500:] if p.returncode else ""))
+
+    # The images' HEALTHCHECKs work: Docker reports every program healthy.
+    def health():
+        names = [n for svc in ("generator", "gateway", "lb") for n in stack.containers(svc)]
+        states = {n: stack.inspect(n, "{{.State.Health.Status}}") for n in names}
+        return states if all(v == "healthy" for v in states.values()) else None
+    check(wait_until(health, 40, "Docker to report every container healthy", interval=1),
+          "Docker reports generator, gateways and balancer healthy")
 
     # 2. Twelve streams spread over the three gateways.
     clients = start_clients("c", 12, port)
@@ -553,6 +570,23 @@ def scenario(stack, timings):
     check(len(common) >= 10 and not differ,
           f"the monitor printed the same events as the SSE clients: {len(common)} in common, "
           f"{len(differ)} differ {differ[:3]}")
+
+    # 8. Generator outage: no gateway is ready, but the balancer still serves the page and
+    # holds streams (through the live-only backend); when the generator is back, every client
+    # receives the new epoch's events without having seen an error.
+    old_epoch = clients[0].snapshot()[0][-1][0]
+    (generator,) = stack.containers("generator")
+    run([stack.docker, "stop", generator], timeout=60)
+    wait_until(lambda: not stack.servers_up(), 30, "no gateway ready without the generator")
+    with urllib.request.urlopen(stack.base + "/", timeout=10) as r:
+        check(r.status == 200, f"generator down: the page still loads through the balancer ({r.status})")
+    late = start_clients("g", 2, port)
+    clients += late
+    wait_until(lambda: all(c.snapshot()[1] == 1 for c in late), 15, "streams opened during the outage")
+    run([stack.docker, "start", generator], timeout=60)
+    wait_until(lambda: all(c.snapshot()[0] and c.snapshot()[0][-1][0] != old_epoch for c in clients),
+               30, "every client to receive the new generator's events", interval=0.5)
+    check_no_errors(clients, "generator outage")
     stop_clients(clients)
 
 
