@@ -14,7 +14,7 @@
 #include <string.h>
 #include <zmq.h>
 
-enum { STATS_INTERVAL_S = 10 };
+enum { STATS_INTERVAL_MS = 10000 };
 
 typedef struct {
     long clients;
@@ -29,18 +29,31 @@ static client_counts_t read_counts(hub_t *hub)
                              metrics_get(&hub->metrics.sse_dropped_slow)};
 }
 
-/* Waits for SIGINT or SIGTERM, logging client counts whenever they changed. */
+/* Idle streams sleep without timers; this wakes them often enough for their heartbeats. */
+static long tick_interval_ms(const gateway_config_t *cfg)
+{
+    long ms = cfg->heartbeat_ms / 4;
+    return ms < 50 ? 50 : ms;
+}
+
+/* Waits for SIGINT or SIGTERM, ticking the ring for heartbeats and logging client counts
+ * whenever they changed. */
 static void wait_for_signal(hub_t *hub, const sigset_t *signals)
 {
     client_counts_t last = {0};
+    long tick = tick_interval_ms(hub->cfg), since_stats = 0;
     for (;;) {
-        struct timespec ts = {STATS_INTERVAL_S, 0};
+        struct timespec ts = {tick / 1000, (tick % 1000) * 1000000};
         int sig = sigtimedwait(signals, NULL, &ts);
         if (sig > 0) {
             log_info("stopping", "signal=%s clients=%ld", strsignal(sig),
                      atomic_load(&hub->clients));
             return;
         }
+        ring_tick(hub->ring);
+        if ((since_stats += tick) < STATS_INTERVAL_MS)
+            continue;
+        since_stats = 0;
         client_counts_t now = read_counts(hub);
         if (memcmp(&now, &last, sizeof now) != 0)
             log_info("clients", "connected=%ld admitted_total=%llu refused_total=%llu "

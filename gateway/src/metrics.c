@@ -12,13 +12,26 @@
 const double metrics_latency_bounds_us[METRICS_LATENCY_BUCKETS] = {
     50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
 
-void metrics_observe_write(metrics_t *m, int64_t latency_us)
+void metrics_writes_observe(metrics_writes_t *w, uint64_t events, int64_t latency_us)
 {
     int i = 0;
     while (i < METRICS_LATENCY_BUCKETS && (double)latency_us > metrics_latency_bounds_us[i])
         i++;
-    metrics_add(&m->write_latency[i], 1);
-    metrics_add(&m->write_latency_sum_us, latency_us > 0 ? (uint64_t)latency_us : 0);
+    w->latency[i]++;
+    w->latency_sum_us += latency_us > 0 ? (uint64_t)latency_us : 0;
+    w->events += events;
+}
+
+void metrics_writes_flush(metrics_t *m, metrics_writes_t *w)
+{
+    metrics_add(&m->events_delivered, w->events);
+    metrics_add(&m->bytes_written, w->bytes);
+    metrics_add(&m->write_latency_sum_us, w->latency_sum_us);
+    for (int i = 0; i <= METRICS_LATENCY_BUCKETS; i++) {
+        if (w->latency[i])
+            metrics_add(&m->write_latency[i], w->latency[i]);
+    }
+    *w = (metrics_writes_t){0};
 }
 
 typedef struct {

@@ -43,8 +43,19 @@ typedef struct {
     _Atomic uint64_t write_latency_sum_us;
 } metrics_t;
 
-/* Counts one write whose oldest event waited latency_us since the bus received it. */
-void metrics_observe_write(metrics_t *m, int64_t latency_us);
+/* One client's write counters, kept by its own thread and added to the shared ones now
+ * and then, so the hot path touches no cache line other threads write. */
+typedef struct {
+    uint64_t events, bytes, latency_sum_us;
+    uint64_t latency[METRICS_LATENCY_BUCKETS + 1];
+} metrics_writes_t;
+
+/* Counts one write of events whose oldest waited latency_us since the bus received it.
+ * Bytes are counted by the writer itself, heartbeats included. */
+void metrics_writes_observe(metrics_writes_t *w, uint64_t events, int64_t latency_us);
+
+/* Adds w to the shared counters and clears it. */
+void metrics_writes_flush(metrics_t *m, metrics_writes_t *w);
 
 static inline void metrics_add(_Atomic uint64_t *counter, uint64_t n)
 {

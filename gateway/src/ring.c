@@ -26,7 +26,6 @@ struct ring {
     size_t capacity;
     _Atomic uint64_t head;
     _Atomic uint32_t wake;
-    _Atomic uint32_t waiters;
     _Atomic int closed;
     slot_t *slots;
 };
@@ -61,11 +60,12 @@ static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct tim
     return syscall(SYS_futex, (uint32_t *)addr, op, val, timeout, NULL, 0);
 }
 
+/* A waiter reads the counter before it checks the head, and sleeps only while the
+ * counter still has that value, so a publish between the two is never missed. */
 static void wake_all(ring_t *ring)
 {
     atomic_fetch_add(&ring->wake, 1);
-    if (atomic_load(&ring->waiters) > 0)
-        futex(&ring->wake, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+    futex(&ring->wake, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
 }
 
 int ring_publish(ring_t *ring, const ring_meta_t *meta, const char *frame, size_t len)
@@ -171,18 +171,19 @@ uint64_t ring_seek(const ring_t *ring, uint64_t epoch, uint64_t seq)
 
 int ring_wait(ring_t *ring, uint64_t pos, int timeout_ms)
 {
-    atomic_fetch_add(&ring->waiters, 1);
     uint32_t seen = atomic_load(&ring->wake);
-    int rc = 1;
     if (atomic_load(&ring->closed))
-        rc = -ESHUTDOWN;
-    else if (ring_head(ring) <= pos) {
-        struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
-        futex(&ring->wake, FUTEX_WAIT_PRIVATE, seen, &ts);
-        rc = atomic_load(&ring->closed) ? -ESHUTDOWN : ring_head(ring) > pos;
-    }
-    atomic_fetch_sub(&ring->waiters, 1);
-    return rc;
+        return -ESHUTDOWN;
+    if (ring_head(ring) > pos)
+        return 1;
+    struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+    futex(&ring->wake, FUTEX_WAIT_PRIVATE, seen, timeout_ms < 0 ? NULL : &ts);
+    return atomic_load(&ring->closed) ? -ESHUTDOWN : ring_head(ring) > pos;
+}
+
+void ring_tick(ring_t *ring)
+{
+    wake_all(ring);
 }
 
 void ring_close(ring_t *ring)

@@ -4,8 +4,8 @@
  * Positions count events from 1 and never repeat. A slot holds the frame of the position
  * it was last written with; a reader whose position was overwritten has fallen more than
  * `capacity` events behind and must be dropped. Readers never lock: each slot is a
- * seqlock, and waiting is a futex on a wake counter, so the writer never waits on a reader
- * and one stalled reader delays no one. Pure: no civetweb, no ZeroMQ. */
+ * seqlock, and waiting is a futex on a wake counter that every publish bumps, so the
+ * writer never waits on a reader and one stalled reader delays no one. Pure: no civetweb, no ZeroMQ. */
 #ifndef GATEWAY_RING_H
 #define GATEWAY_RING_H
 
@@ -49,9 +49,14 @@ int ring_read(const ring_t *ring, uint64_t pos, char *dst, size_t cap, ring_meta
  * none does yet. Events in the ring are ordered by (epoch, seq). */
 uint64_t ring_seek(const ring_t *ring, uint64_t epoch, uint64_t seq);
 
-/* Blocks until ring_head() > pos, ring_close() was called, or timeout_ms passed.
- * Returns 1 if an event is ready, 0 on timeout, -ESHUTDOWN once closed. */
+/* Blocks until ring_head() > pos, ring_tick() or ring_close() is called, or timeout_ms
+ * passed (-1: no timeout, so no timer is armed per wait). Returns 1 if an event is
+ * ready, 0 otherwise, -ESHUTDOWN once closed. */
 int ring_wait(ring_t *ring, uint64_t pos, int timeout_ms);
+
+/* Wakes every waiter without publishing, so idle readers can do their periodic work
+ * (heartbeats) without a timer each. */
+void ring_tick(ring_t *ring);
 
 /* Wakes every waiter now and makes every later ring_wait return -ESHUTDOWN. */
 void ring_close(ring_t *ring);

@@ -16,20 +16,22 @@
 
 enum { STREAM_BUF = 8192, RESET_FRAME_MAX = 48, NO_RESET = -1 };
 
+/* How often a client adds its write counters to the shared ones. */
+static const int64_t FLUSH_NS = 100 * 1000000;
+
 typedef struct {
     struct mg_connection *conn;
     hub_t *hub;
     char *buf;
     int64_t oldest_ns; /* bus receipt time of the first event in buf */
     uint64_t cursor; /* next ring position to send */
-    int64_t last_write_ms;
+    int64_t last_write_ns, last_flush_ns;
+    metrics_writes_t writes;
     ring_meta_t last; /* the id the client holds: the last sent, or its Last-Event-ID */
     int has_last;
     int pending_reset; /* a metrics_reset_t to send before anything else, or NO_RESET */
 } stream_t;
 
-/* A write that fails after the whole write timeout met a client that stopped reading (the
- * kernel buffer is full); one that fails sooner met a client that left. */
 static void drop_slow(stream_t *s, const char *why)
 {
     metrics_add(&s->hub->metrics.sse_dropped_slow, 1);
@@ -37,17 +39,32 @@ static void drop_slow(stream_t *s, const char *why)
              (unsigned long long)(ring_head(s->hub->ring) - s->cursor), s->hub->cfg->max_lag);
 }
 
-static int stream_write(stream_t *s, const char *bytes, size_t len, uint64_t events)
+/* A write that fails after the whole write timeout met a client that stopped reading (the
+ * kernel buffer is full); one that fails sooner met a client that left. */
+static int stream_write(stream_t *s, const char *bytes, size_t len)
 {
-    int64_t started = clock_mono_ms();
+    int64_t started = clock_ns(CLOCK_MONOTONIC);
     if (mg_write(s->conn, bytes, len) != (int)len) {
-        if (clock_mono_ms() - started >= s->hub->cfg->write_timeout_ms)
+        if (clock_ns(CLOCK_MONOTONIC) - started >= s->hub->cfg->write_timeout_ms * 1000000)
             drop_slow(s, "write-timeout");
         return -EPIPE;
     }
-    metrics_add(&s->hub->metrics.bytes_written, len);
-    metrics_add(&s->hub->metrics.events_delivered, events);
-    s->last_write_ms = clock_mono_ms();
+    s->writes.bytes += len;
+    s->last_write_ns = clock_ns(CLOCK_MONOTONIC);
+    return 0;
+}
+
+/* Writes the collected events and counts them, latency measured from the oldest. */
+static int send_events(stream_t *s, size_t len, uint64_t events)
+{
+    int rc = stream_write(s, s->buf, len);
+    if (rc < 0)
+        return rc;
+    metrics_writes_observe(&s->writes, events, (s->last_write_ns - s->oldest_ns) / 1000);
+    if (s->last_write_ns - s->last_flush_ns >= FLUSH_NS) {
+        metrics_writes_flush(&s->hub->metrics, &s->writes);
+        s->last_flush_ns = s->last_write_ns;
+    }
     return 0;
 }
 
@@ -77,7 +94,7 @@ static int send_preamble(stream_t *s)
     if (m >= 0 && s->pending_reset != NO_RESET)
         r = reset_encode(s, (metrics_reset_t)s->pending_reset, hello + n + m,
                          sizeof hello - (size_t)(n + m));
-    return m < 0 || r < 0 ? -ENOSPC : stream_write(s, hello, (size_t)(n + m + r), 0);
+    return m < 0 || r < 0 ? -ENOSPC : stream_write(s, hello, (size_t)(n + m + r));
 }
 
 /* The id the client last saw: the Last-Event-ID header, or the lastEventId query
@@ -194,20 +211,15 @@ static int pump(stream_t *s)
             drop_slow(s, "lag");
             return n;
         }
-        if (n == 0)
-            return 0;
-        int rc = stream_write(s, s->buf, (size_t)n, events);
-        if (rc == 0)
-            metrics_observe_write(&s->hub->metrics, (clock_ns(CLOCK_MONOTONIC) - s->oldest_ns) / 1000);
-        return rc;
+        return n == 0 ? 0 : send_events(s, (size_t)n, events);
     }
-    int64_t idle = clock_mono_ms() - s->last_write_ms;
-    if (idle >= cfg->heartbeat_ms) {
+    int64_t idle_ms = (clock_ns(CLOCK_MONOTONIC) - s->last_write_ns) / 1000000;
+    if (idle_ms >= cfg->heartbeat_ms) {
         static const char beat[] = ": heartbeat\n\n";
-        return stream_write(s, beat, sizeof beat - 1, 0);
+        return stream_write(s, beat, sizeof beat - 1);
     }
-    int rc = ring_wait(s->hub->ring, s->cursor, (int)(cfg->heartbeat_ms - idle));
-    return rc == -ESHUTDOWN ? rc : 0;
+    /* No timeout: main's periodic ring_tick wakes idle streams for their heartbeats. */
+    return ring_wait(s->hub->ring, s->cursor, -1) == -ESHUTDOWN ? -ESHUTDOWN : 0;
 }
 
 int stream_serve(struct mg_connection *conn, hub_t *hub)
@@ -225,6 +237,7 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
         while (rc == 0)
             rc = pump(&s);
     }
+    metrics_writes_flush(&hub->metrics, &s.writes);
     free(s.buf);
     hub_client_leave(hub);
     log_debug("client left", "clients=%ld", atomic_load(&hub->clients));

@@ -28,6 +28,9 @@ class MetricsTest(SystemTest):
         b.events(3)
         refused = SSEClient(url)
         self.assertEqual(refused.status, 503)
+        # Each client adds its delivery counts to the shared ones every 100 ms.
+        wait_until(lambda: metrics(url)["rn_gateway_events_delivered_total"] >= 8, 2,
+                   what="deliveries counted")
         during = metrics(url)
         self.assertEqual(during["rn_gateway_sse_clients"], 2)
         self.assertGreaterEqual(during["rn_gateway_workers_busy"], 2)

@@ -23,8 +23,10 @@ class RestartTest(SystemTest):
         self.generator(port=port, interval_ms=200)
         wait_until(lambda: http_get(url + "/readyz")[0] == 200, 10, what="ready again")
         after = []
-        while not after or parse_id(after[-1]["id"])[0] == old_epoch:
+        while not after or "id" not in after[-1] or parse_id(after[-1]["id"])[0] == old_epoch:
             after += sse.events(1, timeout=10)
+        self.assertEqual((after[-2]["event"], after[-2]["data"]), ("reset", "epoch"),
+                         "the client is told the generator restarted")
         new_epoch, seq = parse_id(after[-1]["id"])
         self.assertGreater(new_epoch, old_epoch, "the new generator's epoch is larger")
         nxt = parse_id(sse.events(1)[0]["id"])

@@ -5,7 +5,7 @@ import re
 import time
 import unittest
 
-from harness import SSEClient, SystemTest, http_get, metrics, parse_id
+from harness import SSEClient, SystemTest, http_get, metrics, parse_id, wait_until
 
 
 class StreamTest(SystemTest):
@@ -104,6 +104,9 @@ class StreamTest(SystemTest):
         _, url = self.gateway(endpoint)
         sse = SSEClient(url)
         sse.events(5)
+        # Each client adds its delivery counts to the shared ones every 100 ms.
+        wait_until(lambda: metrics(url)["rn_gateway_events_delivered_total"] >= 5, 2,
+                   what="deliveries counted")
         m = metrics(url)
         self.assertEqual(m["rn_gateway_sse_clients"], 1)
         self.assertGreaterEqual(m["rn_gateway_bus_events_total"], 5)

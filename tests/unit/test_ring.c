@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 
 static void publish(ring_t *r, uint64_t epoch, uint64_t seq)
 {
@@ -65,12 +66,49 @@ static void test_seek(void)
     ring_destroy(r);
 }
 
+typedef struct {
+    ring_t *ring;
+    int result;
+} waiter_t;
+
+static void *wait_forever(void *arg)
+{
+    waiter_t *w = arg;
+    w->result = ring_wait(w->ring, 1, -1);
+    return NULL;
+}
+
+/* A waiter without a timeout is woken by a tick, and reports that nothing is ready. */
+static void test_tick_wakes_untimed_waiters(void)
+{
+    ring_t *r = ring_create(4);
+    waiter_t w = {r, 99};
+    pthread_t t;
+    CHECK_EQ_INT(pthread_create(&t, NULL, wait_forever, &w), 0);
+    /* Tick until it returns (a tick before it sleeps would go unseen); bounded at 5 s. */
+    struct timespec pause = {0, 10 * 1000000};
+    int joined = 0;
+    for (int i = 0; i < 500 && !joined; i++) {
+        nanosleep(&pause, NULL);
+        ring_tick(r);
+        joined = pthread_tryjoin_np(t, NULL) == 0;
+    }
+    CHECK(joined);
+    if (!joined) {
+        ring_close(r);
+        pthread_join(t, NULL);
+    }
+    CHECK_EQ_INT(w.result, 0);
+    ring_destroy(r);
+}
+
 static void test_wait(void)
 {
     ring_t *r = ring_create(4);
     CHECK_EQ_INT(ring_wait(r, 1, 10), 0);
     publish(r, 1, 1);
     CHECK_EQ_INT(ring_wait(r, 1, 10), 1);
+    CHECK_EQ_INT(ring_wait(r, 2, 10), 0);
     ring_close(r);
     CHECK_EQ_INT(ring_wait(r, 2, 10000), -ESHUTDOWN);
     ring_destroy(r);
@@ -130,6 +168,7 @@ int main(void)
     test_refuses_oversized_frame();
     test_seek();
     test_wait();
+    test_tick_wakes_untimed_waiters();
     test_concurrent_reader();
     CHECK_DONE();
 }
