@@ -104,24 +104,32 @@ def free_port():
 
 # --- machine preparation ----------------------------------------------------------------------
 
+SBIN_PATH = os.environ.get("PATH", "/usr/bin:/bin") + ":/usr/local/sbin:/usr/sbin:/sbin"
+
+
+def which(prog):
+    return shutil.which(prog, path=SBIN_PATH)
+
+
 def ensure_packages():
     need = [pkg for pkg, prog in (("docker.io", "dockerd"), ("docker-compose", "docker-compose"),
-                                  ("debootstrap", "debootstrap")) if not shutil.which(prog)]
+                                  ("debootstrap", "debootstrap")) if not which(prog)]
     if not need:
         return
     if os.geteuid() != 0:
         log(f"missing {need} and not root: cannot install")
         sys.exit(SKIP)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    cmd = ["apt-get", "install", "-y", "--no-install-recommends", *need]
+    cmd = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y",
+           "--no-install-recommends", *need]
     if run(cmd, env=env, check=False, timeout=900).returncode != 0:
-        run(["apt-get", "update"], env=env, timeout=600)
+        run(["apt-get", "-o", "DPkg::Lock::Timeout=300", "update"], env=env, timeout=600)
         run(cmd, env=env, timeout=900)
 
 
 def docker_cli():
     # The engine's own client when it is installed; any `docker` on PATH otherwise.
-    return "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else shutil.which("docker")
+    return "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else which("docker")
 
 
 def ensure_daemon(docker):
@@ -132,7 +140,8 @@ def ensure_daemon(docker):
         sys.exit(SKIP)
     log("starting dockerd (log: /tmp/rn-dockerd.log)")
     with open("/tmp/rn-dockerd.log", "ab") as out:
-        subprocess.Popen(["dockerd"], stdout=out, stderr=subprocess.STDOUT,
+        subprocess.Popen([which("dockerd") or "/usr/sbin/dockerd"],
+                         stdout=out, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, start_new_session=True)
     wait_until(lambda: run([docker, "info"], check=False, quiet=True, timeout=30).returncode == 0,
                90, "dockerd to answer", interval=1)
@@ -142,7 +151,8 @@ def ensure_base_image(docker):
     if run([docker, "image", "inspect", BASE_IMAGE], check=False, quiet=True).returncode == 0:
         return
     log(f"{BASE_IMAGE} missing: building it with debootstrap")
-    run(["bash", str(HERE / "make-base-image.sh"), BASE_IMAGE], timeout=1200)
+    run(["bash", str(HERE / "make-base-image.sh"), BASE_IMAGE], timeout=1200,
+        env=dict(os.environ, PATH=SBIN_PATH))
 
 
 def playwright_core():
@@ -169,7 +179,7 @@ class Stack:
         compose = os.environ.get("RN_COMPOSE")
         if compose:
             self.compose_cmd = shlex.split(compose)
-        elif shutil.which("docker-compose"):
+        elif which("docker-compose"):
             self.compose_cmd = ["docker-compose"]
         else:
             self.compose_cmd = [docker, "compose"]
@@ -596,7 +606,6 @@ def main():
     docker = docker_cli()
     if not docker:
         raise Failure("no docker client after installing docker.io")
-    t = time.monotonic()
     ensure_daemon(docker)
     ensure_base_image(docker)
     timings["prepare"] = time.monotonic() - START
