@@ -22,3 +22,19 @@ int bus_socket_tune(void *socket)
         rc = set_int(socket, ZMQ_HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS);
     return rc;
 }
+
+int bus_message_recv(void *socket, zmq_msg_t frames[2], int *count, int flags)
+{
+    zmq_msg_init(&frames[0]);
+    zmq_msg_init(&frames[1]);
+    *count = 0;
+    for (int more = 1; more;) {
+        /* Frames past the second are received into frames[1] and overwritten. */
+        zmq_msg_t *dst = &frames[*count < 2 ? *count : 1];
+        if (zmq_msg_recv(dst, socket, *count == 0 ? flags : 0) < 0)
+            return -zmq_errno();
+        more = zmq_msg_more(dst);
+        (*count)++;
+    }
+    return 0;
+}

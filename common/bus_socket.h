@@ -7,4 +7,13 @@
  * Returns 0 or -errno. */
 int bus_socket_tune(void *socket) __attribute__((warn_unused_result));
 
+#include <zmq.h>
+
+/* Receives one whole multipart message, keeping its first two frames in frames[0..1]
+ * (initialized here; the caller closes both) and counting all of them in *count, so a
+ * message of another shape can be refused. flags is 0 or ZMQ_DONTWAIT for the first
+ * frame. Returns 0, -EAGAIN when nothing is pending, or another -errno. */
+int bus_message_recv(void *socket, zmq_msg_t frames[2], int *count, int flags)
+    __attribute__((warn_unused_result));
+
 #endif

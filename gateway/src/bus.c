@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-enum { POLL_MS = 250, FRAME_MAX = 512 };
+enum { POLL_MS = 250, BATCH_MAX = 4096 };
 
 struct bus {
     hub_t *hub; /* borrowed */
@@ -181,23 +181,12 @@ static void handle_message(bus_t *bus, const zmq_msg_t *topic, const zmq_msg_t *
     note_epoch(bus, msg.heartbeat.epoch);
 }
 
-/* Receives one whole multipart message; anything but exactly two frames is malformed.
+/* Receives and handles one message; anything but exactly two frames is malformed.
  * Returns 0, -EAGAIN when nothing is pending, or another -errno. */
 static int receive_one(bus_t *bus)
 {
     zmq_msg_t frames[2];
-    zmq_msg_init(&frames[0]);
-    zmq_msg_init(&frames[1]);
-    int count = 0, more = 1, rc = 0;
-    while (more) {
-        zmq_msg_t *dst = &frames[count < 2 ? count : 1];
-        if (zmq_msg_recv(dst, bus->socket, count == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-            rc = -zmq_errno();
-            break;
-        }
-        more = zmq_msg_more(dst);
-        count++;
-    }
+    int count, rc = bus_message_recv(bus->socket, frames, &count, ZMQ_DONTWAIT);
     if (rc == 0 && count == 2)
         handle_message(bus, &frames[0], &frames[1]);
     else if (rc == 0)
@@ -239,8 +228,9 @@ static void *bus_main(void *arg)
         }
         if (items[1].revents & ZMQ_POLLIN)
             drain_wakeups(bus->hub->wake_fd);
-        int rc;
-        while ((rc = receive_one(bus)) == 0)
+        /* Bounded, so a flood cannot starve the subscription and liveness checks. */
+        int rc = 0;
+        for (int i = 0; i < BATCH_MAX && (rc = receive_one(bus)) == 0; i++)
             ;
         if (rc != -EAGAIN && rc != -EINTR)
             log_error("bus receive failed", "error=\"%s\"", zmq_strerror(-rc));

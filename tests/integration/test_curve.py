@@ -75,6 +75,13 @@ class CurveTest(SystemTest):
         self.assertTrue(received_anything(
             subscriber(endpoint, self.server[0], self.gateway_keys[1]), 5.0), "an allowed key")
         self.assertEqual(metrics(url)["rn_gateway_generator_up"], 1)
+        monitor = subprocess.run(
+            [os.path.join(BIN, "monitor"), "--connect", endpoint, "--count", "2",
+             "--curve-server-key-file", self.key_file("generator", "pub"),
+             "--curve-secret-key-file", self.key_file("gateway", "key")],
+            capture_output=True, text=True, timeout=15)
+        self.assertEqual(monitor.returncode, 0, monitor.stderr)
+        self.assertEqual(monitor.stdout.count("topic=number"), 2, "an authorised monitor")
 
     def test_without_an_allow_list_the_server_key_is_the_secret(self):
         endpoint, url = self.start(allow_list=False)

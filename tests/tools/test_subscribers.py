@@ -1,0 +1,73 @@
+"""The open bus: the monitor CLI and a Python subscriber written from the .proto alone see
+the same events (ids and values) as an SSE client of a gateway."""
+import json
+import os
+import subprocess
+import sys
+import threading
+import unittest
+
+from harness import BIN, SSEClient, SystemTest, parse_id
+
+SUBSCRIBER = os.path.join(os.path.dirname(__file__), "../../tools/python/rn_subscriber.py")
+PROTO_PY = os.path.join(os.environ.get("RN_BUILD_DIR", "build"), "python")
+
+
+def collect_json_lines(argv, out, timeout=20):
+    """Runs a subscriber to completion (it exits after --count events)."""
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    out.extend(json.loads(line) for line in r.stdout.splitlines() if line.startswith("{"))
+    out.append(r.returncode)
+
+
+class SubscribersTest(SystemTest):
+    def test_monitor_python_and_sse_see_the_same_events(self):
+        _, endpoint = self.generator(interval_ms=100)
+        _, url = self.gateway(endpoint)
+        monitor, python = [], []
+        runs = [threading.Thread(target=collect_json_lines, args=(
+                    [os.path.join(BIN, "monitor"), "--connect", endpoint, "--json",
+                     "--count", "30"], monitor)),
+                threading.Thread(target=collect_json_lines, args=(
+                    [sys.executable, SUBSCRIBER, "--connect", endpoint, "--count", "30",
+                     "--proto-path", PROTO_PY], python))]
+        for t in runs:
+            t.start()
+        sse = {parse_id(e["id"]): int(e["data"]) for e in SSEClient(url).events(30)}
+        for t in runs:
+            t.join(30)
+        self.assertEqual((monitor.pop(), python.pop()), (0, 0), "both exit cleanly")
+        for name, events in (("monitor", monitor), ("python", python)):
+            seen = {(e["epoch"], e["seq"]): e["value"] for e in events}
+            seqs = sorted(seen)
+            self.assertEqual([s for _, s in seqs], list(range(seqs[0][1], seqs[0][1] + 30)),
+                             f"{name}: no gap")
+            common = set(seen) & set(sse)
+            self.assertGreaterEqual(len(common), 20, name)
+            self.assertEqual({k: seen[k] for k in common}, {k: sse[k] for k in common}, name)
+
+    def test_monitor_stats_report_rate_and_no_gaps(self):
+        _, endpoint = self.generator(interval_ms=50)
+        r = subprocess.run([os.path.join(BIN, "monitor"), "--connect", endpoint, "--stats",
+                            "--json", "--stats-interval-ms", "1000", "--count", "70"],
+                           capture_output=True, text=True, timeout=20)
+        reports = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertGreaterEqual(len(reports), 2, r.stdout + r.stderr)
+        full = reports[1]  # the first interval includes connecting
+        self.assertAlmostEqual(full["rate"], 20, delta=4)
+        self.assertTrue(all(rep["gaps"] == 0 and rep["malformed"] == 0 for rep in reports))
+        self.assertGreaterEqual(full["latency_ms"]["p50"], 0)
+
+    def test_monitor_bad_input_is_a_clear_error(self):
+        r = subprocess.run([os.path.join(BIN, "monitor"), "--connect", "bogus://x"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot connect to 'bogus://x'", r.stderr)
+        r = subprocess.run([os.path.join(BIN, "monitor"), "--curve-server-key-file", "/nope"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("CURVE", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
