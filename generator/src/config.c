@@ -28,6 +28,8 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
         {"topic", "GENERATOR_TOPIC", CLI_STRING, &cfg->topic, 0, 0, "data topic (frame 1)"},
         {"interval-ms", "GENERATOR_INTERVAL_MS", CLI_INT, &cfg->interval_ms, 1, 3600000,
          "milliseconds between numbers"},
+        {"interval-us", "GENERATOR_INTERVAL_US", CLI_INT, &cfg->interval_us, 0, 3600000000L,
+         "microseconds between numbers, for rates above 1000/s (0: use --interval-ms)"},
         {"heartbeat-ms", "GENERATOR_HEARTBEAT_MS", CLI_INT, &cfg->heartbeat_ms, 100, 60000,
          "milliseconds between heartbeats on the _heartbeat topic"},
         {"min", "GENERATOR_MIN", CLI_INT, &cfg->min, -1000000000, 1000000000, "smallest number"},
@@ -50,6 +52,8 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
         cli_usage(stdout, "generator", summary, opts, count);
         return 1;
     }
+    if (rc == 0 && cfg->interval_us == 0)
+        cfg->interval_us = cfg->interval_ms * 1000;
     if (rc == 0 && cfg->min > cfg->max) {
         snprintf(err, sizeof err, "--min %ld is larger than --max %ld", cfg->min, cfg->max);
         rc = -EINVAL;

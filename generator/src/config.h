@@ -10,6 +10,7 @@ typedef struct {
     const char *curve_secret_key_file; /* "": CURVE off */
     const char *curve_clients_file;    /* "": any client with our public key */
     long interval_ms;
+    long interval_us; /* 0: interval_ms decides */
     long heartbeat_ms;
     long min;
     long max;

@@ -25,23 +25,41 @@ static int open_signal_fd(void)
     return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-static int64_t next_deadline(int64_t deadline, int64_t interval, int64_t now)
+enum { BURST_MAX = 10000 };
+
+static int64_t now_us(void)
 {
-    deadline += interval;
-    return deadline <= now ? now + interval : deadline; /* never burst to catch up */
+    return clock_ns(CLOCK_MONOTONIC) / 1000;
 }
 
-static long poll_timeout(int64_t a, int64_t b, int64_t now)
+/* Milliseconds zmq_poll may sleep before the earlier deadline, rounded up so that
+ * intervals below a millisecond become small bursts rather than a busy loop. */
+static long poll_timeout(int64_t a_us, int64_t b_us, int64_t now)
 {
-    int64_t wait = (a < b ? a : b) - now;
-    return wait < 0 ? 0 : (long)wait;
+    int64_t wait = (a_us < b_us ? a_us : b_us) - now;
+    return wait <= 0 ? 0 : (long)((wait + 999) / 1000);
+}
+
+/* Publishes every number due by now, keeping the schedule: bursts stay bounded, and
+ * after a stall of over a second the schedule restarts instead of catching up. */
+static int publish_due(publisher_t *pub, int64_t *next_tick, int64_t now)
+{
+    int64_t interval = pub->cfg->interval_us;
+    if (now - *next_tick > 1000000)
+        *next_tick = now;
+    int rc = 0;
+    for (int i = 0; rc == 0 && *next_tick <= now && i < BURST_MAX; i++) {
+        rc = publisher_tick(pub);
+        *next_tick += interval;
+    }
+    return rc;
 }
 
 static int run(publisher_t *pub, zap_t *zap, int signal_fd)
 {
     const generator_config_t *cfg = pub->cfg;
-    int64_t now = clock_mono_ms();
-    int64_t next_tick = now + cfg->interval_ms, next_heartbeat = now;
+    int64_t now = now_us();
+    int64_t next_tick = now + cfg->interval_us, next_heartbeat = now;
     for (;;) {
         zmq_pollitem_t items[] = {{pub->socket, 0, ZMQ_POLLIN, 0},
                                   {NULL, signal_fd, ZMQ_POLLIN, 0},
@@ -58,14 +76,12 @@ static int run(publisher_t *pub, zap_t *zap, int signal_fd)
             return 0;
         }
         int rc = publisher_read_subscriptions(pub);
-        now = clock_mono_ms();
-        if (rc == 0 && now >= next_tick) {
-            rc = publisher_tick(pub);
-            next_tick = next_deadline(next_tick, cfg->interval_ms, now);
-        }
+        now = now_us();
+        if (rc == 0)
+            rc = publish_due(pub, &next_tick, now);
         if (rc == 0 && now >= next_heartbeat) {
             rc = publisher_heartbeat(pub);
-            next_heartbeat = next_deadline(next_heartbeat, cfg->heartbeat_ms, now);
+            next_heartbeat = now + cfg->heartbeat_ms * 1000;
         }
         if (rc < 0)
             log_error("bus error", "error=\"%s\"", zmq_strerror(-rc));
@@ -102,8 +118,8 @@ int main(int argc, char **argv)
         close(signal_fd);
         return 1;
     }
-    log_info("started", "bind=%s topic=%s interval_ms=%ld epoch=%llu range=%ld..%ld curve=%s",
-             cfg.bind, cfg.topic, cfg.interval_ms, (unsigned long long)pub->epoch, cfg.min, cfg.max,
+    log_info("started", "bind=%s topic=%s interval_us=%ld epoch=%llu range=%ld..%ld curve=%s",
+             cfg.bind, cfg.topic, cfg.interval_us, (unsigned long long)pub->epoch, cfg.min, cfg.max,
              cfg.curve_secret_key_file[0] ? (zap ? "allow-list" : "on") : "off");
     rc = run(pub, zap, signal_fd);
     if (rc < 0)

@@ -1,0 +1,46 @@
+/* histogram.c -- log-linear buckets. */
+#include "histogram.h"
+
+static int bucket_of(int64_t us)
+{
+    if (us < 32)
+        return us < 0 ? 0 : (int)us;
+    int exp = 63 - __builtin_clzll((unsigned long long)us); /* >= 5 */
+    int sub = (int)((us >> (exp - 5)) & 31);
+    int b = (exp - 4) * 32 + sub;
+    return b < HISTOGRAM_BUCKETS ? b : HISTOGRAM_BUCKETS - 1;
+}
+
+/* The upper bound of a bucket, in us. */
+static double bucket_top(int b)
+{
+    if (b < 32)
+        return b;
+    int exp = b / 32 + 4, sub = b % 32;
+    return (double)((32 + sub + 1) * (1LL << (exp - 5))) - 1;
+}
+
+void histogram_add(histogram_t *h, int64_t us)
+{
+    h->counts[bucket_of(us)]++;
+    h->total++;
+    if (us > h->max_us)
+        h->max_us = us;
+}
+
+double histogram_percentile(const histogram_t *h, double p)
+{
+    if (h->total == 0)
+        return 0;
+    uint64_t want = (uint64_t)(p * (double)h->total + 0.5), seen = 0;
+    if (want == 0)
+        want = 1;
+    for (int b = 0; b < HISTOGRAM_BUCKETS; b++) {
+        seen += h->counts[b];
+        if (seen >= want) {
+            double top = bucket_top(b);
+            return top < (double)h->max_us ? top : (double)h->max_us;
+        }
+    }
+    return (double)h->max_us;
+}

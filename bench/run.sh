@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# run.sh [--quick] -- the same SSE load against (a) our generator + one gateway and (b)
+# nginx + nchan (Debian's packages, one worker: per core), on 127.0.0.1, in one go; one
+# table per scenario with the ratio ours/nchan. Every run is bounded in time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+quick=0; [ "${1:-}" = "--quick" ] && quick=1
+
+need=()
+for p in nginx-light libnginx-mod-nchan curl; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q "${need[@]}" >/dev/null
+fi
+systemctl stop nginx >/dev/null 2>&1 || true
+cmake -B build -S . >/dev/null && cmake --build build -j"$(nproc)" >/dev/null
+bin=$PWD/build/bin
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_s() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' /proc/"$p"/stat))); done; echo "$t"; }
+rss_kb() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/VmRSS/{print $2}' /proc/"$p"/status))); done; echo "$t"; }
+wait_http() { for _ in $(seq 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
+
+# measure NAME CLIENTS RATE RAMP DURATION LOAD_ARGS... -- runs sse_load while sampling the
+# server processes in $server_pids at the start and the end of its measuring window.
+measure() {
+  local name=$1 clients=$2 rate=$3 ramp=$4 duration=$5; shift 5
+  local settle; settle=$(/usr/bin/python3 -c "print($clients/$ramp + 1)")
+  local rss0; rss0=$(rss_kb "${server_pids[@]}")
+  "$bin/sse_load" --clients "$clients" --ramp-per-s "$ramp" --duration-s "$duration" --json "$@" \
+    > "$work/$name.json" &
+  local load=$!
+  sleep "$settle"; local cpu0; cpu0=$(cpu_s "${server_pids[@]}")
+  local rss1; rss1=$(rss_kb "${server_pids[@]}")
+  sleep "$duration"; local cpu1; cpu1=$(cpu_s "${server_pids[@]}")
+  wait "$load"
+  /usr/bin/python3 - "$work/$name.json" "$clients" "$rate" "$cpu0" "$cpu1" "$rss0" "$rss1" <<'PY'
+import json, sys
+path, clients, rate, cpu0, cpu1, rss0, rss1 = sys.argv[1], *map(float, sys.argv[2:])
+r = json.load(open(path))
+hz = 100.0
+r["events_per_s"] = rate
+r["cpu_s"] = (cpu1 - cpu0) / hz
+r["cpu_per_million"] = r["cpu_s"] / (r["deliveries"] / 1e6) if r["deliveries"] else float("nan")
+r["rss_per_client_kb"] = (rss1 - rss0) / max(r["connected"], 1)
+json.dump(r, open(path, "w"))
+PY
+}
+
+start_ours() { # CLIENTS RATE
+  local bus http; bus=$(port); http=$(port)
+  "$bin/generator" --bind "tcp://127.0.0.1:$bus" --interval-us $((1000000 / $2)) --log-level warn &
+  local gen=$!
+  "$bin/gateway" --listen "127.0.0.1:$http" --connect "tcp://127.0.0.1:$bus" \
+    --threads $(($1 + 64)) --max-clients $(($1 + 16)) --history 8192 --log-level warn --drain-ms 0 &
+  local gw=$!
+  pids+=("$gen" "$gw"); server_pids=("$gw" "$gen"); load_port=$http
+  wait_http "http://127.0.0.1:$http/readyz"
+}
+
+start_nchan() { # CLIENTS
+  local http; http=$(port)
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx/nginx.conf" <<NGINX
+load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
+worker_processes 1;
+worker_rlimit_nofile 70000;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections $(($1 + 1000)); }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  server {
+    listen 127.0.0.1:$http;
+    location = /sub { nchan_subscriber eventsource; nchan_channel_id numbers; nchan_message_buffer_length 8192; }
+    location = /pub { nchan_publisher; nchan_channel_id numbers; nchan_message_buffer_length 8192; }
+  }
+}
+NGINX
+  nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+  local master=$!
+  pids+=("$master"); load_port=$http
+  for _ in $(seq 100); do pgrep -P "$master" >/dev/null && break; sleep 0.1; done
+  server_pids=("$(pgrep -P "$master" | head -1)")
+  wait_http "http://127.0.0.1:$http/pub" || true
+}
+
+stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
+
+# scenario TITLE CLIENTS RATE RAMP DURATION
+scenario() {
+  local title=$1 clients=$2 rate=$3 ramp=$4 duration=$5
+  echo "== $title: $clients clients x $rate events/s ($duration s measured)" >&2
+  start_ours "$clients" "$rate"
+  measure "ours" "$clients" "$rate" "$ramp" "$duration" --port "$load_port"
+  stop_all
+  start_nchan "$clients"
+  local total; total=$(/usr/bin/python3 -c "print(int($clients/$ramp + $duration + 4))")
+  "$bin/nchan_pub" "$load_port" /pub "$rate" "$total" > "$work/pub.out" &
+  pids+=($!)
+  measure "nchan" "$clients" "$rate" "$ramp" "$duration" --port "$load_port" --path /sub --nchan
+  stop_all
+  /usr/bin/python3 - "$title" "$work/ours.json" "$work/nchan.json" <<'PY' | tee -a "$work/tables.md"
+import json, sys
+title, a, b = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+rows = [("clients connected", "connected", "{:.0f}"), ("events/s", "events_per_s", "{:.0f}"),
+        ("deliveries/s", "deliveries_per_s", "{:.0f}"),
+        ("server CPU s per million deliveries", "cpu_per_million", "{:.2f}"),
+        ("latency p50 ms", "p50_ms", "{:.3f}"), ("latency p99 ms", "p99_ms", "{:.3f}"),
+        ("latency p999 ms", "p999_ms", "{:.3f}"), ("latency max ms", "max_ms", "{:.3f}"),
+        ("server RSS per client KiB", "rss_per_client_kb", "{:.1f}"),
+        ("missed events", "missed", "{:.0f}"), ("duplicated events", "duplicated", "{:.0f}"),
+        ("refused / failed / errors", None, None)]
+print(f"\n### {title}\n\n| | ours | nchan | ours/nchan |\n|---|---|---|---|")
+for label, key, fmt in rows:
+    if key is None:
+        f = lambda r: f"{r['refused']} / {r['failed']} / {r['errors']}"
+        print(f"| {label} | {f(a)} | {f(b)} | |")
+        continue
+    x, y = a[key], b[key]
+    ratio = f"{x / y:.2f}" if y else ("-" if x == 0 else "inf")
+    print(f"| {label} | {fmt.format(x)} | {fmt.format(y)} | {ratio} |")
+PY
+}
+
+if [ $quick = 1 ]; then
+  scenario "1,000 clients x 100 events/s (quick: 200 x 50)" 200 50 1000 5
+  scenario "100 clients x 5,000 events/s (quick: 50 x 1,000)" 50 1000 1000 5
+else
+  scenario "1,000 clients x 100 events/s" 1000 100 2000 20
+  scenario "10,000 clients x 1 event/s" 10000 1 2000 20
+  scenario "100 clients x 5,000 events/s" 100 5000 1000 20
+  scenario "most concurrent clients (ramp to 20,000 x 1 event/s)" 20000 1 2000 10
+fi
+echo
+echo "ours = gateway + generator CPU and RSS; nchan = its one nginx worker (publishing included)."

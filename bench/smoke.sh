@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# smoke.sh BIN_DIR -- a few hundred SSE clients against one gateway for a few seconds:
+# every client connected, no error, no missed and no duplicated event. Not a speed test.
+set -euo pipefail
+bin=$1
+port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+bus=$(port) http=$(port)
+"$bin/generator" --bind "tcp://127.0.0.1:$bus" --interval-ms 20 2>/dev/null &
+gen=$!
+"$bin/gateway" --listen "127.0.0.1:$http" --connect "tcp://127.0.0.1:$bus" --threads 400 \
+  --drain-ms 0 2>/dev/null &
+gw=$!
+trap 'kill $gw $gen 2>/dev/null; wait' EXIT
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$http/readyz" >/dev/null && break; sleep 0.1; done
+out=$("$bin/sse_load" --port "$http" --clients 300 --ramp-per-s 1000 --duration-s 4 --json)
+echo "$out"
+/usr/bin/python3 - "$out" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+problems = [k for k in ("refused", "failed", "errors", "missed", "duplicated") if r[k]]
+if r["connected"] != 300: problems.append(f"connected {r['connected']} of 300")
+if r["deliveries"] < 300 * 4 * 40: problems.append(f"only {r['deliveries']} deliveries")
+sys.exit(f"smoke: {problems}" if problems else 0)
+PY
