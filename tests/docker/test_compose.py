@@ -42,6 +42,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -52,6 +53,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 COMPOSE_DIR = ROOT / "deploy" / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
+CURVE_FILE = COMPOSE_DIR / "compose.curve.yaml"
 BASE_IMAGE = "debian:bookworm-slim"
 START = time.monotonic()
 SKIP = 77
@@ -194,10 +196,11 @@ class Stack:
             if pems:
                 self.env["RN_EXTRA_CA_CERTS"] = "\n".join(pems)
         self.base = f"http://127.0.0.1:{self.port}"
+        self.overrides = []  # further compose files, e.g. compose.curve.yaml
 
     def compose(self, *args, timeout=600, check=True):
-        cmd = [*self.compose_cmd, "-f", str(COMPOSE_FILE), "-p", self.project,
-               "--profile", "monitor", *args]
+        files = [a for f in [COMPOSE_FILE, *self.overrides] for a in ("-f", str(f))]
+        cmd = [*self.compose_cmd, *files, "-p", self.project, "--profile", "monitor", *args]
         return run(cmd, env=self.env, timeout=timeout, check=check)
 
     def containers(self, service, all_=False):
@@ -600,6 +603,43 @@ def scenario(stack, timings):
     stop_clients(clients)
 
 
+def curve_scenario(stack):
+    """9. CURVE: the same stack with compose.curve.yaml and keys made by the image's own
+    keygen. Events flow through the balancer and to the keyed monitor; a subscriber
+    without keys on the same network receives nothing."""
+    keys = Path(tempfile.mkdtemp(prefix="rn-keys-"))
+    os.chmod(keys, 0o777)  # the containers' user (uid 10001) writes the keys
+    try:
+        for name in ("generator", "gateway", "monitor"):
+            run([stack.docker, "run", "--rm", "-v", f"{keys}:/keys", "--entrypoint", "keygen",
+                 "rn-generator:ctest", f"/keys/{name}"], timeout=60)
+        (keys / "clients").write_text((keys / "gateway.pub").read_text() +
+                                      (keys / "monitor.pub").read_text())
+        stack.overrides = [CURVE_FILE]
+        stack.env["RN_KEYS_DIR"] = str(keys)
+        stack.compose("up", "-d", "--scale", "gateway=1", timeout=300)
+        wait_until(lambda: len(stack.servers_up()) == 1, 60, "the keyed gateway ready")
+        clients = start_clients("k", 2, stack.port)
+        wait_until(lambda: all(len(c.snapshot()[0]) >= 3 for c in clients), 30,
+                   "events through an encrypted bus")
+        check_no_errors(clients, "CURVE")
+        check_continuity(clients, "CURVE")
+        stop_clients(clients)
+        (monitor,) = stack.containers("monitor")
+        wait_until(lambda: '"topic":"number"' in run([stack.docker, "logs", monitor],
+                                                     quiet=True).stdout,
+                   30, "the keyed monitor to print events")
+        network = stack.inspect(monitor, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}")
+        plain = run([stack.docker, "run", "--rm", "--network", network, "--entrypoint", "timeout",
+                     "rn-monitor:ctest", "5", "monitor", "--connect", "tcp://generator:5556",
+                     "--count", "1"], timeout=60, check=False, quiet=True)
+        check(plain.returncode == 124 and "topic=number" not in plain.stdout,
+              f"a subscriber without keys got nothing (exit {plain.returncode}: {plain.stdout[:200]})")
+        log("CURVE: keyed gateway and monitor receive, a keyless subscriber gets nothing")
+    finally:
+        shutil.rmtree(keys, ignore_errors=True)
+
+
 def main():
     timings = {}
     ensure_packages()
@@ -614,6 +654,7 @@ def main():
     ok = False
     try:
         scenario(stack, timings)
+        curve_scenario(stack)
         ok = True
     except Failure as e:
         log(f"FAILED: {e}")
