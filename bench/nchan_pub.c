@@ -88,8 +88,11 @@ int main(int argc, char **argv)
         int status = send(fd, req, (size_t)n, MSG_NOSIGNAL) == n ? read_response(fd) : -1;
         if (status < 200 || status >= 300)
             failed++;
-        if (status < 0)
-            break;
+        if (status < 0) { /* the server closed the connection: open another, once */
+            close(fd);
+            if ((fd = connect_to(port)) < 0)
+                return 1;
+        }
         next += interval;
     }
     printf("published %" PRIu64 " failed %" PRIu64 "\n", seq, failed);

@@ -76,6 +76,7 @@ error_log $work/nginx/error.log warn;
 events { worker_connections $(($1 + 1000)); }
 http {
   access_log off;
+  keepalive_requests 100000000;
   client_body_temp_path $work/nginx/body;
   server {
     listen 127.0.0.1:$http;
