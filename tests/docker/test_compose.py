@@ -421,6 +421,31 @@ def check_no_errors(clients, what):
 
 # --- the scenario -----------------------------------------------------------------------------
 
+def remove_gateway(stack, clients, dist, how, timeout):
+    """`docker stop` (drain) or `docker kill` the busiest gateway: its clients reconnect
+    through the balancer to the others, with no error and no gap. Returns the new
+    distribution of the 12 clients."""
+    victim = max(dist, key=dist.get)
+    moved, left = dist[victim], len(dist) - 1
+    before = {c.name: c.snapshot()[1] for c in clients}
+    t0 = time.monotonic()
+    run([stack.docker, how, victim], timeout=60)
+    log(f"docker {how} {victim} took {time.monotonic() - t0:.1f} s")
+    seq = newest_seq(clients)
+    wait_all_receive_after(clients, seq, timeout, f"after docker {how}")
+    reconnected = [c.name for c in clients if c.snapshot()[1] > before[c.name]]
+    check(len(reconnected) == moved,
+          f"docker {how}: the {moved} clients of {victim} reconnected ({reconnected})")
+    dist = wait_until(lambda: (lambda d: d if sum(d.values()) == 12 else None)(stack.distribution()),
+                      15, "the remaining gateways to count 12 clients")
+    check(victim not in dist and len(dist) == left,
+          f"docker {how}: all 12 clients on the {left} others: {dist}")
+    check_no_errors(clients, f"docker {how}")
+    check_continuity(clients, f"docker {how}")
+    stack.wait_lb_sees(left)
+    return dist
+
+
 def scenario(stack, timings):
     t = time.monotonic()
     stack.compose("build", "--force-rm", timeout=3000)
@@ -477,41 +502,9 @@ def scenario(stack, timings):
     check(all(n > 0 for n in dist.values()), f"SSE clients spread over all 3 gateways: {dist}")
 
     # 3. docker stop (SIGTERM, drain): its clients move to the others without an error.
-    victim = max(dist, key=dist.get)
-    moved = dist[victim]
-    before = {c.name: c.snapshot()[1] for c in clients}
-    t0 = time.monotonic()
-    run([stack.docker, "stop", victim], timeout=60)
-    stop_s = time.monotonic() - t0
-    log(f"docker stop {victim} took {stop_s:.1f} s")
-    seq = newest_seq(clients)
-    wait_all_receive_after(clients, seq, 30, "after docker stop")
-    reconnected = [c.name for c in clients if c.snapshot()[1] > before[c.name]]
-    check(len(reconnected) == moved,
-          f"docker stop: the {moved} clients of {victim} reconnected ({reconnected})")
-    dist = wait_until(lambda: (lambda d: d if sum(d.values()) == 12 else None)(stack.distribution()),
-                      15, "the remaining gateways to count 12 clients")
-    check(victim not in dist and len(dist) == 2, f"docker stop: all 12 clients on the others: {dist}")
-    check_no_errors(clients, "docker stop")
-    check_continuity(clients, "docker stop")
-    stack.wait_lb_sees(2)
-
+    dist = remove_gateway(stack, clients, dist, "stop", 30)
     # 4. docker kill (no drain): the same.
-    victim2 = max(dist, key=dist.get)
-    moved = dist[victim2]
-    before = {c.name: c.snapshot()[1] for c in clients}
-    run([stack.docker, "kill", victim2], timeout=60)
-    seq = newest_seq(clients)
-    wait_all_receive_after(clients, seq, 40, "after docker kill")
-    reconnected = [c.name for c in clients if c.snapshot()[1] > before[c.name]]
-    check(len(reconnected) == moved,
-          f"docker kill: the {moved} clients of {victim2} reconnected ({reconnected})")
-    dist = wait_until(lambda: (lambda d: d if sum(d.values()) == 12 else None)(stack.distribution()),
-                      15, "the remaining gateway to count 12 clients")
-    check(victim2 not in dist and len(dist) == 1, f"docker kill: all 12 clients on the last one: {dist}")
-    check_no_errors(clients, "docker kill")
-    check_continuity(clients, "docker kill")
-    stack.wait_lb_sees(1)
+    dist = remove_gateway(stack, clients, dist, "kill", 40)
 
     # 5. Scale to 4: the stopped and killed gateways start again, a fourth one is created, and
     # new clients reach it without the balancer being restarted.
