@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# run.sh [--quick] -- the same SSE load against (a) our generator + one gateway and (b)
+# run.sh [--quick | SCENARIO...] -- the same SSE load against (a) our generator + one gateway and (b)
 # nginx + nchan (Debian's packages, one worker: per core), on 127.0.0.1, in one go; one
 # table per scenario with the ratio ours/nchan. Every run is bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# SCENARIO: 1000x100, 10000x1, 100x5000, max (default: all four).
 quick=0; [ "${1:-}" = "--quick" ] && quick=1
+only=" $* "
+wanted() { [ "$only" = "  " ] || [[ "$only" == *" $1 "* ]]; }
 
 need=()
 for p in nginx-light libnginx-mod-nchan curl; do
@@ -135,10 +138,12 @@ if [ $quick = 1 ]; then
   scenario "1,000 clients x 100 events/s (quick: 200 x 50)" 200 50 1000 5
   scenario "100 clients x 5,000 events/s (quick: 50 x 1,000)" 50 1000 1000 5
 else
-  scenario "1,000 clients x 100 events/s" 1000 100 2000 20
-  scenario "10,000 clients x 1 event/s" 10000 1 2000 20
-  scenario "100 clients x 5,000 events/s" 100 5000 1000 20
-  scenario "most concurrent clients (ramp to 20,000 x 1 event/s)" 20000 1 2000 10
+  if wanted 1000x100; then scenario "1,000 clients x 100 events/s" 1000 100 2000 20; fi
+  if wanted 10000x1; then scenario "10,000 clients x 1 event/s" 10000 1 2000 20; fi
+  if wanted 100x5000; then scenario "100 clients x 5,000 events/s" 100 5000 1000 20; fi
+  if wanted max; then
+    scenario "most concurrent clients (ramp to 20,000 x 1 event/s)" 20000 1 1000 10
+  fi
 fi
 echo
 echo "ours = gateway + generator CPU and RSS; nchan = its one nginx worker (publishing included)."

@@ -17,7 +17,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
-enum { POLL_MS = 250, BATCH_MAX = 4096 };
+/* Queued messages before ZeroMQ drops: room for seconds of a fast stream while this
+ * thread waits for a core. */
+enum { POLL_MS = 250, BATCH_MAX = 4096, RECEIVE_HWM = 100000 };
 
 struct bus {
     hub_t *hub; /* borrowed */
@@ -62,7 +64,9 @@ bus_t *bus_create(void *zmq_context, hub_t *hub, char *err, size_t errlen)
     }
     bus->hub = hub;
     bus->socket = zmq_socket(zmq_context, ZMQ_SUB);
+    int hwm = RECEIVE_HWM;
     if (bus->socket == NULL || bus_socket_tune(bus->socket) < 0 ||
+        zmq_setsockopt(bus->socket, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(bus->socket, ZMQ_SUBSCRIBE, WIRE_HEARTBEAT_TOPIC,
                        strlen(WIRE_HEARTBEAT_TOPIC)) != 0) {
         snprintf(err, errlen, "cannot create SUB socket: %s", zmq_strerror(zmq_errno()));
@@ -228,11 +232,15 @@ static void *bus_main(void *arg)
         }
         if (items[1].revents & ZMQ_POLLIN)
             drain_wakeups(bus->hub->wake_fd);
-        /* Bounded, so a flood cannot starve the subscription and liveness checks. */
+        /* Bounded, so a flood cannot starve the subscription and liveness checks; one
+         * wake-up for the whole batch. */
+        uint64_t head = ring_head(bus->hub->ring);
         int rc = 0;
         for (int i = 0; i < BATCH_MAX && (rc = receive_one(bus)) == 0; i++)
             ;
-        if (rc != -EAGAIN && rc != -EINTR)
+        if (ring_head(bus->hub->ring) != head)
+            ring_wake(bus->hub->ring);
+        if (rc < 0 && rc != -EAGAIN && rc != -EINTR)
             log_error("bus receive failed", "error=\"%s\"", zmq_strerror(-rc));
         update_liveness(bus);
     }

@@ -50,7 +50,7 @@ static void wait_for_signal(hub_t *hub, const sigset_t *signals)
                      atomic_load(&hub->clients));
             return;
         }
-        ring_tick(hub->ring);
+        ring_wake(hub->ring);
         if ((since_stats += tick) < STATS_INTERVAL_MS)
             continue;
         since_stats = 0;

@@ -90,7 +90,6 @@ int ring_publish(ring_t *ring, const ring_meta_t *meta, const char *frame, size_
     atomic_store_explicit(&s->stamp, 2 * pos, memory_order_release);
 
     atomic_store(&ring->head, pos + 1);
-    wake_all(ring);
     return 0;
 }
 
@@ -181,7 +180,7 @@ int ring_wait(ring_t *ring, uint64_t pos, int timeout_ms)
     return atomic_load(&ring->closed) ? -ESHUTDOWN : ring_head(ring) > pos;
 }
 
-void ring_tick(ring_t *ring)
+void ring_wake(ring_t *ring)
 {
     wake_all(ring);
 }

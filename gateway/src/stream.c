@@ -218,7 +218,7 @@ static int pump(stream_t *s)
         static const char beat[] = ": heartbeat\n\n";
         return stream_write(s, beat, sizeof beat - 1);
     }
-    /* No timeout: main's periodic ring_tick wakes idle streams for their heartbeats. */
+    /* No timeout: main's periodic ring_wake wakes idle streams for their heartbeats. */
     return ring_wait(s->hub->ring, s->cursor, -1) == -ESHUTDOWN ? -ESHUTDOWN : 0;
 }
 

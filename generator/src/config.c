@@ -22,7 +22,7 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
                                 .heartbeat_ms = 1000,
                                 .min = 1,
                                 .max = 100,
-                                .hwm = 1000};
+                                .hwm = 100000};
     const cli_option_t opts[] = {
         {"bind", "GENERATOR_BIND", CLI_STRING, &cfg->bind, 0, 0, "ZeroMQ endpoint to bind"},
         {"topic", "GENERATOR_TOPIC", CLI_STRING, &cfg->topic, 0, 0, "data topic (frame 1)"},

@@ -14,6 +14,7 @@ static void publish(ring_t *r, uint64_t epoch, uint64_t seq)
                      (unsigned long long)seq);
     ring_meta_t m = {epoch, seq, 0, (int64_t)seq, 0};
     CHECK_EQ_INT(ring_publish(r, &m, frame, (size_t)n), 0);
+    ring_wake(r);
 }
 
 static void test_order_and_overwrite(void)
@@ -42,6 +43,7 @@ static void test_refuses_oversized_frame(void)
     ring_meta_t m = {1, 1, 0, 0, 0};
     CHECK_EQ_INT(ring_publish(r, &m, big, sizeof big), -EMSGSIZE);
     CHECK_EQ_INT(ring_publish(r, &m, big, RING_FRAME_MAX), 0);
+    ring_wake(r);
     ring_destroy(r);
 }
 
@@ -90,7 +92,7 @@ static void test_tick_wakes_untimed_waiters(void)
     int joined = 0;
     for (int i = 0; i < 500 && !joined; i++) {
         nanosleep(&pause, NULL);
-        ring_tick(r);
+        ring_wake(r);
         joined = pthread_tryjoin_np(t, NULL) == 0;
     }
     CHECK(joined);
