@@ -5,5 +5,6 @@ foreach(t fuzz_wire_decode fuzz_event_id fuzz_sse_frame fuzz_interest)
   add_test(NAME fuzz/${t}
            COMMAND ${CMAKE_SOURCE_DIR}/fuzz/run.sh ${RN_FUZZ_BIN_DIR} ${RN_FUZZ_SECONDS} ${t})
   math(EXPR fuzz_timeout "${RN_FUZZ_SECONDS} + 120")
-  set_tests_properties(fuzz/${t} PROPERTIES LABELS fuzz TIMEOUT ${fuzz_timeout})
+  # Alone: a fuzzer takes a whole core, which would skew the timing of other tests.
+  set_tests_properties(fuzz/${t} PROPERTIES LABELS fuzz TIMEOUT ${fuzz_timeout} RUN_SERIAL TRUE)
 endforeach()
