@@ -139,7 +139,7 @@ if [ $quick = 1 ]; then
   scenario "100 clients x 5,000 events/s (quick: 50 x 1,000)" 50 1000 1000 5
 else
   if wanted 1000x100; then scenario "1,000 clients x 100 events/s" 1000 100 2000 20; fi
-  if wanted 10000x1; then scenario "10,000 clients x 1 event/s" 10000 1 2000 20; fi
+  if wanted 10000x1; then scenario "10,000 clients x 1 event/s" 10000 1 1000 20; fi
   if wanted 100x5000; then scenario "100 clients x 5,000 events/s" 100 5000 1000 20; fi
   if wanted max; then
     scenario "most concurrent clients (ramp to 20,000 x 1 event/s)" 20000 1 1000 10
