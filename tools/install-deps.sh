@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libzmq3-dev libcivetweb-dev libprotobuf-c-dev
             protobuf-c-compiler curl ca-certificates)
-test_pkgs=(chromium python3 python3-zmq python3-protobuf protobuf-compiler clang
+test_pkgs=(chromium python3 python3-zmq python3-protobuf protobuf-compiler clang iproute2 procps
            libclang-rt-14-dev haproxy prometheus)
 
 want=("${build_pkgs[@]}")
