@@ -2,6 +2,8 @@
 #include "bus_socket.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <zmq.h>
 
 enum { HEARTBEAT_IVL_MS = 1000, HEARTBEAT_TIMEOUT_MS = 3000 };
@@ -35,6 +37,28 @@ int bus_message_recv(void *socket, zmq_msg_t frames[2], int *count, int flags)
             return -zmq_errno();
         more = zmq_msg_more(dst);
         (*count)++;
+    }
+    return 0;
+}
+
+int bus_socket_connect_all(void *socket, const char *list, char *err, size_t errlen)
+{
+    char copy[1024];
+    if (snprintf(copy, sizeof copy, "%s", list) >= (int)sizeof copy) {
+        snprintf(err, errlen, "endpoint list is longer than %zu bytes", sizeof copy - 1);
+        return -EINVAL;
+    }
+    char *save = NULL;
+    int n = 0;
+    for (char *ep = strtok_r(copy, ",", &save); ep; ep = strtok_r(NULL, ",", &save), n++) {
+        if (zmq_connect(socket, ep) != 0) {
+            snprintf(err, errlen, "cannot connect to '%s': %s", ep, zmq_strerror(zmq_errno()));
+            return -EINVAL;
+        }
+    }
+    if (n == 0) {
+        snprintf(err, errlen, "no endpoint to connect to");
+        return -EINVAL;
     }
     return 0;
 }

@@ -7,7 +7,13 @@
  * Returns 0 or -errno. */
 int bus_socket_tune(void *socket) __attribute__((warn_unused_result));
 
+#include <stddef.h>
 #include <zmq.h>
+
+/* Connects socket to every endpoint of a comma-separated list. Returns 0, or -EINVAL with
+ * the endpoint that failed (or an empty list) named in err. */
+int bus_socket_connect_all(void *socket, const char *list, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Receives one whole multipart message, keeping its first two frames in frames[0..1]
  * (initialized here; the caller closes both) and counting all of them in *count, so a

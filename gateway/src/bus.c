@@ -33,28 +33,6 @@ struct bus {
     uint64_t malformed_logged; /* total when we last logged malformed messages */
 };
 
-static int connect_all(void *socket, const char *list, char *err, size_t errlen)
-{
-    char copy[1024];
-    if (snprintf(copy, sizeof copy, "%s", list) >= (int)sizeof copy) {
-        snprintf(err, errlen, "--connect list is longer than %zu bytes", sizeof copy - 1);
-        return -EINVAL;
-    }
-    char *save = NULL;
-    int n = 0;
-    for (char *ep = strtok_r(copy, ",", &save); ep; ep = strtok_r(NULL, ",", &save), n++) {
-        if (zmq_connect(socket, ep) != 0) {
-            snprintf(err, errlen, "cannot connect to '%s': %s", ep, zmq_strerror(zmq_errno()));
-            return -EINVAL;
-        }
-    }
-    if (n == 0) {
-        snprintf(err, errlen, "--connect names no endpoint");
-        return -EINVAL;
-    }
-    return 0;
-}
-
 bus_t *bus_create(void *zmq_context, hub_t *hub, char *err, size_t errlen)
 {
     bus_t *bus = calloc(1, sizeof *bus);
@@ -74,7 +52,7 @@ bus_t *bus_create(void *zmq_context, hub_t *hub, char *err, size_t errlen)
     }
     if (curve_client_from_flags(bus->socket, hub->cfg->curve_server_key_file,
                                 hub->cfg->curve_secret_key_file, err, errlen) < 0 ||
-        connect_all(bus->socket, hub->cfg->connect, err, errlen) < 0)
+        bus_socket_connect_all(bus->socket, hub->cfg->connect, err, errlen) < 0)
         goto err;
     return bus;
 err:

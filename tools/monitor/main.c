@@ -118,7 +118,7 @@ static int read_message(void *socket, const monitor_config_t *cfg, stats_t *st)
 
 static int open_socket(void *ctx, const monitor_config_t *cfg, void **out)
 {
-    char err[512], copy[1024], *save = NULL;
+    char err[512];
     void *sub = zmq_socket(ctx, ZMQ_SUB);
     int rc = sub && bus_socket_tune(sub) == 0 &&
                      zmq_setsockopt(sub, ZMQ_SUBSCRIBE, cfg->topic, strlen(cfg->topic)) == 0 &&
@@ -131,12 +131,9 @@ static int open_socket(void *ctx, const monitor_config_t *cfg, void **out)
         fprintf(stderr, "monitor: %s\n", err);
         rc = 2;
     }
-    snprintf(copy, sizeof copy, "%s", cfg->connect);
-    for (char *ep = strtok_r(copy, ",", &save); rc == 0 && ep; ep = strtok_r(NULL, ",", &save)) {
-        if (zmq_connect(sub, ep) != 0) {
-            fprintf(stderr, "monitor: cannot connect to '%s': %s\n", ep, zmq_strerror(zmq_errno()));
-            rc = 1;
-        }
+    if (rc == 0 && bus_socket_connect_all(sub, cfg->connect, err, sizeof err) < 0) {
+        fprintf(stderr, "monitor: %s\n", err);
+        rc = 1;
     }
     *out = sub;
     return rc;
