@@ -4,7 +4,8 @@
 # table per scenario with the ratio ours/nchan. Every run is bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# SCENARIO: 1000x100, 10000x1, 100x5000, max (default: all four).
+# SCENARIO: 1000x100, 10000x1, 100x5000, max (default: all four). RN_BENCH_GATEWAY_ARGS
+# adds gateway flags, e.g. "--coalesce-ms 20".
 quick=0; [ "${1:-}" = "--quick" ] && quick=1
 only=" $* "
 wanted() { [ "$only" = "  " ] || [[ "$only" == *" $1 "* ]]; }
@@ -61,7 +62,8 @@ start_ours() { # CLIENTS RATE
   "$bin/generator" --bind "tcp://127.0.0.1:$bus" --interval-us $((1000000 / $2)) --log-level warn &
   local gen=$!
   "$bin/gateway" --listen "127.0.0.1:$http" --connect "tcp://127.0.0.1:$bus" \
-    --threads $(($1 + 64)) --max-clients $(($1 + 16)) --history 8192 --log-level warn --drain-ms 0 &
+    --threads $(($1 + 64)) --max-clients $(($1 + 16)) --history 8192 --log-level warn --drain-ms 0 \
+    ${RN_BENCH_GATEWAY_ARGS:-} &
   local gw=$!
   pids+=("$gen" "$gw"); server_pids=("$gw" "$gen"); load_port=$http
   wait_http "http://127.0.0.1:$http/readyz"

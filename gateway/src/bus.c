@@ -31,6 +31,8 @@ struct bus {
     int alive;      /* last liveness we logged */
     uint64_t last_epoch, last_seq;
     uint64_t malformed_logged; /* total when we last logged malformed messages */
+    int wake_pending;          /* events published that readers were not woken for yet */
+    int64_t last_wake_ms;
 };
 
 bus_t *bus_create(void *zmq_context, hub_t *hub, char *err, size_t errlen)
@@ -197,6 +199,26 @@ static void drain_wakeups(int fd)
         ;
 }
 
+/* Wakes the readers for what was published: at once, or with --coalesce-ms at most once
+ * per window, so that at high rates each wake-up carries several events. */
+static void wake_readers(bus_t *bus)
+{
+    int64_t now = clock_mono_ms();
+    if (!bus->wake_pending || now - bus->last_wake_ms < bus->hub->cfg->coalesce_ms)
+        return;
+    ring_wake(bus->hub->ring);
+    bus->wake_pending = 0;
+    bus->last_wake_ms = now;
+}
+
+static long poll_timeout(const bus_t *bus)
+{
+    if (!bus->wake_pending)
+        return POLL_MS;
+    int64_t left = bus->last_wake_ms + bus->hub->cfg->coalesce_ms - clock_mono_ms();
+    return left < 0 ? 0 : (left < POLL_MS ? (long)left : POLL_MS);
+}
+
 static void *bus_main(void *arg)
 {
     bus_t *bus = arg;
@@ -204,7 +226,7 @@ static void *bus_main(void *arg)
         update_subscription(bus);
         zmq_pollitem_t items[] = {{bus->socket, 0, ZMQ_POLLIN, 0},
                                   {NULL, bus->hub->wake_fd, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 2, POLL_MS) < 0 && zmq_errno() != EINTR) {
+        if (zmq_poll(items, 2, poll_timeout(bus)) < 0 && zmq_errno() != EINTR) {
             log_error("bus poll failed", "error=\"%s\"", zmq_strerror(zmq_errno()));
             break;
         }
@@ -216,8 +238,8 @@ static void *bus_main(void *arg)
         int rc = 0;
         for (int i = 0; i < BATCH_MAX && (rc = receive_one(bus)) == 0; i++)
             ;
-        if (ring_head(bus->hub->ring) != head)
-            ring_wake(bus->hub->ring);
+        bus->wake_pending |= ring_head(bus->hub->ring) != head;
+        wake_readers(bus);
         if (rc < 0 && rc != -EAGAIN && rc != -EINTR)
             log_error("bus receive failed", "error=\"%s\"", zmq_strerror(-rc));
         update_liveness(bus);

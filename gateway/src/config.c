@@ -77,6 +77,9 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
          "the generator counts as down after this long without a message"},
         {"write-timeout-ms", "GATEWAY_WRITE_TIMEOUT_MS", CLI_INT, &cfg->write_timeout_ms, 100,
          600000, "a client that accepts no bytes for this long is dropped"},
+        {"coalesce-ms", "GATEWAY_COALESCE_MS", CLI_INT, &cfg->coalesce_ms, 0, 1000,
+         "wake clients at most once per this many ms, sending what came meanwhile in one "
+         "write: less CPU at high event rates for up to this much latency (0: at once)"},
         {"drain-ms", "GATEWAY_DRAIN_MS", CLI_INT, &cfg->drain_ms, 0, 600000,
          "on SIGTERM: not ready and refusing new streams for this long, then close streams"},
         {"cors-origins", "GATEWAY_CORS_ORIGINS", CLI_STRING, &cfg->cors_origins, 0, 0,

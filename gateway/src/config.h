@@ -26,6 +26,7 @@ typedef struct {
     long bus_timeout_ms;
     long write_timeout_ms;
     long drain_ms;
+    long coalesce_ms;
     log_level_t log_level;
 } gateway_config_t;
 

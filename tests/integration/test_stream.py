@@ -99,6 +99,22 @@ class StreamTest(SystemTest):
         self.assertIn("heartbeat", sse.comments)
         self.assertFalse(sse.closed)
 
+    def test_coalescing_sends_events_in_bursts_and_loses_none(self):
+        _, endpoint = self.generator(interval_ms=20)
+        _, url = self.gateway(endpoint, ["--coalesce-ms", "200"])
+        sse = SSEClient(url)
+        sse.next_event()
+        arrivals, ids = [], []
+        while len(ids) < 40:
+            ev = sse.next_event(timeout=3)
+            self.assertIsNotNone(ev)
+            arrivals.append(time.monotonic())
+            ids.append(parse_id(ev["id"])[1])
+        self.assertEqual(ids, list(range(ids[0], ids[0] + 40)), "every event, in order")
+        bursts = 1 + sum(1 for a, b in zip(arrivals, arrivals[1:]) if b - a > 0.01)
+        # 40 events 20 ms apart span 0.8 s: about four 200 ms windows, not 40 wake-ups.
+        self.assertLessEqual(bursts, 8, f"events arrive in bursts: {bursts} for 40 events")
+
     def test_metrics_count_relayed_and_delivered_events(self):
         _, endpoint = self.generator(interval_ms=100)
         _, url = self.gateway(endpoint)
