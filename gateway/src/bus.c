@@ -206,7 +206,7 @@ static void wake_readers(bus_t *bus)
     int64_t now = clock_mono_ms();
     if (!bus->wake_pending || now - bus->last_wake_ms < bus->hub->cfg->coalesce_ms)
         return;
-    ring_wake(bus->hub->ring);
+    hub_wake_streams(bus->hub);
     bus->wake_pending = 0;
     bus->last_wake_ms = now;
 }

@@ -52,7 +52,8 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
                               .retry_ms = 2000,
                               .bus_timeout_ms = 3500,
                               .write_timeout_ms = 10000,
-                              .drain_ms = 3000};
+                              .drain_ms = 3000,
+                              .writers = 2};
     const cli_option_t opts[] = {
         {"listen", "GATEWAY_LISTEN", CLI_STRING, &cfg->listen, 0, 0,
          "HTTP address:port (civetweb syntax)"},
@@ -80,6 +81,9 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
         {"coalesce-ms", "GATEWAY_COALESCE_MS", CLI_INT, &cfg->coalesce_ms, 0, 1000,
          "wake clients at most once per this many ms, sending what came meanwhile in one "
          "write: less CPU at high event rates for up to this much latency (0: at once)"},
+        {"writers", "GATEWAY_WRITERS", CLI_INT, &cfg->writers, 0, 64,
+         "threads that write to caught-up streams from an event loop, so an event does not "
+         "wake one worker per client (0: every stream writes from its own worker)"},
         {"drain-ms", "GATEWAY_DRAIN_MS", CLI_INT, &cfg->drain_ms, 0, 600000,
          "on SIGTERM: not ready and refusing new streams for this long, then close streams"},
         {"cors-origins", "GATEWAY_CORS_ORIGINS", CLI_STRING, &cfg->cors_origins, 0, 0,

@@ -27,6 +27,7 @@ typedef struct {
     long write_timeout_ms;
     long drain_ms;
     long coalesce_ms;
+    long writers;
     log_level_t log_level;
 } gateway_config_t;
 

@@ -2,6 +2,7 @@
 #include "hub.h"
 
 #include "clock.h"
+#include "fanout.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -40,6 +41,20 @@ void hub_wake_bus(hub_t *hub)
     /* The counter only saturates after 2^64-2 unread wakes; a failed write loses nothing. */
     if (write(hub->wake_fd, &one, sizeof one) < 0)
         return;
+}
+
+void hub_wake_streams(hub_t *hub)
+{
+    ring_wake(hub->ring);
+    if (hub->fanout)
+        fanout_wake(hub->fanout);
+}
+
+void hub_close_streams(hub_t *hub)
+{
+    ring_close(hub->ring);
+    if (hub->fanout)
+        fanout_wake(hub->fanout);
 }
 
 int hub_client_enter(hub_t *hub)

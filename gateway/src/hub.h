@@ -11,16 +11,20 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+struct fanout;
+
 typedef struct hub_s {
     const gateway_config_t *cfg; /* borrowed */
     ring_t *ring;
     metrics_t metrics;
     _Atomic long clients;
     _Atomic long busy_workers; /* civetweb workers inside one of our handlers */
+    _Atomic long parked;       /* streams a fan-out writer sends for */
     _Atomic int draining;
     _Atomic int64_t last_bus_ms;  /* monotonic ms of the last valid bus message, 0: never */
     _Atomic uint64_t epoch;       /* the generator's current epoch, 0: none seen */
     int wake_fd;                  /* eventfd: wakes the bus thread (clients 0<->1, stop) */
+    struct fanout *fanout;        /* borrowed from main; NULL: every stream on its worker */
 } hub_t;
 
 int hub_init(hub_t *hub, const gateway_config_t *cfg) __attribute__((warn_unused_result));
@@ -29,6 +33,13 @@ void hub_deinit(hub_t *hub);
 /* Admits one SSE client. Returns 0, -ESHUTDOWN while draining, -EBUSY at the limit. */
 int hub_client_enter(hub_t *hub) __attribute__((warn_unused_result));
 void hub_client_leave(hub_t *hub);
+
+/* Wakes every stream, on its worker or parked: after publishing, and periodically so idle
+ * streams send their heartbeats. */
+void hub_wake_streams(hub_t *hub);
+
+/* Ends every stream: they return, and their browsers reconnect elsewhere. */
+void hub_close_streams(hub_t *hub);
 
 /* Wakes the bus thread so it re-reads the client count and the draining flag. */
 void hub_wake_bus(hub_t *hub);

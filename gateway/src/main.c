@@ -2,6 +2,7 @@
 #include "assets.h"
 #include "bus.h"
 #include "config.h"
+#include "fanout.h"
 #include "http.h"
 #include "hub.h"
 #include "log.h"
@@ -50,7 +51,7 @@ static void wait_for_signal(hub_t *hub, const sigset_t *signals)
                      atomic_load(&hub->clients));
             return;
         }
-        ring_wake(hub->ring);
+        hub_wake_streams(hub);
         if ((since_stats += tick) < STATS_INTERVAL_MS)
             continue;
         since_stats = 0;
@@ -84,11 +85,17 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
     void *context = zmq_ctx_new();
     bus_t *bus = context ? bus_create(context, hub, err, sizeof err) : NULL;
     http_server_t *http = NULL;
+    fanout_t *fanout = NULL;
     int rc = 1;
     if (bus == NULL || bus_start(bus) < 0) {
         log_error("cannot start", "error=\"%s\"", bus ? "bus thread" : err);
         goto out;
     }
+    if (hub->cfg->writers > 0 && (fanout = fanout_create((int)hub->cfg->writers, err, sizeof err)) == NULL) {
+        log_error("cannot start", "error=\"%s\"", err);
+        goto out;
+    }
+    hub->fanout = fanout;
     http = http_start(hub, assets, err, sizeof err);
     if (http == NULL) {
         log_error("cannot start", "error=\"%s\"", err);
@@ -96,16 +103,18 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
     }
     const gateway_config_t *cfg = hub->cfg;
     log_info("started", "listen=%s connect=%s topic=%s on_demand=%d threads=%ld max_clients=%ld "
-             "history=%ld", cfg->listen, cfg->connect, cfg->topic, cfg->on_demand, cfg->threads,
-             cfg->max_clients, cfg->history);
+             "history=%ld writers=%ld", cfg->listen, cfg->connect, cfg->topic, cfg->on_demand,
+             cfg->threads, cfg->max_clients, cfg->history, cfg->writers);
     wait_for_signal(hub, signals);
     drain(hub, signals);
     rc = 0;
 out:
     atomic_store(&hub->draining, 1);
-    ring_close(hub->ring); /* SSE handlers return, so mg_stop can join them */
+    hub_close_streams(hub); /* SSE handlers return, so mg_stop can join them */
     http_stop(http);
-    bus_destroy(bus);
+    bus_destroy(bus); /* the bus thread wakes the writers: stop it first */
+    hub->fanout = NULL;
+    fanout_destroy(fanout);
     if (context)
         zmq_ctx_term(context);
     return rc;

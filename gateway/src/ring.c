@@ -1,15 +1,13 @@
 /* ring.c -- seqlock slots and a futex wake counter. */
 #include "ring.h"
 
+#include "futex.h"
+
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #define WORDS (RING_FRAME_MAX / 8 + 1)
 
@@ -55,17 +53,12 @@ void ring_destroy(ring_t *ring)
     free(ring);
 }
 
-static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *timeout)
-{
-    return syscall(SYS_futex, (uint32_t *)addr, op, val, timeout, NULL, 0);
-}
-
 /* A waiter reads the counter before it checks the head, and sleeps only while the
  * counter still has that value, so a publish between the two is never missed. */
 static void wake_all(ring_t *ring)
 {
     atomic_fetch_add(&ring->wake, 1);
-    futex(&ring->wake, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+    futex_wake_all(&ring->wake);
 }
 
 int ring_publish(ring_t *ring, const ring_meta_t *meta, const char *frame, size_t len)
@@ -176,13 +169,18 @@ int ring_wait(ring_t *ring, uint64_t pos, int timeout_ms)
     if (ring_head(ring) > pos)
         return 1;
     struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
-    futex(&ring->wake, FUTEX_WAIT_PRIVATE, seen, timeout_ms < 0 ? NULL : &ts);
+    futex_wait(&ring->wake, seen, timeout_ms < 0 ? NULL : &ts);
     return atomic_load(&ring->closed) ? -ESHUTDOWN : ring_head(ring) > pos;
 }
 
 void ring_wake(ring_t *ring)
 {
     wake_all(ring);
+}
+
+int ring_closed(const ring_t *ring)
+{
+    return atomic_load(&ring->closed);
 }
 
 void ring_close(ring_t *ring)

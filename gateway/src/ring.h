@@ -63,4 +63,6 @@ void ring_wake(ring_t *ring);
 /* Wakes every waiter now and makes every later ring_wait return -ESHUTDOWN. */
 void ring_close(ring_t *ring);
 
+int ring_closed(const ring_t *ring);
+
 #endif

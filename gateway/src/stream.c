@@ -1,11 +1,15 @@
 /* stream.c -- the SSE loop of one client. Each event was framed once by the bus thread;
  * here we only copy the frames this client has not yet been sent, several at a time, and
- * write them with no lock held. */
+ * write them with no lock held. Once caught up, a stream is parked with a fan-out writer,
+ * which runs the same pump without blocking; the worker takes it back when the socket
+ * fills up. */
 #include "stream.h"
 
 #include "clock.h"
+#include "fanout.h"
 #include "http.h"
 #include "log.h"
+#include "sockfd.h"
 #include "sse.h"
 
 #include <civetweb.h>
@@ -13,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 enum { STREAM_BUF = 8192, RESET_FRAME_MAX = 48, NO_RESET = -1 };
 
@@ -30,6 +35,11 @@ typedef struct {
     ring_meta_t last; /* the id the client holds: the last sent, or its Last-Event-ID */
     int has_last;
     int pending_reset; /* a metrics_reset_t to send before anything else, or NO_RESET */
+    int fd;            /* the socket, for parking; -1: this stream never parks */
+    int parked;        /* a writer runs the pump: writes must not block */
+    size_t tail;       /* bytes at the start of buf that a writer could not send */
+    uint64_t tail_events;
+    fanout_client_t park;
 } stream_t;
 
 static void drop_slow(stream_t *s, const char *why)
@@ -39,18 +49,41 @@ static void drop_slow(stream_t *s, const char *why)
              (unsigned long long)(ring_head(s->hub->ring) - s->cursor), s->hub->cfg->max_lag);
 }
 
+static void count_written(stream_t *s, size_t len)
+{
+    s->writes.bytes += len;
+    s->last_write_ns = clock_ns(CLOCK_MONOTONIC);
+}
+
+/* A parked stream's write: what the socket does not take now is kept at the start of buf
+ * for the worker to finish, and -EWOULDBLOCK sends the stream back to it. */
+static int write_nonblocking(stream_t *s, const char *bytes, size_t len)
+{
+    ssize_t n = send(s->fd, bytes, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        return -EPIPE;
+    size_t sent = n > 0 ? (size_t)n : 0;
+    count_written(s, sent);
+    if (sent == len)
+        return 0;
+    memmove(s->buf, bytes + sent, len - sent);
+    s->tail = len - sent;
+    return -EWOULDBLOCK;
+}
+
 /* A write that fails after the whole write timeout met a client that stopped reading (the
  * kernel buffer is full); one that fails sooner met a client that left. */
 static int stream_write(stream_t *s, const char *bytes, size_t len)
 {
+    if (s->parked)
+        return write_nonblocking(s, bytes, len);
     int64_t started = clock_ns(CLOCK_MONOTONIC);
     if (mg_write(s->conn, bytes, len) != (int)len) {
         if (clock_ns(CLOCK_MONOTONIC) - started >= s->hub->cfg->write_timeout_ms * 1000000)
             drop_slow(s, "write-timeout");
         return -EPIPE;
     }
-    s->writes.bytes += len;
-    s->last_write_ns = clock_ns(CLOCK_MONOTONIC);
+    count_written(s, len);
     return 0;
 }
 
@@ -58,6 +91,8 @@ static int stream_write(stream_t *s, const char *bytes, size_t len)
 static int send_events(stream_t *s, size_t len, uint64_t events)
 {
     int rc = stream_write(s, s->buf, len);
+    if (rc == -EWOULDBLOCK)
+        s->tail_events = events;
     if (rc < 0)
         return rc;
     metrics_writes_observe(&s->writes, events, (s->last_write_ns - s->oldest_ns) / 1000);
@@ -199,8 +234,9 @@ static int collect(stream_t *s, uint64_t head, uint64_t *events)
     return (int)len;
 }
 
-/* Sends pending events, or a heartbeat when idle. Returns 0 to go on, <0 to close. */
-static int pump(stream_t *s)
+/* Sends pending events, or a heartbeat when one is due. Returns 1 when it sent something,
+ * 0 when nothing was due, <0 to close. */
+static int send_due(stream_t *s)
 {
     const gateway_config_t *cfg = s->hub->cfg;
     uint64_t head = ring_head(s->hub->ring);
@@ -211,15 +247,69 @@ static int pump(stream_t *s)
             drop_slow(s, "lag");
             return n;
         }
-        return n == 0 ? 0 : send_events(s, (size_t)n, events);
+        return n == 0 ? 0 : (n = send_events(s, (size_t)n, events)) < 0 ? n : 1;
     }
     int64_t idle_ms = (clock_ns(CLOCK_MONOTONIC) - s->last_write_ns) / 1000000;
-    if (idle_ms >= cfg->heartbeat_ms) {
-        static const char beat[] = ": heartbeat\n\n";
-        return stream_write(s, beat, sizeof beat - 1);
-    }
-    /* No timeout: main's periodic ring_wake wakes idle streams for their heartbeats. */
+    if (idle_ms < cfg->heartbeat_ms)
+        return 0;
+    static const char beat[] = ": heartbeat\n\n";
+    int rc = stream_write(s, beat, sizeof beat - 1);
+    return rc < 0 ? rc : 1;
+}
+
+/* The worker's loop step. Returns 0 to go on, <0 to close. */
+static int pump(stream_t *s)
+{
+    int rc = send_due(s);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    /* No timeout: main's periodic wake-up wakes idle streams for their heartbeats. */
     return ring_wait(s->hub->ring, s->cursor, -1) == -ESHUTDOWN ? -ESHUTDOWN : 0;
+}
+
+/* The writer's pump for a parked stream. */
+static int on_parked_pump(void *ctx)
+{
+    stream_t *s = ctx;
+    if (ring_closed(s->hub->ring))
+        return -ESHUTDOWN;
+    int rc = send_due(s);
+    return rc < 0 ? rc : 0;
+}
+
+/* Finishes, on the worker, the write a writer left half done; blocking is allowed here. */
+static int finish_tail(stream_t *s)
+{
+    size_t len = s->tail;
+    uint64_t events = s->tail_events;
+    s->tail = 0;
+    s->tail_events = 0;
+    return events ? send_events(s, len, events) : stream_write(s, s->buf, len);
+}
+
+static int can_park(const stream_t *s)
+{
+    ring_t *ring = s->hub->ring;
+    return s->hub->fanout && s->fd >= 0 && s->cursor == ring_head(ring) && !ring_closed(ring);
+}
+
+/* Sleeps while a writer sends for this stream. Returns 0 to go on, <0 to close. */
+static int park(stream_t *s)
+{
+    s->park = (fanout_client_t){.fd = s->fd, .pump = on_parked_pump, .ctx = s};
+    s->parked = 1;
+    atomic_fetch_add(&s->hub->parked, 1);
+    int state = fanout_park(s->hub->fanout, &s->park);
+    atomic_fetch_sub(&s->hub->parked, 1);
+    s->parked = 0;
+    if (state == FANOUT_ENDED)
+        return -ECONNRESET;
+    if (s->tail == 0) { /* the fan-out refused it or stopped: stay on this worker */
+        s->fd = -1;
+        return 0;
+    }
+    metrics_add(&s->hub->metrics.sse_returned, 1);
+    return finish_tail(s);
 }
 
 int stream_serve(struct mg_connection *conn, hub_t *hub)
@@ -230,12 +320,13 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
         const char *why = rc == -EBUSY ? "client limit reached\n" : "gateway is draining\n";
         return http_send(conn, 503, "text/plain", why, strlen(why), retry_later);
     }
-    stream_t s = {.conn = conn, .hub = hub, .buf = malloc(STREAM_BUF), .pending_reset = NO_RESET};
+    stream_t s = {.conn = conn, .hub = hub, .buf = malloc(STREAM_BUF), .pending_reset = NO_RESET,
+                  .fd = sockfd_of(conn)};
     if (s.buf) {
         start_position(&s);
         rc = send_preamble(&s);
         while (rc == 0)
-            rc = pump(&s);
+            rc = can_park(&s) ? park(&s) : pump(&s);
     }
     metrics_writes_flush(&hub->metrics, &s.writes);
     free(s.buf);

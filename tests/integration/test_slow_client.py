@@ -42,9 +42,18 @@ def stalled_client(url):
 
 class SlowClientTest(SystemTest):
     def test_a_stalled_client_is_dropped_and_the_others_do_not_notice(self):
+        m = self.stall_one_of_four([])
+        self.assertGreaterEqual(m["rn_gateway_sse_returned_total"], 1,
+                                "the writer gave the full socket back to its worker")
+
+    def test_the_same_when_every_stream_writes_from_its_own_worker(self):
+        m = self.stall_one_of_four(["--writers", "0"])
+        self.assertEqual(m["rn_gateway_sse_clients_parked"], 0)
+
+    def stall_one_of_four(self, args):
         _, endpoint = self.generator(interval_ms=1)
         _, url = self.gateway(endpoint, ["--history", "4096", "--max-lag", "1000",
-                                         "--write-timeout-ms", "2000"])
+                                         "--write-timeout-ms", "2000"] + args)
         readers = [Reader(url) for _ in range(3)]
         for r in readers:
             r.start()
@@ -73,6 +82,7 @@ class SlowClientTest(SystemTest):
             # like its write timeout (2 s); timing itself is for bench/.
             self.assertLess(during, max(10 * before, 250))
         stalled.close()
+        return m
 
 
 if __name__ == "__main__":

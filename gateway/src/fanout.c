@@ -1,0 +1,249 @@
+/* fanout.c -- writer threads, each an epoll loop over the streams parked with it. The
+ * epoll set holds an eventfd (wake-ups: new events, arrivals, stop) and each stream's
+ * socket, watched only for the peer closing it. */
+#include "fanout.h"
+
+#include "futex.h"
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+enum { EVENTS_PER_WAIT = 256 };
+
+typedef struct {
+    pthread_t thread;
+    int started;
+    int epoll_fd, event_fd;
+    _Atomic int pump_due, stop;
+    pthread_mutex_t lock;
+    int closed;                /* under lock: parks are refused */
+    fanout_client_t *arrivals; /* under lock */
+    fanout_client_t **clients; /* the writer thread's own from here on */
+    size_t count, cap;
+} writer_t;
+
+struct fanout {
+    writer_t *writers;
+    int count;
+    _Atomic unsigned next;
+};
+
+static void writer_signal(writer_t *w)
+{
+    uint64_t one = 1;
+    /* Fails only with 2^64-2 wake-ups unread, when the writer is signalled already. */
+    if (write(w->event_fd, &one, sizeof one) < 0)
+        return;
+}
+
+/* After the store the worker may return and free the client: never touch it again. */
+static void hand_back(fanout_client_t *c, uint32_t state)
+{
+    atomic_store(&c->state, state);
+    futex_wake_all(&c->state);
+}
+
+static void release(writer_t *w, fanout_client_t *c, uint32_t state)
+{
+    if (epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL) < 0)
+        log_error("fan-out cannot unwatch a stream", "fd=%d error=\"%s\"", c->fd, strerror(errno));
+    fanout_client_t *last = w->clients[--w->count];
+    w->clients[c->slot] = last;
+    last->slot = c->slot;
+    hand_back(c, state);
+}
+
+static void pump_one(writer_t *w, fanout_client_t *c)
+{
+    int rc = c->pump(c->ctx);
+    if (rc != 0)
+        release(w, c, rc == -EWOULDBLOCK ? FANOUT_RETURNED : FANOUT_ENDED);
+}
+
+/* Downwards, so that the swap in release only moves streams already pumped. */
+static void pump_all(writer_t *w)
+{
+    for (size_t i = w->count; i-- > 0;)
+        pump_one(w, w->clients[i]);
+}
+
+static int admit(writer_t *w, fanout_client_t *c)
+{
+    if (w->count == w->cap) {
+        size_t cap = w->cap ? 2 * w->cap : 64;
+        fanout_client_t **grown = realloc(w->clients, cap * sizeof *grown);
+        if (grown == NULL)
+            return -ENOMEM;
+        w->clients = grown;
+        w->cap = cap;
+    }
+    struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = c};
+    if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+        return -errno;
+    c->slot = w->count;
+    w->clients[w->count++] = c;
+    return 0;
+}
+
+/* New streams are pumped at once: events may have come since their worker caught up. */
+static void take_arrivals(writer_t *w)
+{
+    pthread_mutex_lock(&w->lock);
+    fanout_client_t *c = w->arrivals;
+    w->arrivals = NULL;
+    pthread_mutex_unlock(&w->lock);
+    while (c) {
+        fanout_client_t *next = c->next;
+        int rc = admit(w, c);
+        if (rc < 0) {
+            log_warn("fan-out cannot take a stream, its worker keeps it", "error=\"%s\"",
+                     strerror(-rc));
+            hand_back(c, FANOUT_RETURNED);
+        } else {
+            pump_one(w, c);
+        }
+        c = next;
+    }
+}
+
+/* Refuses new parks and gives every stream back to its worker, which then sees why. */
+static void writer_close(writer_t *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->closed = 1;
+    fanout_client_t *c = w->arrivals;
+    w->arrivals = NULL;
+    pthread_mutex_unlock(&w->lock);
+    while (c) {
+        fanout_client_t *next = c->next;
+        hand_back(c, FANOUT_RETURNED);
+        c = next;
+    }
+    while (w->count > 0)
+        release(w, w->clients[w->count - 1], FANOUT_RETURNED);
+}
+
+static void on_ready(writer_t *w, const struct epoll_event *ev)
+{
+    if (ev->data.ptr) { /* the peer closed or the socket failed */
+        release(w, ev->data.ptr, FANOUT_ENDED);
+        return;
+    }
+    uint64_t n;
+    if (read(w->event_fd, &n, sizeof n) < 0 && errno != EAGAIN)
+        log_warn("fan-out cannot read its eventfd", "error=\"%s\"", strerror(errno));
+}
+
+static void *writer_main(void *arg)
+{
+    writer_t *w = arg;
+    struct epoll_event events[EVENTS_PER_WAIT];
+    while (!atomic_load(&w->stop)) {
+        int n = epoll_wait(w->epoll_fd, events, EVENTS_PER_WAIT, -1);
+        if (n < 0 && errno != EINTR) {
+            log_error("fan-out writer stops", "error=\"%s\"", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++)
+            on_ready(w, &events[i]);
+        take_arrivals(w);
+        if (atomic_exchange(&w->pump_due, 0))
+            pump_all(w);
+    }
+    writer_close(w);
+    return NULL;
+}
+
+static int writer_start(writer_t *w)
+{
+    w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    w->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (w->epoll_fd < 0 || w->event_fd < 0 ||
+        epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, w->event_fd, &ev) < 0)
+        return -errno;
+    int rc = pthread_mutex_init(&w->lock, NULL);
+    if (rc == 0)
+        rc = pthread_create(&w->thread, NULL, writer_main, w);
+    w->started = rc == 0;
+    return -rc;
+}
+
+fanout_t *fanout_create(int writers, char *err, size_t errlen)
+{
+    fanout_t *f = calloc(1, sizeof *f);
+    if (f == NULL || writers < 1 || (f->writers = calloc((size_t)writers, sizeof *f->writers)) == NULL) {
+        snprintf(err, errlen, "fan-out: %s", writers < 1 ? "no writers" : "out of memory");
+        free(f);
+        return NULL;
+    }
+    f->count = writers;
+    for (int i = 0; i < writers; i++)
+        f->writers[i].epoll_fd = f->writers[i].event_fd = -1;
+    for (int i = 0; i < writers; i++) {
+        int rc = writer_start(&f->writers[i]);
+        if (rc < 0) {
+            snprintf(err, errlen, "fan-out: cannot start a writer: %s", strerror(-rc));
+            fanout_destroy(f);
+            return NULL;
+        }
+    }
+    return f;
+}
+
+void fanout_destroy(fanout_t *f)
+{
+    if (f == NULL)
+        return;
+    for (int i = 0; i < f->count; i++) {
+        writer_t *w = &f->writers[i];
+        if (w->started) {
+            atomic_store(&w->stop, 1);
+            writer_signal(w);
+            pthread_join(w->thread, NULL);
+            pthread_mutex_destroy(&w->lock);
+        }
+        if (w->epoll_fd >= 0)
+            close(w->epoll_fd);
+        if (w->event_fd >= 0)
+            close(w->event_fd);
+        free(w->clients);
+    }
+    free(f->writers);
+    free(f);
+}
+
+void fanout_wake(fanout_t *f)
+{
+    for (int i = 0; i < f->count; i++) {
+        atomic_store(&f->writers[i].pump_due, 1);
+        writer_signal(&f->writers[i]);
+    }
+}
+
+int fanout_park(fanout_t *f, fanout_client_t *c)
+{
+    writer_t *w = &f->writers[atomic_fetch_add(&f->next, 1) % (unsigned)f->count];
+    atomic_store(&c->state, FANOUT_PARKED);
+    pthread_mutex_lock(&w->lock);
+    int open = !w->closed;
+    if (open) {
+        c->next = w->arrivals;
+        w->arrivals = c;
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (!open)
+        return FANOUT_RETURNED;
+    writer_signal(w);
+    uint32_t state;
+    while ((state = atomic_load(&c->state)) == FANOUT_PARKED)
+        futex_wait(&c->state, FANOUT_PARKED, NULL);
+    return (int)state;
+}
