@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 #ifndef RN_WEB_ROOT
 #define RN_WEB_ROOT "web"
@@ -14,6 +15,20 @@
 static const char summary[] =
     "Subscribes to a generator's ZeroMQ stream and relays it to browsers as Server-Sent\n"
     "Events, serving the htmx page, its fragment, health checks and metrics.";
+
+/* The soft limit on open files, raised to the hard one first: one file per connection. */
+static long open_file_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
+            return 1024;
+    }
+    return rl.rlim_cur > 1000000000 ? 1000000000 : (long)rl.rlim_cur;
+}
 
 static int validate(gateway_config_t *cfg, const char *level, char *err, size_t errlen)
 {
@@ -24,11 +39,21 @@ static int validate(gateway_config_t *cfg, const char *level, char *err, size_t 
         return -EINVAL;
     }
     long usable = cfg->threads - CONFIG_RESERVED_THREADS;
+    long files = open_file_limit() - CONFIG_FD_OVERHEAD - CONFIG_RESERVED_THREADS;
     if (cfg->max_clients == 0)
-        cfg->max_clients = usable;
+        cfg->max_clients = usable < files ? usable : files;
     if (cfg->max_clients > usable) {
         snprintf(err, errlen, "--max-clients %ld leaves fewer than %d of --threads %ld free",
                  cfg->max_clients, CONFIG_RESERVED_THREADS, cfg->threads);
+        return -EINVAL;
+    }
+    /* Past the limit accept() fails, and civetweb would retry it in a busy loop while the
+     * client waits unanswered: refuse with 503 before that. */
+    if (cfg->max_clients > files || cfg->max_clients < 1) {
+        snprintf(err, errlen, "%ld SSE clients need %ld open files, the limit is %ld: raise "
+                 "ulimit -n or lower --max-clients", cfg->max_clients < 1 ? 1 : cfg->max_clients,
+                 (cfg->max_clients < 1 ? 1 : cfg->max_clients) + CONFIG_FD_OVERHEAD +
+                     CONFIG_RESERVED_THREADS, open_file_limit());
         return -EINVAL;
     }
     if (cfg->max_lag == 0 || cfg->max_lag >= cfg->history)

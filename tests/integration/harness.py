@@ -7,6 +7,7 @@ sanitizer build; a process that prints a sanitizer report or exits badly fails t
 import http.client
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -37,14 +38,16 @@ def wait_until(predicate, timeout, step=0.05, what="condition"):
 class Process:
     """A program of ours, its stderr kept in a file for wait_log and sanitizer checks."""
 
-    def __init__(self, name, argv, env=None):
+    def __init__(self, name, argv, env=None, nofile=None):
         self.name = name
         self.log = tempfile.NamedTemporaryFile(prefix=f"rn-{name}-", suffix=".log", delete=False)
         full_env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
                         UBSAN_OPTIONS="print_stacktrace=1")
         full_env.update(env or {})
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) \
+            if nofile else None
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=full_env)
+                                     env=full_env, preexec_fn=limit)
 
     def text(self):
         with open(self.log.name, errors="replace") as f:
@@ -99,8 +102,8 @@ class SystemTest(unittest.TestCase):
         result = getattr(self._outcome, "result", None)
         return bool(result and (result.failures or result.errors))
 
-    def spawn(self, name, program, args, env=None):
-        p = Process(name, [os.path.join(BIN, program)] + args, env)
+    def spawn(self, name, program, args, env=None, nofile=None):
+        p = Process(name, [os.path.join(BIN, program)] + args, env, nofile)
         self.procs.append(p)
         return p
 
@@ -112,11 +115,12 @@ class SystemTest(unittest.TestCase):
         p.wait_log(r'msg="started"')
         return p, endpoint
 
-    def gateway(self, connect, extra=(), ready=True):
+    def gateway(self, connect, extra=(), ready=True, nofile=None):
+        """nofile: the open-file limit (soft and hard) the gateway runs under."""
         port = free_port()
         args = ["--listen", f"127.0.0.1:{port}", "--connect", connect, "--threads", "64",
                 "--drain-ms", "0", *extra]
-        p = self.spawn("gateway", "gateway", args)
+        p = self.spawn("gateway", "gateway", args, nofile=nofile)
         url = f"http://127.0.0.1:{port}"
         p.wait_log(r'msg="started"')
         if ready:

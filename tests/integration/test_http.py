@@ -1,17 +1,20 @@
 """HTTP edges and start-up errors: 404, 405, HEAD, the client limit, bad flags and
 environment values, endpoints that cannot be bound, a missing web root."""
 import os
+import resource
 import socket
 import subprocess
 import unittest
 
-from harness import BIN, SSEClient, SystemTest, free_port, http_get
+from harness import BIN, SSEClient, SystemTest, free_port, http_get, metrics
 
 
-def run(program, args, env=None, timeout=10):
+def run(program, args, env=None, timeout=10, nofile=None):
     full_env = dict(os.environ, **(env or {}))
+    limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) \
+        if nofile else None
     return subprocess.run([os.path.join(BIN, program), *args], capture_output=True, text=True,
-                          timeout=timeout, env=full_env)
+                          timeout=timeout, env=full_env, preexec_fn=limit)
 
 
 class HttpTest(SystemTest):
@@ -52,6 +55,24 @@ class HttpTest(SystemTest):
         self.assertEqual(refused.headers["retry-after"], "1")
         self.assertEqual(http_get(url + "/")[0], 200, "the page still loads at the limit")
         self.assertEqual(http_get(url + "/readyz")[0], 503, "not ready at the limit")
+
+    def test_the_client_limit_fits_the_open_file_limit(self):
+        """Past the open-file limit accept() would fail and a client would hang unanswered:
+        the default limit leaves room to answer 503, and a larger one is refused."""
+        r = run("gateway", ["--threads", "300", "--max-clients", "200"], nofile=200)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("ulimit -n", r.stderr)
+        _, endpoint = self.generator()
+        _, url = self.gateway(endpoint, ["--threads", "300"], nofile=150)
+        limit = int(metrics(url)["rn_gateway_sse_clients_max"])
+        self.assertLess(limit, 150 - 8)
+        clients = [SSEClient(url) for _ in range(limit)]
+        self.assertEqual({c.status for c in clients}, {200})
+        refused = SSEClient(url)
+        self.assertEqual(refused.status, 503)
+        self.assertEqual(http_get(url + "/healthz")[0], 200)
+        for c in clients:
+            c.close()
 
     def test_cors_is_same_origin_unless_configured(self):
         _, endpoint = self.generator()
