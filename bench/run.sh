@@ -32,26 +32,30 @@ rss_kb() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/VmRSS/{print $2}' /pr
 wait_http() { for _ in $(seq 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
 
 # measure NAME CLIENTS RATE RAMP DURATION LOAD_ARGS... -- runs sse_load while sampling the
-# server processes in $server_pids at the start and the end of its measuring window.
+# server processes in $server_pids inside its measuring window: half a second in from
+# each end, so neither the last connections nor the final mass disconnect are counted.
 measure() {
   local name=$1 clients=$2 rate=$3 ramp=$4 duration=$5; shift 5
-  local settle; settle=$(/usr/bin/python3 -c "print($clients/$ramp + 1)")
+  local settle; settle=$(/usr/bin/python3 -c "print($clients/$ramp + 1.5)")
   local rss0; rss0=$(rss_kb "${server_pids[@]}")
   "$bin/sse_load" --clients "$clients" --ramp-per-s "$ramp" --duration-s "$duration" --json "$@" \
     > "$work/$name.json" &
   local load=$!
-  sleep "$settle"; local cpu0; cpu0=$(cpu_s "${server_pids[@]}")
+  sleep "$settle"; local cpu0 t0; cpu0=$(cpu_s "${server_pids[@]}"); t0=$(date +%s.%N)
   local rss1; rss1=$(rss_kb "${server_pids[@]}")
-  sleep "$duration"; local cpu1; cpu1=$(cpu_s "${server_pids[@]}")
+  sleep "$((duration - 1))"; local cpu1 t1; cpu1=$(cpu_s "${server_pids[@]}"); t1=$(date +%s.%N)
   wait "$load"
-  /usr/bin/python3 - "$work/$name.json" "$clients" "$rate" "$cpu0" "$cpu1" "$rss0" "$rss1" <<'PY'
+  /usr/bin/python3 - "$work/$name.json" "$clients" "$rate" "$cpu0" "$cpu1" "$rss0" "$rss1" \
+    "$t0" "$t1" <<'PY'
 import json, sys
-path, clients, rate, cpu0, cpu1, rss0, rss1 = sys.argv[1], *map(float, sys.argv[2:])
+path, clients, rate, cpu0, cpu1, rss0, rss1, t0, t1 = sys.argv[1], *map(float, sys.argv[2:])
 r = json.load(open(path))
 hz = 100.0
 r["events_per_s"] = rate
 r["cpu_s"] = (cpu1 - cpu0) / hz
-r["cpu_per_million"] = r["cpu_s"] / (r["deliveries"] / 1e6) if r["deliveries"] else float("nan")
+# Deliveries in the CPU window, at the rate the load client measured over its own.
+window_deliveries = r["deliveries_per_s"] * (t1 - t0)
+r["cpu_per_million"] = r["cpu_s"] / (window_deliveries / 1e6) if window_deliveries else float("nan")
 r["rss_per_client_kb"] = (rss1 - rss0) / max(r["connected"], 1)
 json.dump(r, open(path, "w"))
 PY

@@ -90,7 +90,8 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
         {"threads", "GATEWAY_THREADS", CLI_INT, &cfg->threads, CONFIG_RESERVED_THREADS + 1, 30000,
          "HTTP worker threads: one per connection, each SSE client holds one"},
         {"max-clients", "GATEWAY_MAX_CLIENTS", CLI_INT, &cfg->max_clients, 0, 30000,
-         "SSE clients admitted before answering 503 (0: threads - 8)"},
+         "SSE clients admitted before answering 503 (0: threads - 8, or fewer to fit the "
+         "open-file limit)"},
         {"history", "GATEWAY_HISTORY", CLI_INT, &cfg->history, 16, 10000000,
          "events kept for slow readers and resuming clients"},
         {"max-lag", "GATEWAY_MAX_LAG", CLI_INT, &cfg->max_lag, 0, 10000000,

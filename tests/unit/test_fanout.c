@@ -1,0 +1,120 @@
+/* test_fanout.c -- parking streams with the fan-out writers, over real socket pairs: a wake
+ * pumps every parked stream, a peer that closes ends its stream at once, a full socket
+ * hands the stream back, and stopping the fan-out returns whatever is still parked. */
+#include "check.h"
+#include "fanout.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    fanout_t *fanout;
+    fanout_client_t client;
+    int peer;
+    _Atomic int pumps;
+    int verdict; /* what the pump returns after writing */
+    _Atomic int result; /* what fanout_park returned, -1 while parked */
+    pthread_t worker;
+} stream_t;
+
+static int on_pump(void *ctx)
+{
+    stream_t *s = ctx;
+    atomic_fetch_add(&s->pumps, 1);
+    if (send(s->client.fd, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+        return -EPIPE;
+    return s->verdict;
+}
+
+static void *worker_main(void *arg)
+{
+    stream_t *s = arg;
+    atomic_store(&s->result, fanout_park(s->fanout, &s->client));
+    return NULL;
+}
+
+static void stream_park(stream_t *s, fanout_t *f, int verdict)
+{
+    int sv[2];
+    CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    *s = (stream_t){.fanout = f, .peer = sv[1], .verdict = verdict};
+    s->client = (fanout_client_t){.fd = sv[0], .pump = on_pump, .ctx = s};
+    atomic_store(&s->result, -1);
+    CHECK_EQ_INT(pthread_create(&s->worker, NULL, worker_main, s), 0);
+}
+
+/* Joins the worker once fanout_park returned and closes both ends. */
+static int stream_finish(stream_t *s)
+{
+    CHECK_EQ_INT(pthread_join(s->worker, NULL), 0);
+    close(s->client.fd);
+    close(s->peer);
+    return atomic_load(&s->result);
+}
+
+static int wait_for(_Atomic int *value, int at_least)
+{
+    for (int i = 0; i < 2000 && atomic_load(value) < at_least; i++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    return atomic_load(value) >= at_least;
+}
+
+static void test_wake_pumps_every_parked_stream(void)
+{
+    char err[128];
+    fanout_t *f = fanout_create(2, err, sizeof err);
+    enum { N = 50 };
+    static stream_t s[N];
+    for (int i = 0; i < N; i++)
+        stream_park(&s[i], f, 0);
+    for (int i = 0; i < N; i++) /* each is pumped once on arrival */
+        CHECK(wait_for(&s[i].pumps, 1));
+    fanout_wake(f);
+    for (int i = 0; i < N; i++) {
+        CHECK(wait_for(&s[i].pumps, 2));
+        char got[2];
+        CHECK_EQ_INT(recv(s[i].peer, got, sizeof got, MSG_WAITALL), 2);
+        CHECK_EQ_INT(atomic_load(&s[i].result), -1);
+    }
+    for (int i = 0; i < N; i++) /* the peer leaves: its stream ends without a wake */
+        CHECK_EQ_INT(shutdown(s[i].peer, SHUT_RDWR), 0);
+    for (int i = 0; i < N; i++)
+        CHECK_EQ_INT(stream_finish(&s[i]), FANOUT_ENDED);
+    fanout_destroy(f);
+}
+
+static void test_pump_verdicts(void)
+{
+    char err[128];
+    fanout_t *f = fanout_create(1, err, sizeof err);
+    stream_t full, ended;
+    stream_park(&full, f, -EWOULDBLOCK);
+    stream_park(&ended, f, -ESHUTDOWN);
+    CHECK_EQ_INT(stream_finish(&full), FANOUT_RETURNED);
+    CHECK_EQ_INT(stream_finish(&ended), FANOUT_ENDED);
+    fanout_destroy(f);
+}
+
+static void test_destroy_returns_parked_streams(void)
+{
+    char err[128];
+    fanout_t *f = fanout_create(1, err, sizeof err);
+    stream_t s;
+    stream_park(&s, f, 0);
+    CHECK(wait_for(&s.pumps, 1));
+    fanout_destroy(f);
+    CHECK_EQ_INT(stream_finish(&s), FANOUT_RETURNED);
+    CHECK(fanout_create(0, err, sizeof err) == NULL);
+}
+
+int main(void)
+{
+    test_wake_pumps_every_parked_stream();
+    test_pump_verdicts();
+    test_destroy_returns_parked_streams();
+    CHECK_DONE();
+}
