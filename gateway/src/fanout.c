@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 enum { EVENTS_PER_WAIT = 256 };
@@ -27,6 +28,7 @@ typedef struct {
     fanout_client_t *arrivals; /* under lock */
     fanout_client_t **clients; /* the writer thread's own from here on */
     size_t count, cap;
+    char scratch[FANOUT_SCRATCH];
 } writer_t;
 
 struct fanout {
@@ -62,7 +64,7 @@ static void release(writer_t *w, fanout_client_t *c, uint32_t state)
 
 static void pump_one(writer_t *w, fanout_client_t *c)
 {
-    int rc = c->pump(c->ctx);
+    int rc = c->pump(c->ctx, w->scratch, sizeof w->scratch);
     if (rc != 0)
         release(w, c, rc == -EWOULDBLOCK ? FANOUT_RETURNED : FANOUT_ENDED);
 }
@@ -228,6 +230,26 @@ void fanout_wake(fanout_t *f)
     }
 }
 
+/* A parked worker sleeps for as long as its client stays, on a stack whose deeper pages
+ * only served the request (civetweb's parsing and log buffers): give those back. They
+ * return zero-filled if the thread ever goes that deep again. */
+static void stack_release_unused(void)
+{
+    pthread_attr_t attr;
+    void *low;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return;
+    int rc = pthread_attr_getstack(&attr, &low, &size);
+    pthread_attr_destroy(&attr);
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    /* A page of margin for madvise's own frame, below ours. */
+    uintptr_t start = ((uintptr_t)low + page - 1) & ~(page - 1);
+    uintptr_t end = ((uintptr_t)__builtin_frame_address(0) - page) & ~(page - 1);
+    if (rc == 0 && end > start && madvise((void *)start, end - start, MADV_DONTNEED) != 0)
+        log_debug("cannot release a parked stack", "error=\"%s\"", strerror(errno));
+}
+
 int fanout_park(fanout_t *f, fanout_client_t *c)
 {
     writer_t *w = &f->writers[atomic_fetch_add(&f->next, 1) % (unsigned)f->count];
@@ -242,6 +264,7 @@ int fanout_park(fanout_t *f, fanout_client_t *c)
     if (!open)
         return FANOUT_RETURNED;
     writer_signal(w);
+    stack_release_unused();
     uint32_t state;
     while ((state = atomic_load(&c->state)) == FANOUT_PARKED)
         futex_wait(&c->state, FANOUT_PARKED, NULL);

@@ -16,9 +16,13 @@
 
 typedef struct fanout fanout_t;
 
-/* Sends what is due to one stream without blocking. Returns 0 to keep it, -EWOULDBLOCK to
- * give it back to its worker, another negative errno to end it. Runs on a writer thread. */
-typedef int (*fanout_pump_fn)(void *ctx);
+/* Bytes of the scratch buffer each writer lends the pumps. */
+#define FANOUT_SCRATCH 8192
+
+/* Sends what is due to one stream without blocking, using scratch (cap bytes, valid only
+ * during the call) to assemble it. Returns 0 to keep the stream, -EWOULDBLOCK to give it
+ * back to its worker, another negative errno to end it. Runs on a writer thread. */
+typedef int (*fanout_pump_fn)(void *ctx, char *scratch, size_t cap);
 
 enum { FANOUT_PARKED, FANOUT_RETURNED, FANOUT_ENDED };
 

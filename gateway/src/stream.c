@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-enum { STREAM_BUF = 8192, RESET_FRAME_MAX = 48, NO_RESET = -1 };
+enum { STREAM_BUF = FANOUT_SCRATCH, RESET_FRAME_MAX = 48, NO_RESET = -1 };
 
 /* How often a client adds its write counters to the shared ones. */
 static const int64_t FLUSH_NS = 100 * 1000000;
@@ -27,7 +27,8 @@ static const int64_t FLUSH_NS = 100 * 1000000;
 typedef struct {
     struct mg_connection *conn;
     hub_t *hub;
-    char *buf;
+    char *buf; /* STREAM_BUF bytes, allocated when first needed: parked streams use their
+                * writer's buffer, so most streams never need one */
     int64_t oldest_ns; /* bus receipt time of the first event in buf */
     uint64_t cursor; /* next ring position to send */
     int64_t last_write_ns, last_flush_ns;
@@ -49,6 +50,13 @@ static void drop_slow(stream_t *s, const char *why)
              (unsigned long long)(ring_head(s->hub->ring) - s->cursor), s->hub->cfg->max_lag);
 }
 
+static char *stream_buffer(stream_t *s)
+{
+    if (s->buf == NULL)
+        s->buf = malloc(STREAM_BUF);
+    return s->buf;
+}
+
 static void count_written(stream_t *s, size_t len)
 {
     s->writes.bytes += len;
@@ -66,6 +74,8 @@ static int write_nonblocking(stream_t *s, const char *bytes, size_t len)
     count_written(s, sent);
     if (sent == len)
         return 0;
+    if (stream_buffer(s) == NULL)
+        return -ENOMEM;
     memmove(s->buf, bytes + sent, len - sent);
     s->tail = len - sent;
     return -EWOULDBLOCK;
@@ -88,9 +98,9 @@ static int stream_write(stream_t *s, const char *bytes, size_t len)
 }
 
 /* Writes the collected events and counts them, latency measured from the oldest. */
-static int send_events(stream_t *s, size_t len, uint64_t events)
+static int send_events(stream_t *s, const char *bytes, size_t len, uint64_t events)
 {
-    int rc = stream_write(s, s->buf, len);
+    int rc = stream_write(s, bytes, len);
     if (rc == -EWOULDBLOCK)
         s->tail_events = events;
     if (rc < 0)
@@ -203,12 +213,12 @@ static int continuity(stream_t *s, const ring_meta_t *m)
 /* Copies frames from the cursor up to head into the buffer, with a reset event wherever
  * the client's ids would jump. Returns the byte count and sets *events, or -ERANGE when
  * the client's next frame was already overwritten. */
-static int collect(stream_t *s, uint64_t head, uint64_t *events)
+static int collect(stream_t *s, uint64_t head, char *dst, size_t cap, uint64_t *events)
 {
     size_t len = 0;
     *events = 0;
-    while (s->cursor < head && STREAM_BUF - len >= RING_FRAME_MAX + RESET_FRAME_MAX) {
-        char *at = s->buf + len;
+    while (s->cursor < head && cap - len >= RING_FRAME_MAX + RESET_FRAME_MAX) {
+        char *at = dst + len;
         ring_meta_t m;
         int n = ring_read(s->hub->ring, s->cursor, at, RING_FRAME_MAX, &m);
         if (n < 0)
@@ -234,20 +244,21 @@ static int collect(stream_t *s, uint64_t head, uint64_t *events)
     return (int)len;
 }
 
-/* Sends pending events, or a heartbeat when one is due. Returns 1 when it sent something,
- * 0 when nothing was due, <0 to close. */
-static int send_due(stream_t *s)
+/* Sends pending events, collected in dst, or a heartbeat when one is due. Returns 1 when
+ * it sent something, 0 when nothing was due, <0 to close. */
+static int send_due(stream_t *s, char *dst, size_t cap)
 {
     const gateway_config_t *cfg = s->hub->cfg;
     uint64_t head = ring_head(s->hub->ring);
     if (head > s->cursor) {
         uint64_t events;
-        int n = head - s->cursor > (uint64_t)cfg->max_lag ? -ERANGE : collect(s, head, &events);
+        int n = head - s->cursor > (uint64_t)cfg->max_lag ? -ERANGE
+                                                           : collect(s, head, dst, cap, &events);
         if (n < 0) {
             drop_slow(s, "lag");
             return n;
         }
-        return n == 0 ? 0 : (n = send_events(s, (size_t)n, events)) < 0 ? n : 1;
+        return n == 0 ? 0 : (n = send_events(s, dst, (size_t)n, events)) < 0 ? n : 1;
     }
     int64_t idle_ms = (clock_ns(CLOCK_MONOTONIC) - s->last_write_ns) / 1000000;
     if (idle_ms < cfg->heartbeat_ms)
@@ -260,20 +271,22 @@ static int send_due(stream_t *s)
 /* The worker's loop step. Returns 0 to go on, <0 to close. */
 static int pump(stream_t *s)
 {
-    int rc = send_due(s);
+    if (stream_buffer(s) == NULL)
+        return -ENOMEM;
+    int rc = send_due(s, s->buf, STREAM_BUF);
     if (rc != 0)
         return rc < 0 ? rc : 0;
     /* No timeout: main's periodic wake-up wakes idle streams for their heartbeats. */
     return ring_wait(s->hub->ring, s->cursor, -1) == -ESHUTDOWN ? -ESHUTDOWN : 0;
 }
 
-/* The writer's pump for a parked stream. */
-static int on_parked_pump(void *ctx)
+/* The writer's pump for a parked stream, collecting into the writer's scratch buffer. */
+static int on_parked_pump(void *ctx, char *scratch, size_t cap)
 {
     stream_t *s = ctx;
     if (ring_closed(s->hub->ring))
         return -ESHUTDOWN;
-    int rc = send_due(s);
+    int rc = send_due(s, scratch, cap);
     return rc < 0 ? rc : 0;
 }
 
@@ -284,7 +297,7 @@ static int finish_tail(stream_t *s)
     uint64_t events = s->tail_events;
     s->tail = 0;
     s->tail_events = 0;
-    return events ? send_events(s, len, events) : stream_write(s, s->buf, len);
+    return events ? send_events(s, s->buf, len, events) : stream_write(s, s->buf, len);
 }
 
 static int can_park(const stream_t *s)
@@ -320,14 +333,11 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
         const char *why = rc == -EBUSY ? "client limit reached\n" : "gateway is draining\n";
         return http_send(conn, 503, "text/plain", why, strlen(why), retry_later);
     }
-    stream_t s = {.conn = conn, .hub = hub, .buf = malloc(STREAM_BUF), .pending_reset = NO_RESET,
-                  .fd = sockfd_of(conn)};
-    if (s.buf) {
-        start_position(&s);
-        rc = send_preamble(&s);
-        while (rc == 0)
-            rc = can_park(&s) ? park(&s) : pump(&s);
-    }
+    stream_t s = {.conn = conn, .hub = hub, .pending_reset = NO_RESET, .fd = sockfd_of(conn)};
+    start_position(&s);
+    rc = send_preamble(&s);
+    while (rc == 0)
+        rc = can_park(&s) ? park(&s) : pump(&s);
     metrics_writes_flush(&hub->metrics, &s.writes);
     free(s.buf);
     hub_client_leave(hub);

@@ -21,9 +21,10 @@ typedef struct {
     pthread_t worker;
 } stream_t;
 
-static int on_pump(void *ctx)
+static int on_pump(void *ctx, char *scratch, size_t cap)
 {
     stream_t *s = ctx;
+    CHECK(scratch != NULL && cap == FANOUT_SCRATCH);
     atomic_fetch_add(&s->pumps, 1);
     if (send(s->client.fd, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
         return -EPIPE;
