@@ -57,6 +57,7 @@ r["cpu_s"] = (cpu1 - cpu0) / hz
 window_deliveries = r["deliveries_per_s"] * (t1 - t0)
 r["cpu_per_million"] = r["cpu_s"] / (window_deliveries / 1e6) if window_deliveries else float("nan")
 r["rss_per_client_kb"] = (rss1 - rss0) / max(r["connected"], 1)
+r["rss_total_mb"] = rss1 / 1024
 json.dump(r, open(path, "w"))
 PY
 }
@@ -126,6 +127,7 @@ rows = [("clients connected", "connected", "{:.0f}"), ("events/s", "events_per_s
         ("latency p50 ms", "p50_ms", "{:.3f}"), ("latency p99 ms", "p99_ms", "{:.3f}"),
         ("latency p999 ms", "p999_ms", "{:.3f}"), ("latency max ms", "max_ms", "{:.3f}"),
         ("server RSS per client KiB", "rss_per_client_kb", "{:.1f}"),
+        ("server RSS in all MiB", "rss_total_mb", "{:.0f}"),
         ("missed events", "missed", "{:.0f}"), ("duplicated events", "duplicated", "{:.0f}"),
         ("refused / failed / errors", None, None)]
 print(f"\n### {title}\n\n| | ours | nchan | ours/nchan |\n|---|---|---|---|")
