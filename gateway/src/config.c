@@ -39,7 +39,8 @@ static int validate(gateway_config_t *cfg, const char *level, char *err, size_t 
         return -EINVAL;
     }
     long usable = cfg->threads - CONFIG_RESERVED_THREADS;
-    long files = open_file_limit() - CONFIG_FD_OVERHEAD - CONFIG_RESERVED_THREADS;
+    long limit = open_file_limit();
+    long files = limit - CONFIG_FD_OVERHEAD - CONFIG_RESERVED_THREADS;
     if (cfg->max_clients == 0)
         cfg->max_clients = usable < files ? usable : files;
     if (cfg->max_clients > usable) {
@@ -50,10 +51,10 @@ static int validate(gateway_config_t *cfg, const char *level, char *err, size_t 
     /* Past the limit accept() fails, and civetweb would retry it in a busy loop while the
      * client waits unanswered: refuse with 503 before that. */
     if (cfg->max_clients > files || cfg->max_clients < 1) {
+        long want = cfg->max_clients > 1 ? cfg->max_clients : 1;
         snprintf(err, errlen, "%ld SSE clients need %ld open files, the limit is %ld: raise "
-                 "ulimit -n or lower --max-clients", cfg->max_clients < 1 ? 1 : cfg->max_clients,
-                 (cfg->max_clients < 1 ? 1 : cfg->max_clients) + CONFIG_FD_OVERHEAD +
-                     CONFIG_RESERVED_THREADS, open_file_limit());
+                 "ulimit -n or lower --max-clients", want,
+                 want + CONFIG_FD_OVERHEAD + CONFIG_RESERVED_THREADS, limit);
         return -EINVAL;
     }
     if (cfg->max_lag == 0 || cfg->max_lag >= cfg->history)

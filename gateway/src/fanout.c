@@ -181,7 +181,8 @@ static int writer_start(writer_t *w)
 fanout_t *fanout_create(int writers, char *err, size_t errlen)
 {
     fanout_t *f = calloc(1, sizeof *f);
-    if (f == NULL || writers < 1 || (f->writers = calloc((size_t)writers, sizeof *f->writers)) == NULL) {
+    if (f == NULL || writers < 1 ||
+        (f->writers = calloc((size_t)writers, sizeof *f->writers)) == NULL) {
         snprintf(err, errlen, "fan-out: %s", writers < 1 ? "no writers" : "out of memory");
         free(f);
         return NULL;

@@ -91,7 +91,8 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
         log_error("cannot start", "error=\"%s\"", bus ? "bus thread" : err);
         goto out;
     }
-    if (hub->cfg->writers > 0 && (fanout = fanout_create((int)hub->cfg->writers, err, sizeof err)) == NULL) {
+    long writers = hub->cfg->writers;
+    if (writers > 0 && (fanout = fanout_create((int)writers, err, sizeof err)) == NULL) {
         log_error("cannot start", "error=\"%s\"", err);
         goto out;
     }

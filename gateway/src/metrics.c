@@ -109,10 +109,11 @@ static void render_clients(text_t *t, const hub_t *hub)
             &m->sse_refused);
     counter(t, "sse_dropped_slow_total", "SSE clients dropped for falling too far behind.",
             &m->sse_dropped_slow);
-    gauge(t, "sse_clients_parked", "SSE clients written by the fan-out writers, not their own worker.",
+    gauge(t, "sse_clients_parked",
+          "SSE clients written by the fan-out writers, not their own worker.",
           (double)atomic_load(&hub->parked));
-    counter(t, "sse_returned_total", "Times a writer gave a stream back to its worker (socket full).",
-            &m->sse_returned);
+    counter(t, "sse_returned_total",
+            "Times a writer gave a stream back to its worker (socket full).", &m->sse_returned);
     counter(t, "sse_resumes_total", "SSE clients resumed exactly after their Last-Event-ID.",
             &m->sse_resumes);
     header(t, "sse_resets_total", "counter", "Reset events sent instead of missed events, by reason.");

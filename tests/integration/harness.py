@@ -35,6 +35,13 @@ def wait_until(predicate, timeout, step=0.05, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def open_file_limit(nofile):
+    """A preexec_fn that sets a child's open-file limit (soft and hard), or None."""
+    if not nofile:
+        return None
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+
 class Process:
     """A program of ours, its stderr kept in a file for wait_log and sanitizer checks."""
 
@@ -44,10 +51,8 @@ class Process:
         full_env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
                         UBSAN_OPTIONS="print_stacktrace=1")
         full_env.update(env or {})
-        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) \
-            if nofile else None
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=full_env, preexec_fn=limit)
+                                     env=full_env, preexec_fn=open_file_limit(nofile))
 
     def text(self):
         with open(self.log.name, errors="replace") as f:

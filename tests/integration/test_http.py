@@ -1,20 +1,18 @@
 """HTTP edges and start-up errors: 404, 405, HEAD, the client limit, bad flags and
 environment values, endpoints that cannot be bound, a missing web root."""
 import os
-import resource
 import socket
 import subprocess
 import unittest
 
-from harness import BIN, SSEClient, SystemTest, free_port, http_get, metrics
+from harness import (BIN, SSEClient, SystemTest, free_port, http_get, metrics,
+                     open_file_limit)
 
 
 def run(program, args, env=None, timeout=10, nofile=None):
     full_env = dict(os.environ, **(env or {}))
-    limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) \
-        if nofile else None
     return subprocess.run([os.path.join(BIN, program), *args], capture_output=True, text=True,
-                          timeout=timeout, env=full_env, preexec_fn=limit)
+                          timeout=timeout, env=full_env, preexec_fn=open_file_limit(nofile))
 
 
 class HttpTest(SystemTest):
