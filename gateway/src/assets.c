@@ -37,6 +37,8 @@ int assets_load(assets_t *assets, const char *dir, char *err, size_t errlen)
         .files = {
             {"/static/htmx.min.js", "htmx.min.js", "text/javascript; charset=utf-8", NULL, 0},
             {"/static/hx-sse.min.js", "hx-sse.min.js", "text/javascript; charset=utf-8", NULL, 0},
+            {"/static/shared-stream.js", "shared-stream.js", "text/javascript; charset=utf-8",
+             NULL, 0},
             {"/static/app.css", "app.css", "text/css; charset=utf-8", NULL, 0},
             {"/static/favicon.svg", "favicon.svg", "image/svg+xml", NULL, 0},
         }};

@@ -15,7 +15,7 @@ typedef struct {
 
 typedef struct {
     asset_t page; /* index.html: the page template, not served as a file */
-    asset_t files[4];
+    asset_t files[5];
 } assets_t;
 
 /* Reads every asset from dir. Returns 0, or -errno with the missing file named in err. */

@@ -4,6 +4,7 @@
 #include "bus_socket.h"
 #include "clock.h"
 #include "curve.h"
+#include "fragment.h"
 #include "log.h"
 #include "sse.h"
 #include "wire.h"
@@ -123,22 +124,40 @@ static int accept_order(bus_t *bus, const wire_number_t *ev)
     return 1;
 }
 
+/* One frame per event, in two parts: the named event every client gets, then an unnamed
+ * message with the fragment's HTML, which htmx swaps into the page. The HTML message
+ * has no id of its own: it carries the event's, which the first part set. */
+static int frame_number(const bus_t *bus, const wire_number_t *ev, char *frame, size_t cap,
+                        size_t *plain_len)
+{
+    /* The publish time rides along as a comment, so load clients can measure latency
+     * from the stream while browsers and htmx skip it. */
+    char id[SSE_ID_MAX], data[24], stamp[32], html[FRAGMENT_MAX];
+    int n = sse_id_format(id, sizeof id, ev->epoch, ev->seq);
+    snprintf(data, sizeof data, "%d", ev->value);
+    snprintf(stamp, sizeof stamp, "t=%lld", (long long)ev->published_ns);
+    sse_event_t plain = {id, bus->hub->cfg->topic, stamp, data, strlen(data)};
+    if (n >= 0)
+        n = sse_frame_encode(frame, cap, &plain);
+    int h = n < 0 ? n : fragment_render(html, sizeof html, ev->epoch, ev->seq, ev->value);
+    if (h < 0)
+        return h;
+    sse_event_t message = {NULL, NULL, NULL, html, (size_t)h};
+    int m = sse_frame_encode(frame + n, cap - (size_t)n, &message);
+    *plain_len = (size_t)n;
+    return m < 0 ? m : n + m;
+}
+
 static void relay_number(bus_t *bus, const wire_number_t *ev)
 {
     note_epoch(bus, ev->epoch);
     if (!accept_order(bus, ev))
         return;
-    /* The publish time rides along as a comment, so load clients can measure latency
-     * from the stream while browsers and htmx skip it. */
-    char id[SSE_ID_MAX], data[16], stamp[32], frame[RING_FRAME_MAX];
-    int n = sse_id_format(id, sizeof id, ev->epoch, ev->seq);
-    snprintf(data, sizeof data, "%d", ev->value);
-    snprintf(stamp, sizeof stamp, "t=%lld", (long long)ev->published_ns);
-    sse_event_t sse = {id, bus->hub->cfg->topic, stamp, data, strlen(data)};
-    if (n >= 0)
-        n = sse_frame_encode(frame, sizeof frame, &sse);
+    char frame[RING_FRAME_MAX];
+    size_t plain_len = 0;
+    int n = frame_number(bus, ev, frame, sizeof frame, &plain_len);
     ring_meta_t meta = {ev->epoch, ev->seq, ev->published_ns, ev->value,
-                        clock_ns(CLOCK_MONOTONIC)};
+                        clock_ns(CLOCK_MONOTONIC), plain_len};
     if (n < 0 || ring_publish(bus->hub->ring, &meta, frame, (size_t)n) < 0) {
         count_malformed(bus, WIRE_ERR_FIELD);
         return;

@@ -121,7 +121,8 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
         {"curve-secret-key-file", "GATEWAY_CURVE_SECRET_KEY_FILE", CLI_STRING,
          &cfg->curve_secret_key_file, 0, 0, "our CURVE secret key (NAME.key)"},
         {"web-root", "GATEWAY_WEB_ROOT", CLI_STRING, &cfg->web_root, 0, 0,
-         "directory with index.html, app.css, favicon.svg, htmx.min.js, hx-sse.min.js"},
+         "directory with index.html, app.css, favicon.svg, shared-stream.js, htmx.min.js, "
+         "hx-sse.min.js"},
         {"log-level", "GATEWAY_LOG_LEVEL", CLI_STRING, &level, 0, 0,
          "debug, info, warn or error"},
     };

@@ -1,6 +1,7 @@
 /* http.c -- civetweb set-up and the routes other than the SSE stream. */
 #include "http.h"
 
+#include "fragment.h"
 #include "log.h"
 #include "stream.h"
 
@@ -83,23 +84,23 @@ static int send_text(struct mg_connection *conn, int status, const char *text)
 }
 
 /* The fragment for the latest event relayed: the number, with its event id. */
-static int fragment_render(const hub_t *hub, char *buf, size_t cap)
+static int latest_fragment(const hub_t *hub, char *buf, size_t cap)
 {
     ring_meta_t m;
     char frame[RING_FRAME_MAX];
     uint64_t head = ring_head(hub->ring);
     int n = head > 1 ? ring_read(hub->ring, head - 1, frame, sizeof frame, &m) : -EAGAIN;
     if (n < 0)
-        return snprintf(buf, cap, "<span class=\"number\" data-event-id=\"\">..</span>");
-    return snprintf(buf, cap,
-                    "<span class=\"number\" data-event-id=\"%llu-%llu\">%lld</span>",
-                    (unsigned long long)m.epoch, (unsigned long long)m.seq, (long long)m.value);
+        return fragment_render_empty(buf, cap);
+    return fragment_render(buf, cap, m.epoch, m.seq, m.value);
 }
 
 static int on_fragment(struct mg_connection *conn, http_server_t *srv)
 {
-    char html[160];
-    int n = fragment_render(srv->hub, html, sizeof html);
+    char html[FRAGMENT_MAX];
+    int n = latest_fragment(srv->hub, html, sizeof html);
+    if (n < 0)
+        return send_text(conn, 500, "fragment unavailable\n");
     return http_send(conn, 200, "text/html; charset=utf-8", html, (size_t)n, no_store);
 }
 
@@ -109,8 +110,10 @@ static int on_page(struct mg_connection *conn, http_server_t *srv)
 {
     static const char marker[] = "{{number}}";
     const asset_t *page = &srv->assets->page;
-    char html[160];
-    int n = fragment_render(srv->hub, html, sizeof html);
+    char html[FRAGMENT_MAX];
+    int n = latest_fragment(srv->hub, html, sizeof html);
+    if (n < 0)
+        return send_text(conn, 500, "fragment unavailable\n");
     const char *at = memmem(page->body, page->len, marker, sizeof marker - 1);
     size_t before = at ? (size_t)(at - page->body) : page->len;
     size_t after = at ? page->len - before - (sizeof marker - 1) : 0;

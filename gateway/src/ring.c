@@ -15,7 +15,7 @@
  * well-defined value, which the stamp check then discards. */
 typedef struct {
     _Atomic uint64_t stamp; /* 2*pos when complete, odd while being written */
-    _Atomic uint64_t meta[5];
+    _Atomic uint64_t meta[6];
     _Atomic uint32_t len;
     _Atomic uint64_t words[WORDS];
 } slot_t;
@@ -77,6 +77,8 @@ int ring_publish(ring_t *ring, const ring_meta_t *meta, const char *frame, size_
     atomic_store_explicit(&s->meta[2], (uint64_t)meta->published_ns, memory_order_relaxed);
     atomic_store_explicit(&s->meta[3], (uint64_t)meta->value, memory_order_relaxed);
     atomic_store_explicit(&s->meta[4], (uint64_t)meta->received_ns, memory_order_relaxed);
+    uint64_t plain = meta->plain_len > 0 && meta->plain_len < len ? meta->plain_len : len;
+    atomic_store_explicit(&s->meta[5], plain, memory_order_relaxed);
     atomic_store_explicit(&s->len, (uint32_t)len, memory_order_relaxed);
     for (size_t i = 0; i < (len + 7) / 8; i++)
         atomic_store_explicit(&s->words[i], words[i], memory_order_relaxed);
@@ -121,6 +123,7 @@ int ring_read(const ring_t *ring, uint64_t pos, char *dst, size_t cap, ring_meta
         (int64_t)atomic_load_explicit(&s->meta[2], memory_order_relaxed),
         (int64_t)atomic_load_explicit(&s->meta[3], memory_order_relaxed),
         (int64_t)atomic_load_explicit(&s->meta[4], memory_order_relaxed),
+        atomic_load_explicit(&s->meta[5], memory_order_relaxed),
     };
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&s->stamp, memory_order_relaxed) != before)

@@ -35,6 +35,7 @@ typedef struct {
     metrics_writes_t writes;
     ring_meta_t last; /* the id the client holds: the last sent, or its Last-Event-ID */
     int has_last;
+    int html;          /* also send each event's HTML message (the page asks for it) */
     int pending_reset; /* a metrics_reset_t to send before anything else, or NO_RESET */
     int fd;            /* the socket, for parking; -1: this stream never parks */
     int parked;        /* a writer runs the pump: writes must not block */
@@ -157,6 +158,15 @@ static int last_event_id(struct mg_connection *conn, uint64_t *epoch, uint64_t *
     return n < 0 ? -EINVAL : sse_id_parse(value, (size_t)n, epoch, seq);
 }
 
+/* "html=1" in the query: the page, which swaps each event's HTML message into itself. */
+static int wants_html(struct mg_connection *conn)
+{
+    const char *query = mg_get_request_info(conn)->query_string;
+    char value[4];
+    int n = query ? mg_get_var(query, strlen(query), "html", value, sizeof value) : -1;
+    return n == 1 && value[0] == '1';
+}
+
 static int is_successor(const ring_meta_t *m, const ring_meta_t *last)
 {
     return m->epoch == last->epoch && m->seq == last->seq + 1;
@@ -224,6 +234,8 @@ static int collect(stream_t *s, uint64_t head, char *dst, size_t cap, uint64_t *
         if (n < 0)
             return n == -EAGAIN ? (int)len : -ERANGE;
         s->cursor++;
+        if (!s->html)
+            n = (int)m.plain_len;
         if (len == 0)
             s->oldest_ns = m.received_ns;
         int verdict = continuity(s, &m);
@@ -333,7 +345,8 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
         const char *why = rc == -EBUSY ? "client limit reached\n" : "gateway is draining\n";
         return http_send(conn, 503, "text/plain", why, strlen(why), retry_later);
     }
-    stream_t s = {.conn = conn, .hub = hub, .pending_reset = NO_RESET, .fd = sockfd_of(conn)};
+    stream_t s = {.conn = conn, .hub = hub, .pending_reset = NO_RESET, .fd = sockfd_of(conn),
+                  .html = wants_html(conn)};
     start_position(&s);
     rc = send_preamble(&s);
     while (rc == 0)

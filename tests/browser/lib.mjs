@@ -88,6 +88,38 @@ export async function shownNumber(page) {
   });
 }
 
+// HAProxy in front of gateways, as the compose stack has it: fewest streams first,
+// readiness checks, and a retry on another gateway for a refused request.
+export function haproxyConfig(port, backends) {
+  return `global
+  log stderr format raw local0 warning
+defaults
+  mode http
+  log global
+  timeout connect 2s
+  timeout client 1h
+  timeout server 1h
+  timeout tunnel 1h
+  option redispatch
+  retries 3
+  retry-on conn-failure empty-response 503
+frontend web
+  bind 127.0.0.1:${port}
+  default_backend gateways
+backend gateways
+  balance leastconn
+  option httpchk GET /readyz
+  http-check expect status 200
+${backends.map((b, i) => `  server gw${i} ${b} check inter 300ms fall 1 rise 1`).join('\n')}
+`;
+}
+
+// The gateway's count of connected SSE clients.
+export async function sseClients(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(/^rn_gateway_sse_clients (\S+)$/m.exec(text)[1]);
+}
+
 // Runs the test body, always stopping programs and the browser; exits non-zero on failure.
 export async function runTest(name, body) {
   const cleanups = [];

@@ -5,36 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort, launchBrowser, runTest, sleep, startProgram, stopProgram, waitFor } from './lib.mjs';
-
-function haproxyConfig(port, backends) {
-  return `global
-  log stderr format raw local0 warning
-defaults
-  mode http
-  log global
-  timeout connect 2s
-  timeout client 1h
-  timeout server 1h
-  timeout tunnel 1h
-  option redispatch
-  retries 3
-  retry-on conn-failure empty-response 503
-frontend web
-  bind 127.0.0.1:${port}
-  default_backend gateways
-backend gateways
-  balance leastconn
-  option httpchk GET /readyz
-  http-check expect status 200
-${backends.map((b, i) => `  server gw${i} ${b} check inter 300ms fall 1 rise 1`).join('\n')}
-`;
-}
-
-async function sseClients(url) {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return Number(/^rn_gateway_sse_clients (\S+)$/m.exec(text)[1]);
-}
+import { freePort, haproxyConfig, launchBrowser, runTest, sseClients, startProgram, stopProgram, waitFor } from './lib.mjs';
 
 runTest('killing the gateway a page streams from loses no event', async (defer) => {
   const busPort = await freePort();

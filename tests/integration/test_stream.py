@@ -50,6 +50,26 @@ class StreamTest(SystemTest):
         for i in common:
             self.assertEqual(by_id_a[i], by_id_b[i])
 
+    def test_html_stream_carries_each_events_fragment(self):
+        """html=1 (the page) adds after each number event an unnamed message holding the
+        fragment of that event; other clients get the number events alone."""
+        _, endpoint = self.generator(interval_ms=200)
+        _, url = self.gateway(endpoint)
+        page, plain = SSEClient(url, path="/events?html=1"), SSEClient(url)
+        for _ in range(3):
+            ev, msg = page.next_event(timeout=3), page.next_event(timeout=3)
+            self.assertEqual(ev["event"], "number", ev)
+            self.assertNotIn("event", msg, "the HTML is an unnamed message")
+            self.assertNotIn("id", msg, "it carries the number event's id, not one of its own")
+            self.assertEqual(
+                msg["data"],
+                f'<span class="number" data-event-id="{ev["id"]}">{ev["data"]}</span>')
+        for ev in plain.events(5, timeout=5):
+            self.assertEqual(ev["event"], "number", ev)
+            self.assertNotIn("<", ev["data"])
+        page.close()
+        plain.close()
+
     def test_fragment_matches_the_last_event(self):
         _, endpoint = self.generator(interval_ms=1000)
         _, url = self.gateway(endpoint)
@@ -74,8 +94,9 @@ class StreamTest(SystemTest):
         page = body.decode()
         self.assertEqual(status, 200)
         for text in ("Featured Random Number", "The Random Number is..",
-                     'hx-sse:connect="/events"', "/fragments/number",
-                     'src="/static/htmx.min.js"', 'src="/static/hx-sse.min.js"'):
+                     'hx-sse:connect="/events?html=1"', 'hx-target="#number"',
+                     'src="/static/htmx.min.js"', 'src="/static/hx-sse.min.js"',
+                     'src="/static/shared-stream.js"'):
             self.assertIn(text, page)
         self.assertNotIn("{{number}}", page)
         self.assertNotIn("//unpkg", page)
@@ -88,6 +109,10 @@ class StreamTest(SystemTest):
             self.assertIn("javascript", headers["content-type"])
             with open(os.path.join(npm, file), "rb") as f:
                 self.assertEqual(body, f.read(), f"{path} is the npm package's file")
+        status, headers, body = http_get(url + "/static/shared-stream.js")
+        self.assertEqual(status, 200)
+        self.assertIn("javascript", headers["content-type"])
+        self.assertIn(b"navigator.locks", body)
         with open(os.path.join(npm, "../package.json")) as f:
             self.assertRegex(f.read(), r'"version": "4\.', "htmx current major")
 

@@ -12,7 +12,7 @@ static void publish(ring_t *r, uint64_t epoch, uint64_t seq)
     char frame[64];
     int n = snprintf(frame, sizeof frame, "id: %llu-%llu\n\n", (unsigned long long)epoch,
                      (unsigned long long)seq);
-    ring_meta_t m = {epoch, seq, 0, (int64_t)seq, 0};
+    ring_meta_t m = {epoch, seq, 0, (int64_t)seq, 0, 0};
     CHECK_EQ_INT(ring_publish(r, &m, frame, (size_t)n), 0);
     ring_wake(r);
 }
@@ -40,10 +40,31 @@ static void test_refuses_oversized_frame(void)
 {
     ring_t *r = ring_create(2);
     char big[RING_FRAME_MAX + 1] = {0};
-    ring_meta_t m = {1, 1, 0, 0, 0};
+    ring_meta_t m = {1, 1, 0, 0, 0, 0};
     CHECK_EQ_INT(ring_publish(r, &m, big, sizeof big), -EMSGSIZE);
     CHECK_EQ_INT(ring_publish(r, &m, big, RING_FRAME_MAX), 0);
     ring_wake(r);
+    ring_destroy(r);
+}
+
+/* The plain part of a frame is what clients without html=1 get: a prefix, the whole
+ * frame when 0 or out of range. */
+static void test_plain_len(void)
+{
+    ring_t *r = ring_create(4);
+    ring_meta_t m = {1, 1, 0, 0, 0, 5}, got;
+    char frame[RING_FRAME_MAX];
+    CHECK_EQ_INT(ring_publish(r, &m, "plainhtml", 9), 0);
+    m = (ring_meta_t){1, 2, 0, 0, 0, 0};
+    CHECK_EQ_INT(ring_publish(r, &m, "whole", 5), 0);
+    m = (ring_meta_t){1, 3, 0, 0, 0, 99};
+    CHECK_EQ_INT(ring_publish(r, &m, "short", 5), 0);
+    CHECK_EQ_INT(ring_read(r, 1, frame, sizeof frame, &got), 9);
+    CHECK_EQ_INT((int)got.plain_len, 5);
+    CHECK_EQ_INT(ring_read(r, 2, frame, sizeof frame, &got), 5);
+    CHECK_EQ_INT((int)got.plain_len, 5);
+    CHECK_EQ_INT(ring_read(r, 3, frame, sizeof frame, &got), 5);
+    CHECK_EQ_INT((int)got.plain_len, 5);
     ring_destroy(r);
 }
 
@@ -168,6 +189,7 @@ int main(void)
 {
     test_order_and_overwrite();
     test_refuses_oversized_frame();
+    test_plain_len();
     test_seek();
     test_wait();
     test_tick_wakes_untimed_waiters();
