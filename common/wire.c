@@ -27,10 +27,11 @@ static wire_error_t decode_heartbeat(const void *payload, size_t len, wire_heart
     Rn__Heartbeat *m = rn__heartbeat__unpack(NULL, len, payload);
     if (m == NULL)
         return WIRE_ERR_DECODE;
-    *out = (wire_heartbeat_t){m->epoch,       m->last_seq,      m->sent_ns, m->interval_ms,
-                              m->publishing, m->subscriptions, ""};
+    *out = (wire_heartbeat_t){m->epoch,       m->last_seq,      m->sent_ns,     m->interval_ms,
+                              m->publishing, m->subscriptions, m->replay_port, ""};
     wire_error_t rc = WIRE_OK;
-    if (m->epoch == 0 || m->interval_ms == 0 || strlen(m->topic) > WIRE_TOPIC_MAX)
+    if (m->epoch == 0 || m->interval_ms == 0 || strlen(m->topic) > WIRE_TOPIC_MAX ||
+        m->replay_port > 65535)
         rc = WIRE_ERR_FIELD;
     else
         memcpy(out->topic, m->topic, strlen(m->topic) + 1);
@@ -90,6 +91,7 @@ size_t wire_heartbeat_encode(const wire_heartbeat_t *in, uint8_t *buf, size_t ca
     m.interval_ms = in->interval_ms;
     m.publishing = in->publishing;
     m.subscriptions = in->subscriptions;
+    m.replay_port = in->replay_port;
     m.topic = (char *)in->topic;
     if (rn__heartbeat__get_packed_size(&m) > cap)
         return 0;

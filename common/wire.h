@@ -24,6 +24,7 @@ typedef struct {
     uint32_t interval_ms;
     int publishing;
     uint32_t subscriptions;
+    uint32_t replay_port; /* 0: no replay socket */
     char topic[WIRE_TOPIC_MAX + 1];
 } wire_heartbeat_t;
 

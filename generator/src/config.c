@@ -6,10 +6,29 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const char summary[] =
     "Publishes a random number on a ZeroMQ XPUB socket every interval, only while some\n"
     "subscriber wants the topic, plus a heartbeat on the \"_heartbeat\" topic.";
+
+/* "auto": the bus endpoint with its TCP port + 1; off when the bus is not TCP. */
+static void resolve_replay_bind(generator_config_t *cfg)
+{
+    if (strcmp(cfg->replay_bind, "auto") != 0)
+        return;
+    const char *colon = strrchr(cfg->bind, ':');
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (strncmp(cfg->bind, "tcp://", 6) != 0 || end == NULL || *end || port < 1 || port >= 65535) {
+        cfg->replay_bind = "off";
+        return;
+    }
+    snprintf(cfg->replay_bind_auto, sizeof cfg->replay_bind_auto, "%.*s:%ld",
+             (int)(colon - cfg->bind), cfg->bind, port + 1);
+    cfg->replay_bind = cfg->replay_bind_auto;
+}
 
 int generator_config_load(generator_config_t *cfg, int argc, char **argv)
 {
@@ -18,6 +37,8 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
                                 .topic = "number",
                                 .curve_secret_key_file = "",
                                 .curve_clients_file = "",
+                                .replay_bind = "auto",
+                                .replay_history = 3600,
                                 .interval_ms = 1000,
                                 .heartbeat_ms = 1000,
                                 .min = 1,
@@ -42,6 +63,11 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
         {"curve-clients-file", "GENERATOR_CURVE_CLIENTS_FILE", CLI_STRING,
          &cfg->curve_clients_file, 0, 0,
          "public keys of the subscribers allowed, one per line (needs a secret key)"},
+        {"replay-bind", "GENERATOR_REPLAY_BIND", CLI_STRING, &cfg->replay_bind, 0, 0,
+         "ZeroMQ endpoint of the replay socket, which answers requests for recent events "
+         "(auto: the bus port + 1; off: none)"},
+        {"replay-history", "GENERATOR_REPLAY_HISTORY", CLI_INT, &cfg->replay_history, 1,
+         10000000, "events kept for replay"},
         {"log-level", "GENERATOR_LOG_LEVEL", CLI_STRING, &level, 0, 0,
          "debug, info, warn or error"},
     };
@@ -60,6 +86,8 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
     }
     if (rc == 0)
         rc = wire_topic_check(cfg->topic, err, sizeof err);
+    if (rc == 0)
+        resolve_replay_bind(cfg);
     if (rc == 0 && cfg->curve_clients_file[0] && !cfg->curve_secret_key_file[0]) {
         snprintf(err, sizeof err, "--curve-clients-file needs --curve-secret-key-file");
         rc = -EINVAL;

@@ -9,6 +9,9 @@ typedef struct {
     const char *topic;
     const char *curve_secret_key_file; /* "": CURVE off */
     const char *curve_clients_file;    /* "": any client with our public key */
+    const char *replay_bind;           /* "off": no replay socket */
+    char replay_bind_auto[256];        /* the bus endpoint's port + 1, when "auto" */
+    long replay_history;
     long interval_ms;
     long interval_us; /* 0: interval_ms decides */
     long heartbeat_ms;

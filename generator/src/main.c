@@ -3,6 +3,7 @@
 #include "config.h"
 #include "log.h"
 #include "publisher.h"
+#include "replay.h"
 #include "signals.h"
 #include "zap.h"
 
@@ -25,7 +26,9 @@ static int open_signal_fd(void)
     return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-enum { BURST_MAX = 10000 };
+/* Replay requests answered per loop turn: each answer is bounded (1000 events), so a
+ * flood of requests delays the next publish by a few of them at most. */
+enum { BURST_MAX = 10000, REPLAY_BATCH = 8 };
 
 static int64_t now_us(void)
 {
@@ -42,32 +45,49 @@ static long poll_timeout(int64_t a_us, int64_t b_us, int64_t now)
 
 /* Publishes every number due by now, keeping the schedule: bursts stay bounded, and
  * after a stall of over a second the schedule restarts instead of catching up. */
-static int publish_due(publisher_t *pub, int64_t *next_tick, int64_t now)
+static int publish_due(publisher_t *pub, replay_t *replay, int64_t *next_tick, int64_t now)
 {
     int64_t interval = pub->cfg->interval_us;
     if (now - *next_tick > 1000000)
         *next_tick = now;
     int rc = 0;
-    for (int i = 0; rc == 0 && *next_tick <= now && i < BURST_MAX; i++) {
-        rc = publisher_tick(pub);
+    for (int i = 0; rc >= 0 && *next_tick <= now && i < BURST_MAX; i++) {
+        wire_number_t sent;
+        rc = publisher_tick(pub, &sent);
+        if (rc == 1 && replay)
+            replay_record(replay, &sent);
         *next_tick += interval;
     }
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
-static int run(publisher_t *pub, zap_t *zap, int signal_fd)
+static void serve_replay(replay_t *replay)
+{
+    int rc = replay_serve(replay, REPLAY_BATCH);
+    if (rc < 0)
+        log_error("replay failed", "error=\"%s\"", zmq_strerror(-rc));
+}
+
+static int run(publisher_t *pub, replay_t *replay, zap_t *zap, int signal_fd)
 {
     const generator_config_t *cfg = pub->cfg;
     int64_t now = now_us();
     int64_t next_tick = now + cfg->interval_us, next_heartbeat = now;
     for (;;) {
-        zmq_pollitem_t items[] = {{pub->socket, 0, ZMQ_POLLIN, 0},
-                                  {NULL, signal_fd, ZMQ_POLLIN, 0},
-                                  {zap ? zap_socket(zap) : NULL, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, zap ? 3 : 2, poll_timeout(next_tick, next_heartbeat, now)) < 0 &&
+        /* Optional sockets go at the end, so the list holds only those that exist. */
+        zmq_pollitem_t items[4] = {{pub->socket, 0, ZMQ_POLLIN, 0},
+                                   {NULL, signal_fd, ZMQ_POLLIN, 0}};
+        int count = 2, replay_at = -1, zap_at = -1;
+        if (replay)
+            items[replay_at = count++] = (zmq_pollitem_t){replay_socket(replay), 0, ZMQ_POLLIN, 0};
+        if (zap)
+            items[zap_at = count++] = (zmq_pollitem_t){zap_socket(zap), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(items, count, poll_timeout(next_tick, next_heartbeat, now)) < 0 &&
             zmq_errno() != EINTR)
             return -zmq_errno();
-        if (zap && (items[2].revents & ZMQ_POLLIN) && zap_serve(zap) < 0)
+        if (replay_at >= 0 && (items[replay_at].revents & ZMQ_POLLIN))
+            serve_replay(replay);
+        if (zap_at >= 0 && (items[zap_at].revents & ZMQ_POLLIN) && zap_serve(zap) < 0)
             log_error("authentication handler failed", "error=\"%s\"", zmq_strerror(zmq_errno()));
         if (items[1].revents & ZMQ_POLLIN) {
             struct signalfd_siginfo info;
@@ -78,7 +98,7 @@ static int run(publisher_t *pub, zap_t *zap, int signal_fd)
         int rc = publisher_read_subscriptions(pub);
         now = now_us();
         if (rc == 0)
-            rc = publish_due(pub, &next_tick, now);
+            rc = publish_due(pub, replay, &next_tick, now);
         if (rc == 0 && now >= next_heartbeat) {
             rc = publisher_heartbeat(pub);
             next_heartbeat = now + cfg->heartbeat_ms * 1000;
@@ -118,12 +138,23 @@ int main(int argc, char **argv)
         close(signal_fd);
         return 1;
     }
-    log_info("started", "bind=%s topic=%s interval_us=%ld epoch=%llu range=%ld..%ld curve=%s",
-             cfg.bind, cfg.topic, cfg.interval_us, (unsigned long long)pub->epoch, cfg.min, cfg.max,
-             cfg.curve_secret_key_file[0] ? (zap ? "allow-list" : "on") : "off");
-    rc = run(pub, zap, signal_fd);
-    if (rc < 0)
-        log_error("stopped on error", "error=\"%s\"", zmq_strerror(-rc));
+    replay_t *replay = NULL;
+    if (strcmp(cfg.replay_bind, "off") != 0 &&
+        (replay = replay_create(context, &cfg, pub->epoch, err, sizeof err)) == NULL) {
+        log_error("cannot start", "error=\"%s\"", err);
+        rc = -EINVAL;
+    } else {
+        pub->replay_port = replay ? replay_port(replay) : 0;
+        log_info("started",
+                 "bind=%s replay=%s topic=%s interval_us=%ld epoch=%llu range=%ld..%ld curve=%s",
+                 cfg.bind, cfg.replay_bind, cfg.topic, cfg.interval_us,
+                 (unsigned long long)pub->epoch, cfg.min, cfg.max,
+                 cfg.curve_secret_key_file[0] ? (zap ? "allow-list" : "on") : "off");
+        rc = run(pub, replay, zap, signal_fd);
+        if (rc < 0)
+            log_error("stopped on error", "error=\"%s\"", zmq_strerror(-rc));
+    }
+    replay_destroy(replay);
     publisher_destroy(pub);
     zap_destroy(zap);
     zmq_ctx_term(context);

@@ -117,7 +117,7 @@ static int32_t random_value(const generator_config_t *cfg)
     return (int32_t)(cfg->min + (long)arc4random_uniform(span));
 }
 
-int publisher_tick(publisher_t *pub)
+int publisher_tick(publisher_t *pub, wire_number_t *sent)
 {
     if (!pub->active)
         return 0;
@@ -127,17 +127,20 @@ int publisher_tick(publisher_t *pub)
     if (len == 0)
         return -EMSGSIZE;
     int rc = send_two_frames(pub, pub->cfg->topic, buf, len);
-    if (rc == 0) {
-        pub->seq = ev.seq;
-        log_debug("published", "seq=%llu value=%d", (unsigned long long)ev.seq, ev.value);
-    }
-    return rc;
+    if (rc < 0)
+        return rc;
+    pub->seq = ev.seq;
+    *sent = ev;
+    log_debug("published", "seq=%llu value=%d", (unsigned long long)ev.seq, ev.value);
+    return 1;
 }
 
 int publisher_heartbeat(publisher_t *pub)
 {
-    wire_heartbeat_t hb = {pub->epoch,  pub->seq, clock_wall_ns(), (uint32_t)pub->cfg->heartbeat_ms,
-                           pub->active, (uint32_t)pub->interest.total, ""};
+    wire_heartbeat_t hb = {pub->epoch,        pub->seq,
+                           clock_wall_ns(),   (uint32_t)pub->cfg->heartbeat_ms,
+                           pub->active,       (uint32_t)pub->interest.total,
+                           pub->replay_port,  ""};
     snprintf(hb.topic, sizeof hb.topic, "%s", pub->cfg->topic);
     uint8_t buf[WIRE_MESSAGE_MAX];
     size_t len = wire_heartbeat_encode(&hb, buf, sizeof buf);

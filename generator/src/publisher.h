@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "interest.h"
+#include "wire.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@ typedef struct {
     uint64_t epoch;
     uint64_t seq;
     int active; /* some subscriber wants the data topic */
+    uint32_t replay_port; /* announced in heartbeats; 0: no replay */
 } publisher_t;
 
 /* Binds the socket; on failure returns NULL with the reason in err. */
@@ -27,8 +29,9 @@ void publisher_destroy(publisher_t *pub);
 /* Reads every pending subscribe/unsubscribe and updates pub->active. Returns 0 or -errno. */
 int publisher_read_subscriptions(publisher_t *pub) __attribute__((warn_unused_result));
 
-/* Publishes one random number if some subscriber wants it. Returns 0 or -errno. */
-int publisher_tick(publisher_t *pub) __attribute__((warn_unused_result));
+/* Publishes one random number if some subscriber wants it, and copies it to *sent.
+ * Returns 1 when published, 0 when idle, or -errno. */
+int publisher_tick(publisher_t *pub, wire_number_t *sent) __attribute__((warn_unused_result));
 
 int publisher_heartbeat(publisher_t *pub) __attribute__((warn_unused_result));
 

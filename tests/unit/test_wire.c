@@ -21,7 +21,7 @@ static void test_number_round_trip(void)
 
 static void test_heartbeat_round_trip(void)
 {
-    wire_heartbeat_t in = {5, 9, 123, 1000, 1, 3, "number"};
+    wire_heartbeat_t in = {5, 9, 123, 1000, 1, 3, 5557, "number"};
     uint8_t buf[WIRE_MESSAGE_MAX];
     size_t len = wire_heartbeat_encode(&in, buf, sizeof buf);
     wire_message_t msg;
@@ -31,7 +31,7 @@ static void test_heartbeat_round_trip(void)
     CHECK_EQ_INT(msg.kind, WIRE_HEARTBEAT);
     CHECK(msg.heartbeat.epoch == 5 && msg.heartbeat.last_seq == 9);
     CHECK(msg.heartbeat.interval_ms == 1000 && msg.heartbeat.publishing == 1);
-    CHECK(msg.heartbeat.subscriptions == 3);
+    CHECK(msg.heartbeat.subscriptions == 3 && msg.heartbeat.replay_port == 5557);
     CHECK(strcmp(msg.heartbeat.topic, "number") == 0);
 }
 
