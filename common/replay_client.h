@@ -1,0 +1,38 @@
+/* replay_client.h -- asks a generator's replay socket for the events a subscriber missed
+ * (see proto/rn.proto): one request, one bounded wait for the answer. After a timeout
+ * the socket is closed and made anew on the next fetch (the zguide's "lazy pirate"), so a
+ * late answer can never pass for the answer to a later request. Not thread-safe: one per
+ * thread. */
+#ifndef RN_REPLAY_CLIENT_H
+#define RN_REPLAY_CLIENT_H
+
+#include "wire_replay.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct replay_client replay_client_t;
+
+/* CURVE key files as for the bus ("" for none). The strings are copied. NULL with the
+ * reason in err. */
+replay_client_t *replay_client_create(void *zmq_context, const char *endpoint,
+                                      const char *curve_server_key_file,
+                                      const char *curve_secret_key_file, char *err, size_t errlen);
+void replay_client_destroy(replay_client_t *client);
+
+const char *replay_client_endpoint(const replay_client_t *client);
+
+/* Sends req and waits up to timeout_ms for the reply, decoded into reply, whose events
+ * array must hold WIRE_REPLAY_EVENTS_MAX. Returns 0, -ETIMEDOUT, -EPROTO for an answer
+ * that breaks the contract or refuses the request (reply->error says why), or -errno. */
+int replay_client_fetch(replay_client_t *client, const wire_replay_request_t *req,
+                        wire_replay_reply_t *reply, int timeout_ms)
+    __attribute__((warn_unused_result));
+
+/* The replay endpoint of a generator whose bus is the first tcp:// endpoint of the
+ * comma-separated list: the same host with the port its heartbeat announced. Returns 0,
+ * or -EINVAL when the list has no tcp:// endpoint. */
+int replay_endpoint_from_bus(const char *bus_list, uint32_t port, char *out, size_t cap)
+    __attribute__((warn_unused_result));
+
+#endif
