@@ -4,9 +4,9 @@
 #include "bus_socket.h"
 #include "clock.h"
 #include "curve.h"
-#include "fragment.h"
+#include "frame.h"
 #include "log.h"
-#include "sse.h"
+#include "replay_client.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -22,6 +22,11 @@
  * thread waits for a core. */
 enum { POLL_MS = 250, BATCH_MAX = 4096, RECEIVE_HWM = 100000 };
 
+/* A replay request waits at most this long; after a failure the next waits this long, so
+ * an unreachable replay socket costs the bus thread one stall per interval, not one per
+ * event. */
+enum { REPLAY_TIMEOUT_MS = 1000, REPLAY_BACKOFF_MS = 5000 };
+
 struct bus {
     hub_t *hub; /* borrowed */
     void *socket;
@@ -34,6 +39,10 @@ struct bus {
     uint64_t malformed_logged; /* total when we last logged malformed messages */
     int wake_pending;          /* events published that readers were not woken for yet */
     int64_t last_wake_ms;
+    replay_client_t *replay;   /* the generator's replay socket; NULL until known */
+    wire_number_t *fetched;    /* WIRE_REPLAY_EVENTS_MAX, for each answer */
+    int64_t replay_retry_ms;   /* after a failed request: not before this */
+    int64_t warm_deadline_ms;  /* 0 until the first heartbeat */
 };
 
 bus_t *bus_create(void *zmq_context, hub_t *hub, char *err, size_t errlen)
@@ -44,7 +53,8 @@ bus_t *bus_create(void *zmq_context, hub_t *hub, char *err, size_t errlen)
         return NULL;
     }
     bus->hub = hub;
-    bus->socket = zmq_socket(zmq_context, ZMQ_SUB);
+    bus->fetched = calloc(WIRE_REPLAY_EVENTS_MAX, sizeof *bus->fetched);
+    bus->socket = bus->fetched ? zmq_socket(zmq_context, ZMQ_SUB) : NULL;
     int hwm = RECEIVE_HWM;
     if (bus->socket == NULL || bus_socket_tune(bus->socket) < 0 ||
         zmq_setsockopt(bus->socket, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
@@ -104,16 +114,18 @@ static void note_epoch(bus_t *bus, uint64_t epoch)
                  (unsigned long long)old);
 }
 
-/* Events must move forward in (epoch, seq) so every gateway orders them alike and the
- * ring stays searchable; a repeated or older event is counted and dropped. */
+/* Within an epoch events must move forward in seq, so every gateway orders them alike;
+ * a repeated or older one is counted and dropped. Any change of epoch, to a higher or a
+ * lower one (a generator whose clock went back), starts a new run. */
 static int accept_order(bus_t *bus, const wire_number_t *ev)
 {
     metrics_t *m = &bus->hub->metrics;
-    if (ev->epoch < bus->last_epoch || (ev->epoch == bus->last_epoch && ev->seq <= bus->last_seq)) {
+    int same_epoch = ev->epoch == bus->last_epoch;
+    if (same_epoch && ev->seq <= bus->last_seq) {
         metrics_add(&m->bus_stale, 1);
         return 0;
     }
-    if (ev->epoch == bus->last_epoch && ev->seq != bus->last_seq + 1) {
+    if (same_epoch && ev->seq != bus->last_seq + 1) {
         metrics_add(&m->bus_gap_events, ev->seq - bus->last_seq - 1);
         log_warn("gap in sequence", "epoch=%llu after=%llu got=%llu",
                  (unsigned long long)ev->epoch, (unsigned long long)bus->last_seq,
@@ -124,38 +136,14 @@ static int accept_order(bus_t *bus, const wire_number_t *ev)
     return 1;
 }
 
-/* One frame per event, in two parts: the named event every client gets, then an unnamed
- * message with the fragment's HTML, which htmx swaps into the page. The HTML message
- * has no id of its own: it carries the event's, which the first part set. */
-static int frame_number(const bus_t *bus, const wire_number_t *ev, char *frame, size_t cap,
-                        size_t *plain_len)
+/* Frames an event once and stores it in the ring for every stream. */
+static void publish_event(bus_t *bus, const wire_number_t *ev)
 {
-    /* The publish time rides along as a comment, so load clients can measure latency
-     * from the stream while browsers and htmx skip it. */
-    char id[SSE_ID_MAX], data[24], stamp[32], html[FRAGMENT_MAX];
-    int n = sse_id_format(id, sizeof id, ev->epoch, ev->seq);
-    snprintf(data, sizeof data, "%d", ev->value);
-    snprintf(stamp, sizeof stamp, "t=%lld", (long long)ev->published_ns);
-    sse_event_t plain = {id, bus->hub->cfg->topic, stamp, data, strlen(data)};
-    if (n >= 0)
-        n = sse_frame_encode(frame, cap, &plain);
-    int h = n < 0 ? n : fragment_render(html, sizeof html, ev->epoch, ev->seq, ev->value);
-    if (h < 0)
-        return h;
-    sse_event_t message = {NULL, NULL, NULL, html, (size_t)h};
-    int m = sse_frame_encode(frame + n, cap - (size_t)n, &message);
-    *plain_len = (size_t)n;
-    return m < 0 ? m : n + m;
-}
-
-static void relay_number(bus_t *bus, const wire_number_t *ev)
-{
-    note_epoch(bus, ev->epoch);
     if (!accept_order(bus, ev))
         return;
     char frame[RING_FRAME_MAX];
     size_t plain_len = 0;
-    int n = frame_number(bus, ev, frame, sizeof frame, &plain_len);
+    int n = frame_event(frame, sizeof frame, bus->hub->cfg->topic, ev, &plain_len);
     ring_meta_t meta = {ev->epoch, ev->seq, ev->published_ns, ev->value,
                         clock_ns(CLOCK_MONOTONIC), plain_len};
     if (n < 0 || ring_publish(bus->hub->ring, &meta, frame, (size_t)n) < 0) {
@@ -163,6 +151,153 @@ static void relay_number(bus_t *bus, const wire_number_t *ev)
         return;
     }
     metrics_add(&bus->hub->metrics.bus_events, 1);
+}
+
+static void replay_failed(bus_t *bus, int rc, const wire_replay_reply_t *reply)
+{
+    metrics_t *m = &bus->hub->metrics;
+    metrics_add(&m->replay_failures, 1);
+    bus->replay_retry_ms = clock_mono_ms() + REPLAY_BACKOFF_MS;
+    uint64_t total = metrics_get(&m->replay_failures);
+    if ((total & (total - 1)) == 0) /* the first, then every power of two */
+        log_warn("replay request failed", "endpoint=%s error=\"%s\" total=%llu",
+                 replay_client_endpoint(bus->replay),
+                 rc == -EPROTO && reply->error[0] ? reply->error : strerror(-rc),
+                 (unsigned long long)total);
+}
+
+/* Fetches from..to of epoch from the generator and relays what it still holds, in
+ * order. Returns 0, or -errno when a request failed (the rest may come later). */
+static int fetch_range(bus_t *bus, uint64_t epoch, uint64_t from, uint64_t to)
+{
+    wire_replay_reply_t reply = {.events = bus->fetched};
+    while (from <= to) {
+        wire_replay_request_t req = {epoch, from, to};
+        int rc = replay_client_fetch(bus->replay, &req, &reply, REPLAY_TIMEOUT_MS);
+        if (rc < 0) {
+            replay_failed(bus, rc, &reply);
+            return rc;
+        }
+        if (reply.epoch != epoch || reply.count == 0)
+            return 0; /* the generator no longer holds them */
+        for (size_t i = 0; i < reply.count; i++)
+            publish_event(bus, &reply.events[i]);
+        metrics_add(&bus->hub->metrics.bus_replayed, reply.count);
+        from = reply.events[reply.count - 1].seq + 1;
+    }
+    return 0;
+}
+
+/* Makes the ring hold every event of epoch up to seq upto that the generator still has:
+ * the history at start, a gap in seq, the start of a new epoch, events a bus cut lost.
+ * Returns 0, or -errno when the replay socket did not answer. */
+static int catch_up(bus_t *bus, uint64_t epoch, uint64_t upto)
+{
+    if (bus->replay == NULL)
+        return 0;
+    if (clock_mono_ms() < bus->replay_retry_ms)
+        return -EAGAIN;
+    uint64_t history = (uint64_t)bus->hub->cfg->history;
+    uint64_t from = epoch == bus->last_epoch ? bus->last_seq + 1
+                                             : (upto > history ? upto - history + 1 : 1);
+    return from <= upto ? fetch_range(bus, epoch, from, upto) : 0;
+}
+
+static void relay_number(bus_t *bus, const wire_number_t *ev)
+{
+    note_epoch(bus, ev->epoch);
+    /* Until the history is warm, live events wait at the generator: the warm-up fetches
+     * them in order with the ones before. */
+    if (!atomic_load(&bus->hub->warm))
+        return;
+    /* Whatever is missing before it goes into the ring first, in order; what the
+     * generator no longer has stays a gap, which the streams mark with a reset. */
+    if (ev->seq > 1)
+        (void)catch_up(bus, ev->epoch, ev->seq - 1);
+    publish_event(bus, ev);
+}
+
+/* The replay endpoint: --replay-connect, else the --connect host with the port the
+ * heartbeat announces. Found once; streams read it too. */
+static void find_replay(bus_t *bus, const wire_heartbeat_t *hb)
+{
+    hub_t *hub = bus->hub;
+    const gateway_config_t *cfg = hub->cfg;
+    char endpoint[sizeof hub->replay_endpoint], err[256];
+    if (bus->replay || strcmp(cfg->replay_connect, "off") == 0)
+        return;
+    if (cfg->replay_connect[0])
+        snprintf(endpoint, sizeof endpoint, "%s", cfg->replay_connect);
+    else if (replay_endpoint_from_bus(cfg->connect, hb->replay_port, endpoint, sizeof endpoint) < 0)
+        return; /* an older generator, or replay off: history starts with the next event */
+    bus->replay = replay_client_create(hub->zmq_context, endpoint, cfg->curve_server_key_file,
+                                       cfg->curve_secret_key_file, err, sizeof err);
+    if (bus->replay == NULL) {
+        log_error("replay unavailable", "error=\"%s\"", err);
+        return;
+    }
+    memcpy(hub->replay_endpoint, endpoint, sizeof endpoint);
+    atomic_store_explicit(&hub->replay_known, 1, memory_order_release);
+    log_info("replay", "endpoint=%s", endpoint);
+}
+
+static void set_warm(bus_t *bus, int complete, const char *how)
+{
+    atomic_store(&bus->hub->warm_complete, complete);
+    atomic_store(&bus->hub->warm, 1);
+    unsigned long long held = ring_head(bus->hub->ring) - 1;
+    if (complete)
+        log_info("history warm", "how=\"%s\" events=%llu", how, held);
+    else
+        log_warn("ready without a warm history", "why=\"%s\" events=%llu", how, held);
+}
+
+/* At start a gateway fills its history from the generator before it calls itself ready,
+ * so clients that move to it find the events from before its start. */
+static void warm_up(bus_t *bus, const wire_heartbeat_t *hb)
+{
+    int64_t now = clock_mono_ms();
+    if (bus->warm_deadline_ms == 0)
+        bus->warm_deadline_ms = now + bus->hub->cfg->warm_timeout_ms;
+    if (!bus->subscribed || hb->last_seq == 0)
+        return set_warm(bus, 1, "nothing to fetch");
+    if (bus->replay == NULL)
+        return set_warm(bus, 0, "the generator has no replay socket");
+    if (catch_up(bus, hb->epoch, hb->last_seq) == 0)
+        return set_warm(bus, 1, "fetched from the generator");
+    if (now >= bus->warm_deadline_ms)
+        set_warm(bus, 0, "the replay socket did not answer in time");
+}
+
+static int is_behind(const bus_t *bus, const wire_heartbeat_t *hb)
+{
+    return bus->subscribed && hb->last_seq > 0 &&
+           (hb->epoch != bus->last_epoch || hb->last_seq > bus->last_seq);
+}
+
+/* The heartbeat says what the generator has published: events we have not relayed are
+ * fetched (a bus cut lost them); if that does not help for a while, the generator is
+ * not "up" for us, whatever its heartbeats say. */
+static void check_behind(bus_t *bus, const wire_heartbeat_t *hb)
+{
+    hub_t *hub = bus->hub;
+    if (is_behind(bus, hb))
+        (void)catch_up(bus, hb->epoch, hb->last_seq);
+    if (!is_behind(bus, hb))
+        atomic_store(&hub->behind_since_ms, 0);
+    else if (atomic_load(&hub->behind_since_ms) == 0)
+        atomic_store(&hub->behind_since_ms, clock_mono_ms());
+}
+
+static void on_heartbeat(bus_t *bus, const wire_heartbeat_t *hb)
+{
+    metrics_add(&bus->hub->metrics.bus_heartbeats, 1);
+    note_epoch(bus, hb->epoch);
+    find_replay(bus, hb);
+    if (!atomic_load(&bus->hub->warm))
+        warm_up(bus, hb);
+    else
+        check_behind(bus, hb);
 }
 
 static void handle_message(bus_t *bus, const zmq_msg_t *topic, const zmq_msg_t *payload)
@@ -176,12 +311,10 @@ static void handle_message(bus_t *bus, const zmq_msg_t *topic, const zmq_msg_t *
         return;
     }
     atomic_store(&bus->hub->last_bus_ms, clock_mono_ms());
-    if (msg.kind == WIRE_NUMBER) {
+    if (msg.kind == WIRE_NUMBER)
         relay_number(bus, &msg.number);
-        return;
-    }
-    metrics_add(&bus->hub->metrics.bus_heartbeats, 1);
-    note_epoch(bus, msg.heartbeat.epoch);
+    else
+        on_heartbeat(bus, &msg.heartbeat);
 }
 
 /* Receives and handles one message; anything but exactly two frames is malformed.
@@ -286,5 +419,7 @@ void bus_destroy(bus_t *bus)
     }
     if (bus->socket)
         zmq_close(bus->socket);
+    replay_client_destroy(bus->replay);
+    free(bus->fetched);
     free(bus);
 }

@@ -70,6 +70,7 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
                               .topic = "number",
                               .web_root = RN_WEB_ROOT,
                               .cors_origins = "",
+                              .replay_connect = "",
                               .curve_server_key_file = "",
                               .curve_secret_key_file = "",
                               .threads = 1024,
@@ -79,6 +80,7 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
                               .bus_timeout_ms = 3500,
                               .write_timeout_ms = 10000,
                               .drain_ms = 3000,
+                              .warm_timeout_ms = 5000,
                               .writers = 2};
     const cli_option_t opts[] = {
         {"listen", "GATEWAY_LISTEN", CLI_STRING, &cfg->listen, 0, 0,
@@ -113,6 +115,12 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
          "wake one worker per client (0: every stream writes from its own worker)"},
         {"drain-ms", "GATEWAY_DRAIN_MS", CLI_INT, &cfg->drain_ms, 0, 600000,
          "on SIGTERM: not ready and refusing new streams for this long, then close streams"},
+        {"replay-connect", "GATEWAY_REPLAY_CONNECT", CLI_STRING, &cfg->replay_connect, 0, 0,
+         "the generator's replay endpoint, to fetch history and missed events (empty: the "
+         "--connect host and the port its heartbeats announce; off: no replay)"},
+        {"warm-timeout-ms", "GATEWAY_WARM_TIMEOUT_MS", CLI_INT, &cfg->warm_timeout_ms, 0,
+         600000, "at start, not ready until the history is fetched from the generator, for "
+                 "at most this long"},
         {"cors-origins", "GATEWAY_CORS_ORIGINS", CLI_STRING, &cfg->cors_origins, 0, 0,
          "origins allowed to read the stream and fragment cross-origin: '*' or a comma list "
          "(empty: same-origin only)"},

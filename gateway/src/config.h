@@ -20,6 +20,7 @@ typedef struct {
     const char *curve_server_key_file; /* the generator's public key; "": CURVE off */
     const char *curve_secret_key_file; /* ours */
     const char *cors_origins; /* "": same-origin only, "*", or a comma-separated list */
+    const char *replay_connect; /* "": from the heartbeats, "off": no replay */
     int on_demand;
     long threads;
     long max_clients;
@@ -30,6 +31,7 @@ typedef struct {
     long bus_timeout_ms;
     long write_timeout_ms;
     long drain_ms;
+    long warm_timeout_ms;
     long coalesce_ms;
     long writers;
     log_level_t log_level;

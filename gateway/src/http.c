@@ -87,9 +87,8 @@ static int send_text(struct mg_connection *conn, int status, const char *text)
 static int latest_fragment(const hub_t *hub, char *buf, size_t cap)
 {
     ring_meta_t m;
-    char frame[RING_FRAME_MAX];
     uint64_t head = ring_head(hub->ring);
-    int n = head > 1 ? ring_read(hub->ring, head - 1, frame, sizeof frame, &m) : -EAGAIN;
+    int n = head > 1 ? ring_meta(hub->ring, head - 1, &m) : -EAGAIN;
     if (n < 0)
         return fragment_render_empty(buf, cap);
     return fragment_render(buf, cap, m.epoch, m.seq, m.value);
@@ -144,6 +143,8 @@ static int on_ready(struct mg_connection *conn, http_server_t *srv)
         return send_text(conn, 503, "draining\n");
     if (!hub_generator_alive(hub))
         return send_text(conn, 503, "generator down\n");
+    if (!atomic_load(&hub->warm))
+        return send_text(conn, 503, "warming\n");
     return send_text(conn, 503, "client limit reached\n");
 }
 

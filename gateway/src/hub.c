@@ -81,12 +81,24 @@ void hub_client_leave(hub_t *hub)
 
 int hub_generator_alive(const hub_t *hub)
 {
-    int64_t last = atomic_load(&hub->last_bus_ms);
-    return last != 0 && clock_mono_ms() - last <= hub->cfg->bus_timeout_ms;
+    int64_t now = clock_mono_ms(), timeout = hub->cfg->bus_timeout_ms;
+    int64_t last = atomic_load(&hub->last_bus_ms), behind = atomic_load(&hub->behind_since_ms);
+    return last != 0 && now - last <= timeout && (behind == 0 || now - behind <= timeout);
 }
 
 int hub_ready(const hub_t *hub)
 {
-    return hub_generator_alive(hub) && !atomic_load(&hub->draining) &&
+    return hub_generator_alive(hub) && atomic_load(&hub->warm) && !atomic_load(&hub->draining) &&
            atomic_load(&hub->clients) < hub->cfg->max_clients;
+}
+
+int hub_drain_due(const hub_t *hub, int64_t offset_ms)
+{
+    int64_t started = atomic_load(&hub->drain_started_ms);
+    return started != 0 && clock_mono_ms() >= started + offset_ms;
+}
+
+int hub_replay_known(const hub_t *hub)
+{
+    return atomic_load_explicit(&hub->replay_known, memory_order_acquire);
 }

@@ -21,8 +21,19 @@ typedef struct hub_s {
     _Atomic long busy_workers; /* civetweb workers inside one of our handlers */
     _Atomic long parked;       /* streams a fan-out writer sends for */
     _Atomic int draining;
+    _Atomic int64_t drain_started_ms; /* monotonic; streams close at spread moments after */
     _Atomic int64_t last_bus_ms;  /* monotonic ms of the last valid bus message, 0: never */
+    _Atomic int64_t behind_since_ms; /* the generator has published events we have not
+                                      * relayed since then; 0: caught up */
     _Atomic uint64_t epoch;       /* the generator's current epoch, 0: none seen */
+    _Atomic int warm;             /* history filled from the generator (or given up on) */
+    _Atomic int warm_complete;    /* ... and it got everything it asked for */
+    /* The generator's replay socket, once known: written once by the bus thread before
+     * replay_known is set, read by streams that fetch what is older than the ring. */
+    char replay_endpoint[256];
+    _Atomic int replay_known;
+    _Atomic int backfills;        /* streams fetching from the replay socket now */
+    void *zmq_context;            /* borrowed from main */
     int wake_fd;                  /* eventfd: wakes the bus thread (clients 0<->1, stop) */
     struct fanout *fanout;        /* borrowed from main; NULL: every stream on its worker */
 } hub_t;
@@ -44,9 +55,18 @@ void hub_close_streams(hub_t *hub);
 /* Wakes the bus thread so it re-reads the client count and the draining flag. */
 void hub_wake_bus(hub_t *hub);
 
+/* The generator is heard from in time, and the events it says it published reach us:
+ * heartbeats alone do not make it up. */
 int hub_generator_alive(const hub_t *hub);
 
-/* Ready to take new SSE clients: generator alive, not draining, below the limit. */
+/* Ready to take new SSE clients: generator alive, history warm, not draining, below the
+ * limit. */
 int hub_ready(const hub_t *hub);
+
+/* Draining, and a stream whose close is offset_ms after the drain began is due to close:
+ * spread over the drain, so the survivors see a ramp of reconnections, not a wall. */
+int hub_drain_due(const hub_t *hub, int64_t offset_ms);
+
+int hub_replay_known(const hub_t *hub);
 
 #endif

@@ -1,6 +1,7 @@
 /* main.c -- the gateway: wiring, signals, periodic client counts and orderly shutdown. */
 #include "assets.h"
 #include "bus.h"
+#include "clock.h"
 #include "config.h"
 #include "fanout.h"
 #include "http.h"
@@ -71,11 +72,19 @@ static void wait_for_signal(hub_t *hub, const sigset_t *signals)
 static void drain(hub_t *hub, const sigset_t *signals)
 {
     atomic_store(&hub->draining, 1);
-    long ms = hub->cfg->drain_ms;
+    long ms = hub->cfg->drain_ms, tick = 50;
     log_info("draining", "drain_ms=%ld clients=%ld", ms, atomic_load(&hub->clients));
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    if (ms > 0 && sigtimedwait(signals, NULL, &ts) > 0)
-        log_warn("drain cut short by a second signal", "clients=%ld", atomic_load(&hub->clients));
+    atomic_store(&hub->drain_started_ms, clock_mono_ms());
+    /* Each stream closes at its own moment within the drain; the ticks let them look. */
+    for (long waited = 0; waited < ms; waited += tick) {
+        struct timespec ts = {0, (ms - waited < tick ? ms - waited : tick) * 1000000};
+        if (sigtimedwait(signals, NULL, &ts) > 0) {
+            log_warn("drain cut short by a second signal", "clients=%ld",
+                     atomic_load(&hub->clients));
+            break;
+        }
+        hub_wake_streams(hub);
+    }
     log_info("closing streams", "clients=%ld", atomic_load(&hub->clients));
 }
 
@@ -83,6 +92,7 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
 {
     char err[512];
     void *context = zmq_ctx_new();
+    hub->zmq_context = context;
     bus_t *bus = context ? bus_create(context, hub, err, sizeof err) : NULL;
     http_server_t *http = NULL;
     fanout_t *fanout = NULL;

@@ -87,7 +87,17 @@ static void render_bus(text_t *t, const hub_t *hub)
             &m->bus_stale);
     counter(t, "bus_gap_events_total", "Sequence numbers missing from the bus within an epoch.",
             &m->bus_gap_events);
-    gauge(t, "generator_up", "1 while the generator's messages arrive in time.",
+    counter(t, "bus_replayed_total",
+            "Events fetched from the generator's replay socket (history warm-up, gaps).",
+            &m->bus_replayed);
+    counter(t, "replay_failures_total", "Replay requests unanswered in time or refused.",
+            &m->replay_failures);
+    gauge(t, "history_warm",
+          "1 once the history was filled from the generator, 0 while warming or when the "
+          "warm-up gave up (ready with what it has).",
+          atomic_load(&hub->warm_complete));
+    gauge(t, "generator_up",
+          "1 while the generator's messages arrive in time and its events reach us.",
           hub_generator_alive(hub));
     gauge(t, "generator_epoch", "Epoch of the generator last heard.",
           (double)atomic_load(&hub->epoch));
@@ -116,6 +126,9 @@ static void render_clients(text_t *t, const hub_t *hub)
             "Times a writer gave a stream back to its worker (socket full).", &m->sse_returned);
     counter(t, "sse_resumes_total", "SSE clients resumed exactly after their Last-Event-ID.",
             &m->sse_resumes);
+    counter(t, "sse_backfilled_events_total",
+            "Events older than the history sent to resuming clients from the generator.",
+            &m->sse_backfilled);
     header(t, "sse_resets_total", "counter", "Reset events sent instead of missed events, by reason.");
     for (int i = 0; i < RESET_KINDS; i++)
         put(t, "rn_gateway_sse_resets_total{reason=\"%s\"} %" PRIu64 "\n",
@@ -150,9 +163,8 @@ static void render_latency(text_t *t, const metrics_t *m)
 static double last_event_age(const hub_t *hub)
 {
     ring_meta_t m;
-    char frame[RING_FRAME_MAX];
     uint64_t head = ring_head(hub->ring);
-    if (head <= 1 || ring_read(hub->ring, head - 1, frame, sizeof frame, &m) < 0)
+    if (head <= 1 || ring_meta(hub->ring, head - 1, &m) < 0)
         return -1;
     return (double)(clock_ns(CLOCK_MONOTONIC) - m.received_ns) / 1e9;
 }

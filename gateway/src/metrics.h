@@ -31,12 +31,15 @@ typedef struct {
     _Atomic uint64_t bus_malformed[WIRE_ERROR_KINDS]; /* by -wire_error_t - 1 */
     _Atomic uint64_t bus_stale;      /* duplicate or older than the last event relayed */
     _Atomic uint64_t bus_gap_events; /* seq numbers skipped within an epoch */
+    _Atomic uint64_t bus_replayed;   /* events fetched from the replay socket and relayed */
+    _Atomic uint64_t replay_failures; /* replay requests unanswered or refused */
     _Atomic uint64_t sse_connections;
     _Atomic uint64_t sse_refused;
     _Atomic uint64_t sse_dropped_slow;
     _Atomic uint64_t sse_returned;   /* parked streams given back to their worker */
     _Atomic uint64_t sse_resumes;    /* resumed exactly after their Last-Event-ID */
     _Atomic uint64_t sse_resets[RESET_KINDS];
+    _Atomic uint64_t sse_backfilled; /* events older than the ring sent from the replay */
     _Atomic uint64_t events_delivered;
     _Atomic uint64_t bytes_written;
     /* From the bus thread's receipt of an event to the write that carried it. */

@@ -16,6 +16,7 @@
 typedef struct {
     _Atomic uint64_t stamp; /* 2*pos when complete, odd while being written */
     _Atomic uint64_t meta[6];
+    _Atomic uint64_t run; /* which run of one epoch: grows by one at every epoch change */
     _Atomic uint32_t len;
     _Atomic uint64_t words[WORDS];
 } slot_t;
@@ -26,6 +27,7 @@ struct ring {
     _Atomic uint32_t wake;
     _Atomic int closed;
     slot_t *slots;
+    uint64_t last_epoch, run; /* the writer's */
 };
 
 ring_t *ring_create(size_t capacity)
@@ -79,6 +81,10 @@ int ring_publish(ring_t *ring, const ring_meta_t *meta, const char *frame, size_
     atomic_store_explicit(&s->meta[4], (uint64_t)meta->received_ns, memory_order_relaxed);
     uint64_t plain = meta->plain_len > 0 && meta->plain_len < len ? meta->plain_len : len;
     atomic_store_explicit(&s->meta[5], plain, memory_order_relaxed);
+    if (meta->epoch != ring->last_epoch)
+        ring->run++;
+    ring->last_epoch = meta->epoch;
+    atomic_store_explicit(&s->run, ring->run, memory_order_relaxed);
     atomic_store_explicit(&s->len, (uint32_t)len, memory_order_relaxed);
     for (size_t i = 0; i < (len + 7) / 8; i++)
         atomic_store_explicit(&s->words[i], words[i], memory_order_relaxed);
@@ -99,12 +105,11 @@ uint64_t ring_tail(const ring_t *ring)
     return head > ring->capacity ? head - ring->capacity : 1;
 }
 
-size_t ring_capacity(const ring_t *ring)
-{
-    return ring->capacity;
-}
 
-int ring_read(const ring_t *ring, uint64_t pos, char *dst, size_t cap, ring_meta_t *meta)
+/* Reads the slot at pos into meta (may be NULL) and the frame into words (n of them);
+ * the stamp check makes a torn read fail instead of passing. */
+static int read_slot(const ring_t *ring, uint64_t pos, ring_meta_t *meta, uint64_t *run,
+                     uint64_t *words, size_t max_words, uint32_t *len)
 {
     if (pos >= ring_head(ring))
         return -EAGAIN;
@@ -112,10 +117,9 @@ int ring_read(const ring_t *ring, uint64_t pos, char *dst, size_t cap, ring_meta
     uint64_t before = atomic_load_explicit(&s->stamp, memory_order_acquire);
     if (before != 2 * pos)
         return -ERANGE;
-    uint32_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
-    uint64_t words[WORDS];
-    size_t n = len <= RING_FRAME_MAX ? (len + 7) / 8 : 0;
-    for (size_t i = 0; i < n; i++)
+    *len = atomic_load_explicit(&s->len, memory_order_relaxed);
+    size_t n = *len <= RING_FRAME_MAX ? (*len + 7) / 8 : 0;
+    for (size_t i = 0; i < n && i < max_words; i++)
         words[i] = atomic_load_explicit(&s->words[i], memory_order_relaxed);
     ring_meta_t m = {
         atomic_load_explicit(&s->meta[0], memory_order_relaxed),
@@ -125,43 +129,100 @@ int ring_read(const ring_t *ring, uint64_t pos, char *dst, size_t cap, ring_meta
         (int64_t)atomic_load_explicit(&s->meta[4], memory_order_relaxed),
         atomic_load_explicit(&s->meta[5], memory_order_relaxed),
     };
+    uint64_t r = atomic_load_explicit(&s->run, memory_order_relaxed);
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&s->stamp, memory_order_relaxed) != before)
         return -ERANGE;
+    if (meta)
+        *meta = m;
+    if (run)
+        *run = r;
+    return 0;
+}
+
+int ring_read(const ring_t *ring, uint64_t pos, char *dst, size_t cap, ring_meta_t *meta)
+{
+    uint64_t words[WORDS];
+    uint32_t len;
+    int rc = read_slot(ring, pos, meta, NULL, words, WORDS, &len);
+    if (rc < 0)
+        return rc;
     if (len > cap)
         return -ENOSPC;
     memcpy(dst, words, len);
-    if (meta)
-        *meta = m;
     return (int)len;
 }
 
-static int meta_at(const ring_t *ring, uint64_t pos, ring_meta_t *meta)
+int ring_meta(const ring_t *ring, uint64_t pos, ring_meta_t *meta)
 {
-    char frame[RING_FRAME_MAX];
-    return ring_read(ring, pos, frame, sizeof frame, meta);
+    uint32_t len;
+    int rc = read_slot(ring, pos, meta, NULL, NULL, 0, &len);
+    return rc < 0 ? rc : (int)len;
 }
 
-/* 1 when the event in meta comes after (epoch, seq). */
-static int is_after(const ring_meta_t *m, uint64_t epoch, uint64_t seq)
+/* The run and meta at pos; an overwritten slot reads as run 0, older than any. */
+static uint64_t run_at(const ring_t *ring, uint64_t pos, ring_meta_t *meta)
 {
-    return m->epoch != epoch ? m->epoch > epoch : m->seq > seq;
+    uint64_t run;
+    uint32_t len;
+    return read_slot(ring, pos, meta, &run, NULL, 0, &len) == 0 ? run : 0;
 }
 
-uint64_t ring_seek(const ring_t *ring, uint64_t epoch, uint64_t seq)
+/* The first position in [lo, hi) whose run is >= run, or hi. */
+static uint64_t first_of_run(const ring_t *ring, uint64_t lo, uint64_t hi, uint64_t run)
 {
-    /* Binary search. The oldest end may be overwritten while we search; a failed read
-     * there only moves the low bound up. */
-    uint64_t lo = ring_tail(ring), hi = ring_head(ring);
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        ring_meta_t m;
-        if (meta_at(ring, mid, &m) < 0 || !is_after(&m, epoch, seq))
+        if (run_at(ring, mid, NULL) < run)
             lo = mid + 1;
         else
             hi = mid;
     }
     return lo;
+}
+
+/* The first position in [lo, hi) of one run whose seq is > seq, or hi. */
+static uint64_t first_after_seq(const ring_t *ring, uint64_t lo, uint64_t hi, uint64_t seq)
+{
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        ring_meta_t m;
+        if (run_at(ring, mid, &m) == 0 || m.seq <= seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+ring_find_t ring_find(const ring_t *ring, uint64_t epoch, uint64_t seq, uint64_t *pos)
+{
+    uint64_t head = ring_head(ring), tail = ring_tail(ring), end = head;
+    *pos = head;
+    /* Walk the runs from the newest: epoch changes are rare, so there are few. */
+    while (end > tail) {
+        ring_meta_t last;
+        uint64_t run = run_at(ring, end - 1, &last);
+        if (run == 0)
+            return RING_UNKNOWN; /* overwritten under us: treat as gone */
+        uint64_t start = first_of_run(ring, tail, end, run);
+        if (last.epoch != epoch) {
+            end = start;
+            continue;
+        }
+        if (seq >= last.seq) {
+            *pos = end;
+            return end == head && seq > last.seq ? RING_AHEAD : RING_AFTER;
+        }
+        ring_meta_t first;
+        if (run_at(ring, start, &first) == run && first.seq > seq + 1) {
+            *pos = start;
+            return RING_TOO_OLD;
+        }
+        *pos = first_after_seq(ring, start, end, seq);
+        return RING_AFTER;
+    }
+    return RING_UNKNOWN;
 }
 
 int ring_wait(ring_t *ring, uint64_t pos, int timeout_ms)

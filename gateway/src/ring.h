@@ -41,17 +41,29 @@ uint64_t ring_head(const ring_t *ring);
 /* The oldest position still held (1 when nothing has been overwritten yet). */
 uint64_t ring_tail(const ring_t *ring);
 
-size_t ring_capacity(const ring_t *ring);
-
 /* Copies the frame at pos into dst (cap bytes) and its meta into meta (may be NULL).
  * Returns the frame length, -EAGAIN if pos is not published yet, -ERANGE if it was
  * overwritten (the reader lagged), -ENOSPC if cap is too small. */
 int ring_read(const ring_t *ring, uint64_t pos, char *dst, size_t cap, ring_meta_t *meta)
     __attribute__((warn_unused_result));
 
-/* The first held position whose event comes after (epoch, seq), or ring_head() when
- * none does yet. Events in the ring are ordered by (epoch, seq). */
-uint64_t ring_seek(const ring_t *ring, uint64_t epoch, uint64_t seq);
+/* Where a reader holding the id (epoch, seq) goes on. The ring is made of runs of one
+ * epoch each, in the order the bus relayed them (a later run may have a lower epoch: a
+ * generator whose clock went back); within a run seq grows by one. */
+typedef enum {
+    RING_AFTER,   /* *pos: the first event after the id (the next run's first event after
+                   * the last of its run, ring_head() after the newest) */
+    RING_TOO_OLD, /* the id's run is held, but not from the id's successor: *pos its
+                   * oldest held event */
+    RING_AHEAD,   /* the id is in the newest run, past its newest event: *pos ring_head() */
+    RING_UNKNOWN, /* no run of the id's epoch is held: *pos ring_head() */
+} ring_find_t;
+
+ring_find_t ring_find(const ring_t *ring, uint64_t epoch, uint64_t seq, uint64_t *pos);
+
+/* Copies only the meta of the event at pos; same returns as ring_read. */
+int ring_meta(const ring_t *ring, uint64_t pos, ring_meta_t *meta)
+    __attribute__((warn_unused_result));
 
 /* Blocks until ring_head() > pos, ring_wake() or ring_close() is called, or timeout_ms
  * passed (-1: no timeout, so no timer is armed per wait). Returns 1 if an event is

@@ -6,9 +6,12 @@
 #include "stream.h"
 
 #include "clock.h"
+#include "continuity.h"
 #include "fanout.h"
+#include "frame.h"
 #include "http.h"
 #include "log.h"
+#include "replay_client.h"
 #include "sockfd.h"
 #include "sse.h"
 
@@ -20,6 +23,10 @@
 #include <sys/socket.h>
 
 enum { STREAM_BUF = FANOUT_SCRATCH, RESET_FRAME_MAX = 48, NO_RESET = -1 };
+
+/* Backfills from the generator at once, each with its own replay socket; beyond this a
+ * client resuming from before our history gets `reset: too-old` as before. */
+enum { BACKFILLS_MAX = 64, BACKFILL_TIMEOUT_MS = 2000, BACKFILL_EVENTS_MAX = 100000 };
 
 /* How often a client adds its write counters to the shared ones. */
 static const int64_t FLUSH_NS = 100 * 1000000;
@@ -33,8 +40,11 @@ typedef struct {
     uint64_t cursor; /* next ring position to send */
     int64_t last_write_ns, last_flush_ns;
     metrics_writes_t writes;
-    ring_meta_t last; /* the id the client holds: the last sent, or its Last-Event-ID */
-    int has_last;
+    continuity_t held; /* the id the client holds: the last sent, or its Last-Event-ID */
+    int64_t await_until_ns; /* while held.awaiting: give up waiting then */
+    metrics_reset_t await_reason;
+    uint64_t fill_from, fill_to; /* seqs of held.epoch to fetch from the generator first */
+    int64_t drain_offset_ms;     /* when draining: close this long after it began */
     int html;          /* also send each event's HTML message (the page asks for it) */
     int pending_reset; /* a metrics_reset_t to send before anything else, or NO_RESET */
     int fd;            /* the socket, for parking; -1: this stream never parks */
@@ -133,8 +143,11 @@ static int send_preamble(stream_t *s)
     if (mg_response_header_send(s->conn) < 0)
         return -EPIPE;
     /* The comment flushes the headers through proxies before the first event. */
+    /* Jitter, so clients of a gateway that goes away do not all come back at once. */
+    long retry = s->hub->cfg->retry_ms;
+    retry += retry > 0 ? (long)arc4random_uniform((uint32_t)(retry / 2 + 1)) - retry / 4 : 0;
     char hello[128];
-    int n = sse_retry_encode(hello, sizeof hello, s->hub->cfg->retry_ms);
+    int n = sse_retry_encode(hello, sizeof hello, retry);
     int m = n < 0 ? n : sse_comment_encode(hello + n, sizeof hello - (size_t)n, "connected");
     int r = 0;
     if (m >= 0 && s->pending_reset != NO_RESET)
@@ -167,18 +180,28 @@ static int wants_html(struct mg_connection *conn)
     return n == 1 && value[0] == '1';
 }
 
-static int is_successor(const ring_meta_t *m, const ring_meta_t *last)
+/* The client holds an id we have not reached: wait for it a while before telling it. */
+static void await_id(stream_t *s, metrics_reset_t reason)
 {
-    return m->epoch == last->epoch && m->seq == last->seq + 1;
+    s->held.awaiting = 1;
+    s->await_reason = reason;
+    s->await_until_ns = clock_ns(CLOCK_MONOTONIC) + s->hub->cfg->bus_timeout_ms * 1000000;
 }
 
-/* Where a client starts: after its last id when we hold what follows it, else live
- * (after a reset event that says why). */
+static void start_live(stream_t *s, metrics_reset_t reason)
+{
+    s->pending_reset = (int)reason;
+    s->held.known = 0;
+    s->cursor = ring_head(s->hub->ring);
+}
+
+/* Where a client starts: after its last id when we hold what follows it (or can fetch
+ * it from the generator), else live after a reset event that says why. */
 static void start_position(stream_t *s)
 {
-    ring_t *ring = s->hub->ring;
-    uint64_t epoch, seq, head = ring_head(ring);
-    s->cursor = head;
+    hub_t *hub = s->hub;
+    uint64_t epoch, seq, pos;
+    s->cursor = ring_head(hub->ring);
     int rc = last_event_id(s->conn, &epoch, &seq);
     if (rc == -ENOENT)
         return;
@@ -186,38 +209,28 @@ static void start_position(stream_t *s)
         s->pending_reset = RESET_INVALID_ID;
         return;
     }
-    s->last = (ring_meta_t){.epoch = epoch, .seq = seq};
-    s->has_last = 1;
-    uint64_t pos = ring_seek(ring, epoch, seq);
-    ring_meta_t first;
-    char frame[RING_FRAME_MAX];
-    /* Every held event comes after the id: unless the oldest is its successor, what lay
-     * between is gone. */
-    if (pos == ring_tail(ring) && pos < head &&
-        ring_read(ring, pos, frame, sizeof frame, &first) >= 0 && !is_successor(&first, &s->last)) {
-        s->pending_reset = first.epoch != epoch ? RESET_EPOCH : RESET_TOO_OLD;
-        s->has_last = 0;
+    s->held = (continuity_t){epoch, seq, 1, 0};
+    switch (ring_find(hub->ring, epoch, seq, &pos)) {
+    case RING_AFTER:
+        s->cursor = pos;
+        metrics_add(&hub->metrics.sse_resumes, 1);
+        return;
+    case RING_TOO_OLD: {
+        ring_meta_t first;
+        if (!hub_replay_known(hub) || ring_meta(hub->ring, pos, &first) < 0)
+            return start_live(s, RESET_TOO_OLD);
+        s->cursor = pos;
+        s->fill_from = seq + 1;
+        s->fill_to = first.seq - 1;
         return;
     }
-    s->cursor = pos;
-    metrics_add(&s->hub->metrics.sse_resumes, 1);
-}
-
-/* Checks the next frame against the id the client holds: 0 to send it, 1 to skip it (the
- * client has it already), or a reset reason + 2 to send a reset before it. */
-static int continuity(stream_t *s, const ring_meta_t *m)
-{
-    ring_meta_t last = s->last;
-    int had_last = s->has_last;
-    s->has_last = 1;
-    if (!had_last || is_successor(m, &last)) {
-        s->last = *m;
-        return 0;
+    case RING_AHEAD:
+        return await_id(s, RESET_INVALID_ID);
+    case RING_UNKNOWN:
+        if (epoch == atomic_load(&hub->epoch)) /* our bus is behind the client's gateway */
+            return await_id(s, RESET_EPOCH);
+        return start_live(s, RESET_EPOCH);
     }
-    if (m->epoch < last.epoch || (m->epoch == last.epoch && m->seq <= last.seq))
-        return 1;
-    s->last = *m;
-    return 2 + (m->epoch != last.epoch ? RESET_EPOCH : RESET_GAP);
 }
 
 /* Copies frames from the cursor up to head into the buffer, with a reset event wherever
@@ -238,12 +251,13 @@ static int collect(stream_t *s, uint64_t head, char *dst, size_t cap, uint64_t *
             n = (int)m.plain_len;
         if (len == 0)
             s->oldest_ns = m.received_ns;
-        int verdict = continuity(s, &m);
-        if (verdict == 1)
+        continuity_verdict_t verdict = continuity_next(&s->held, m.epoch, m.seq);
+        if (verdict == CONTINUITY_SKIP)
             continue;
-        if (verdict >= 2) { /* rare: make room for the reset in front of the frame */
+        if (verdict != CONTINUITY_SEND) { /* rare: make room for the reset in front */
             char reset[RESET_FRAME_MAX];
-            int r = reset_encode(s, (metrics_reset_t)(verdict - 2), reset, sizeof reset);
+            metrics_reset_t why = verdict == CONTINUITY_RESET_EPOCH ? RESET_EPOCH : RESET_GAP;
+            int r = reset_encode(s, why, reset, sizeof reset);
             if (r < 0)
                 return r;
             memmove(at + r, at, (size_t)n);
@@ -256,11 +270,102 @@ static int collect(stream_t *s, uint64_t head, char *dst, size_t cap, uint64_t *
     return (int)len;
 }
 
+/* Frames fetched events into buf and sends them, batched. 0 or <0 to close. */
+static int send_fetched(stream_t *s, const wire_number_t *events, size_t count)
+{
+    size_t len = 0;
+    uint64_t batch = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (STREAM_BUF - len < RING_FRAME_MAX) {
+            int rc = send_events(s, s->buf, len, batch);
+            if (rc < 0)
+                return rc;
+            len = 0;
+            batch = 0;
+        }
+        if (continuity_next(&s->held, events[i].epoch, events[i].seq) != CONTINUITY_SEND)
+            continue;
+        size_t plain;
+        int n = frame_event(s->buf + len, STREAM_BUF - len, s->hub->cfg->topic, &events[i],
+                            &plain);
+        if (n < 0)
+            return n;
+        len += s->html ? (size_t)n : plain;
+        batch++;
+    }
+    return len > 0 ? send_events(s, s->buf, len, batch) : 0;
+}
+
+/* Fetches s->fill_from..fill_to of the client's epoch and sends them. Returns how many
+ * were sent, or <0 to close. */
+static int fetch_and_send(stream_t *s, replay_client_t *client, wire_number_t *events)
+{
+    long sent = 0;
+    wire_replay_reply_t reply = {.events = events};
+    uint64_t from = s->fill_from, to = s->fill_to;
+    while (from <= to && sent < BACKFILL_EVENTS_MAX) {
+        wire_replay_request_t req = {s->held.epoch, from, to};
+        if (replay_client_fetch(client, &req, &reply, BACKFILL_TIMEOUT_MS) < 0 ||
+            reply.epoch != req.epoch || reply.count == 0)
+            break;
+        if (events[0].seq != from && sent == 0) /* the generator no longer has the first */
+            break;
+        int rc = send_fetched(s, events, reply.count);
+        if (rc < 0)
+            return rc;
+        sent += (long)reply.count;
+        from = events[reply.count - 1].seq + 1;
+    }
+    return (int)sent;
+}
+
+/* A client resuming from before our history: what the generator still holds of the gap
+ * is fetched from its replay socket and sent before the ring's events. If it holds none,
+ * the client is told (`reset: too-old`) and goes on live. Returns 0, or <0 to close. */
+static int backfill(stream_t *s)
+{
+    hub_t *hub = s->hub;
+    const gateway_config_t *cfg = hub->cfg;
+    char err[256];
+    int sent = 0;
+    if (atomic_fetch_add(&hub->backfills, 1) < BACKFILLS_MAX && stream_buffer(s)) {
+        replay_client_t *client = replay_client_create(hub->zmq_context, hub->replay_endpoint,
+                                                       cfg->curve_server_key_file,
+                                                       cfg->curve_secret_key_file, err, sizeof err);
+        wire_number_t *events = malloc(WIRE_REPLAY_EVENTS_MAX * sizeof *events);
+        sent = client && events ? fetch_and_send(s, client, events) : 0;
+        free(events);
+        replay_client_destroy(client);
+    }
+    atomic_fetch_sub(&hub->backfills, 1);
+    s->fill_from = 0;
+    if (sent < 0)
+        return sent;
+    if (sent > 0) {
+        metrics_add(&hub->metrics.sse_backfilled, (uint64_t)sent);
+        metrics_add(&hub->metrics.sse_resumes, 1);
+        return 0;
+    }
+    char reset[RESET_FRAME_MAX];
+    int r = reset_encode(s, RESET_TOO_OLD, reset, sizeof reset);
+    s->held.known = 0;
+    s->cursor = ring_head(hub->ring);
+    return r < 0 ? r : stream_write(s, reset, (size_t)r);
+}
+
 /* Sends pending events, collected in dst, or a heartbeat when one is due. Returns 1 when
  * it sent something, 0 when nothing was due, <0 to close. */
 static int send_due(stream_t *s, char *dst, size_t cap)
 {
     const gateway_config_t *cfg = s->hub->cfg;
+    if (hub_drain_due(s->hub, s->drain_offset_ms))
+        return -ESHUTDOWN;
+    if (s->held.awaiting && clock_ns(CLOCK_MONOTONIC) >= s->await_until_ns) {
+        /* Never reached the client's id: tell it, and go on live. */
+        s->held = (continuity_t){0};
+        int r = reset_encode(s, s->await_reason, dst, cap);
+        return r < 0 ? r : (r = stream_write(s, dst, (size_t)r)) < 0 ? r : 1;
+    }
     uint64_t head = ring_head(s->hub->ring);
     if (head > s->cursor) {
         uint64_t events;
@@ -298,7 +403,11 @@ static int on_parked_pump(void *ctx, char *scratch, size_t cap)
     stream_t *s = ctx;
     if (ring_closed(s->hub->ring))
         return -ESHUTDOWN;
-    int rc = send_due(s, scratch, cap);
+    /* A burst may not fit one scratch buffer: go on until caught up (or the socket is
+     * full, which returns the stream to its worker), so nothing due waits for a wake. */
+    int rc;
+    while ((rc = send_due(s, scratch, cap)) == 1 && s->cursor < ring_head(s->hub->ring))
+        ;
     return rc < 0 ? rc : 0;
 }
 
@@ -346,9 +455,14 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
         return http_send(conn, 503, "text/plain", why, strlen(why), retry_later);
     }
     stream_t s = {.conn = conn, .hub = hub, .pending_reset = NO_RESET, .fd = sockfd_of(conn),
-                  .html = wants_html(conn)};
+                  .html = wants_html(conn),
+                  .drain_offset_ms = hub->cfg->drain_ms > 0
+                                         ? (int64_t)arc4random_uniform((uint32_t)hub->cfg->drain_ms)
+                                         : 0};
     start_position(&s);
     rc = send_preamble(&s);
+    if (rc == 0 && s.fill_from)
+        rc = backfill(&s);
     while (rc == 0)
         rc = can_park(&s) ? park(&s) : pump(&s);
     metrics_writes_flush(&hub->metrics, &s.writes);

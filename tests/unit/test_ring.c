@@ -68,24 +68,50 @@ static void test_plain_len(void)
     ring_destroy(r);
 }
 
-static void test_seek(void)
+static void check_find(ring_t *r, uint64_t epoch, uint64_t seq, ring_find_t want, uint64_t pos)
+{
+    uint64_t got;
+    CHECK_EQ_INT(ring_find(r, epoch, seq, &got), want);
+    CHECK_EQ_INT((int)got, (int)pos);
+}
+
+static void test_find(void)
 {
     ring_t *r = ring_create(8);
-    CHECK_EQ_INT(ring_seek(r, 10, 1), 1); /* empty: the head */
+    check_find(r, 10, 1, RING_UNKNOWN, 1); /* empty: the head */
     for (uint64_t s = 1; s <= 5; s++)
         publish(r, 10, s);
     for (uint64_t s = 1; s <= 5; s++)
         publish(r, 20, s); /* a generator restart: a new epoch */
     /* Held: positions 3..10 = 10-3 10-4 10-5 20-1 .. 20-5. */
     CHECK_EQ_INT(ring_tail(r), 3);
-    CHECK_EQ_INT(ring_seek(r, 20, 4), 10);
-    CHECK_EQ_INT(ring_seek(r, 20, 5), 11); /* the latest: next is the head */
-    CHECK_EQ_INT(ring_seek(r, 20, 9), 11); /* ahead of us */
-    CHECK_EQ_INT(ring_seek(r, 10, 5), 6);  /* last of an epoch: first of the next */
-    CHECK_EQ_INT(ring_seek(r, 10, 3), 4);
-    CHECK_EQ_INT(ring_seek(r, 10, 1), 3);  /* overwritten: the tail */
-    CHECK_EQ_INT(ring_seek(r, 5, 100), 3); /* an older epoch: the tail */
-    CHECK_EQ_INT(ring_seek(r, 15, 1), 6);  /* between epochs */
+    check_find(r, 20, 4, RING_AFTER, 10);
+    check_find(r, 20, 5, RING_AFTER, 11);  /* the newest: next is the head */
+    check_find(r, 20, 9, RING_AHEAD, 11);  /* past the newest */
+    check_find(r, 20, 0, RING_AFTER, 6);   /* before the run's first: from its start */
+    check_find(r, 10, 5, RING_AFTER, 6);   /* last of a run: first of the next */
+    check_find(r, 10, 7, RING_AFTER, 6);   /* past an older run's end: the next run */
+    check_find(r, 10, 3, RING_AFTER, 4);
+    check_find(r, 10, 2, RING_AFTER, 3);   /* the tail is its successor */
+    check_find(r, 10, 1, RING_TOO_OLD, 3); /* its successor was overwritten */
+    check_find(r, 5, 100, RING_UNKNOWN, 11);
+    check_find(r, 15, 1, RING_UNKNOWN, 11);
+    ring_destroy(r);
+}
+
+/* A generator whose clock went back: its epoch is lower, yet it is the newest run. */
+static void test_find_epoch_going_back(void)
+{
+    ring_t *r = ring_create(16);
+    for (uint64_t s = 1; s <= 3; s++)
+        publish(r, 20, s);
+    for (uint64_t s = 1; s <= 3; s++)
+        publish(r, 10, s);
+    check_find(r, 10, 2, RING_AFTER, 6);
+    check_find(r, 10, 3, RING_AFTER, 7);
+    check_find(r, 10, 4, RING_AHEAD, 7);
+    check_find(r, 20, 3, RING_AFTER, 4); /* the end of the older run: the newer run */
+    check_find(r, 20, 1, RING_AFTER, 2);
     ring_destroy(r);
 }
 
@@ -190,7 +216,8 @@ int main(void)
     test_order_and_overwrite();
     test_refuses_oversized_frame();
     test_plain_len();
-    test_seek();
+    test_find();
+    test_find_epoch_going_back();
     test_wait();
     test_tick_wakes_untimed_waiters();
     test_concurrent_reader();
