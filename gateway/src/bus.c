@@ -43,6 +43,7 @@ struct bus {
     wire_number_t *fetched;    /* WIRE_REPLAY_EVENTS_MAX, for each answer */
     int64_t replay_retry_ms;   /* after a failed request: not before this */
     int64_t warm_deadline_ms;  /* 0 until the first heartbeat */
+    uint64_t hb_epoch, hb_last_seq; /* what the latest heartbeat says was published */
 };
 
 bus_t *bus_create(void *zmq_context, hub_t *hub, char *err, size_t errlen)
@@ -203,9 +204,21 @@ static int catch_up(bus_t *bus, uint64_t epoch, uint64_t upto)
     return from <= upto ? fetch_range(bus, epoch, from, upto) : 0;
 }
 
+/* Caught up when we have relayed what the latest heartbeat says was published. */
+static void note_caught_up(bus_t *bus)
+{
+    if (bus->last_epoch == bus->hb_epoch && bus->last_seq >= bus->hb_last_seq)
+        atomic_store(&bus->hub->behind_since_ms, 0);
+}
+
 static void relay_number(bus_t *bus, const wire_number_t *ev)
 {
-    note_epoch(bus, ev->epoch);
+    /* The epoch is the heartbeats' to set: an event of another one is a leftover of a
+     * generator that has gone, or a stray message, and is dropped. */
+    if (bus->hb_epoch && ev->epoch != bus->hb_epoch) {
+        metrics_add(&bus->hub->metrics.bus_stale, 1);
+        return;
+    }
     /* Until the history is warm, live events wait at the generator: the warm-up fetches
      * them in order with the ones before. */
     if (!atomic_load(&bus->hub->warm))
@@ -215,6 +228,7 @@ static void relay_number(bus_t *bus, const wire_number_t *ev)
     if (ev->seq > 1)
         (void)catch_up(bus, ev->epoch, ev->seq - 1);
     publish_event(bus, ev);
+    note_caught_up(bus);
 }
 
 /* The replay endpoint: --replay-connect, else the --connect host with the port the
@@ -271,13 +285,14 @@ static void warm_up(bus_t *bus, const wire_heartbeat_t *hb)
 
 static int is_behind(const bus_t *bus, const wire_heartbeat_t *hb)
 {
-    return bus->subscribed && hb->last_seq > 0 &&
+    return atomic_load(&bus->hub->warm) && bus->subscribed && hb->last_seq > 0 &&
            (hb->epoch != bus->last_epoch || hb->last_seq > bus->last_seq);
 }
 
 /* The heartbeat says what the generator has published: events we have not relayed are
- * fetched (a bus cut lost them); if that does not help for a while, the generator is
- * not "up" for us, whatever its heartbeats say. */
+ * fetched (a bus cut lost them, or we just started); until we have them we are not
+ * ready, and if that lasts, the generator is not "up" for us, whatever its heartbeats
+ * say. */
 static void check_behind(bus_t *bus, const wire_heartbeat_t *hb)
 {
     hub_t *hub = bus->hub;
@@ -293,11 +308,12 @@ static void on_heartbeat(bus_t *bus, const wire_heartbeat_t *hb)
 {
     metrics_add(&bus->hub->metrics.bus_heartbeats, 1);
     note_epoch(bus, hb->epoch);
+    bus->hb_epoch = hb->epoch;
+    bus->hb_last_seq = hb->last_seq;
     find_replay(bus, hb);
     if (!atomic_load(&bus->hub->warm))
         warm_up(bus, hb);
-    else
-        check_behind(bus, hb);
+    check_behind(bus, hb);
 }
 
 static void handle_message(bus_t *bus, const zmq_msg_t *topic, const zmq_msg_t *payload)

@@ -145,6 +145,8 @@ static int on_ready(struct mg_connection *conn, http_server_t *srv)
         return send_text(conn, 503, "generator down\n");
     if (!atomic_load(&hub->warm))
         return send_text(conn, 503, "warming\n");
+    if (atomic_load(&hub->behind_since_ms) != 0)
+        return send_text(conn, 503, "catching up\n");
     return send_text(conn, 503, "client limit reached\n");
 }
 

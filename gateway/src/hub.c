@@ -61,6 +61,10 @@ int hub_client_enter(hub_t *hub)
 {
     if (atomic_load(&hub->draining))
         return -ESHUTDOWN;
+    /* Before its history is warm a stream would start from nothing and then be sent the
+     * history as it arrives: send it to another gateway instead. */
+    if (!atomic_load(&hub->warm))
+        return -EAGAIN;
     long before = atomic_fetch_add(&hub->clients, 1);
     if (before >= hub->cfg->max_clients) {
         atomic_fetch_sub(&hub->clients, 1);
@@ -88,7 +92,8 @@ int hub_generator_alive(const hub_t *hub)
 
 int hub_ready(const hub_t *hub)
 {
-    return hub_generator_alive(hub) && atomic_load(&hub->warm) && !atomic_load(&hub->draining) &&
+    return hub_generator_alive(hub) && atomic_load(&hub->warm) &&
+           atomic_load(&hub->behind_since_ms) == 0 && !atomic_load(&hub->draining) &&
            atomic_load(&hub->clients) < hub->cfg->max_clients;
 }
 

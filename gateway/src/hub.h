@@ -41,7 +41,8 @@ typedef struct hub_s {
 int hub_init(hub_t *hub, const gateway_config_t *cfg) __attribute__((warn_unused_result));
 void hub_deinit(hub_t *hub);
 
-/* Admits one SSE client. Returns 0, -ESHUTDOWN while draining, -EBUSY at the limit. */
+/* Admits one SSE client. Returns 0, -ESHUTDOWN while draining, -EAGAIN while the
+ * history is not warm yet, -EBUSY at the limit. */
 int hub_client_enter(hub_t *hub) __attribute__((warn_unused_result));
 void hub_client_leave(hub_t *hub);
 
@@ -59,8 +60,8 @@ void hub_wake_bus(hub_t *hub);
  * heartbeats alone do not make it up. */
 int hub_generator_alive(const hub_t *hub);
 
-/* Ready to take new SSE clients: generator alive, history warm, not draining, below the
- * limit. */
+/* Ready to take new SSE clients: generator alive, history warm, caught up with what the
+ * generator published, not draining, below the limit. */
 int hub_ready(const hub_t *hub);
 
 /* Draining, and a stream whose close is offset_ms after the drain began is due to close:

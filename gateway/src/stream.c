@@ -216,12 +216,13 @@ static void start_position(stream_t *s)
         metrics_add(&hub->metrics.sse_resumes, 1);
         return;
     case RING_TOO_OLD: {
-        ring_meta_t first;
-        if (!hub_replay_known(hub) || ring_meta(hub->ring, pos, &first) < 0)
+        /* Fetch up to our newest, not just to our oldest: by the time the fetch is sent
+         * the ring has moved on, and the client must not start a history behind. */
+        ring_meta_t newest;
+        if (!hub_replay_known(hub) || ring_meta(hub->ring, ring_head(hub->ring) - 1, &newest) < 0)
             return start_live(s, RESET_TOO_OLD);
-        s->cursor = pos;
         s->fill_from = seq + 1;
-        s->fill_to = first.seq - 1;
+        s->fill_to = newest.seq;
         return;
     }
     case RING_AHEAD:
@@ -344,6 +345,10 @@ static int backfill(stream_t *s)
     if (sent > 0) {
         metrics_add(&hub->metrics.sse_backfilled, (uint64_t)sent);
         metrics_add(&hub->metrics.sse_resumes, 1);
+        uint64_t pos;
+        if (ring_find(hub->ring, s->held.epoch, s->held.seq, &pos) == RING_AHEAD)
+            pos = ring_head(hub->ring);
+        s->cursor = pos; /* after what was sent; a hole left is marked by a reset: gap */
         return 0;
     }
     char reset[RESET_FRAME_MAX];
@@ -451,7 +456,9 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
     static const char *const retry_later[] = {"Retry-After", "1", NULL};
     int rc = hub_client_enter(hub);
     if (rc < 0) {
-        const char *why = rc == -EBUSY ? "client limit reached\n" : "gateway is draining\n";
+        const char *why = rc == -EBUSY     ? "client limit reached\n"
+                          : rc == -EAGAIN ? "gateway is warming up\n"
+                                          : "gateway is draining\n";
         return http_send(conn, 503, "text/plain", why, strlen(why), retry_later);
     }
     stream_t s = {.conn = conn, .hub = hub, .pending_reset = NO_RESET, .fd = sockfd_of(conn),

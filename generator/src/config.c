@@ -27,6 +27,8 @@ static void resolve_replay_bind(generator_config_t *cfg)
     }
     snprintf(cfg->replay_bind_auto, sizeof cfg->replay_bind_auto, "%.*s:%ld",
              (int)(colon - cfg->bind), cfg->bind, port + 1);
+    snprintf(cfg->replay_bind_any, sizeof cfg->replay_bind_any, "%.*s:*",
+             (int)(colon - cfg->bind), cfg->bind);
     cfg->replay_bind = cfg->replay_bind_auto;
 }
 
@@ -65,7 +67,8 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
          "public keys of the subscribers allowed, one per line (needs a secret key)"},
         {"replay-bind", "GENERATOR_REPLAY_BIND", CLI_STRING, &cfg->replay_bind, 0, 0,
          "ZeroMQ endpoint of the replay socket, which answers requests for recent events "
-         "(auto: the bus port + 1; off: none)"},
+         "(auto: the bus port + 1, or any free port when that is taken; heartbeats say which; "
+         "off: none)"},
         {"replay-history", "GENERATOR_REPLAY_HISTORY", CLI_INT, &cfg->replay_history, 1,
          10000000, "events kept for replay"},
         {"log-level", "GENERATOR_LOG_LEVEL", CLI_STRING, &level, 0, 0,

@@ -11,6 +11,7 @@ typedef struct {
     const char *curve_clients_file;    /* "": any client with our public key */
     const char *replay_bind;           /* "off": no replay socket */
     char replay_bind_auto[256];        /* the bus endpoint's port + 1, when "auto" */
+    char replay_bind_any[256];         /* "auto" falls back to any free port of the host */
     long replay_history;
     long interval_ms;
     long interval_us; /* 0: interval_ms decides */

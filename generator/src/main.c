@@ -146,8 +146,9 @@ int main(int argc, char **argv)
     } else {
         pub->replay_port = replay ? replay_port(replay) : 0;
         log_info("started",
-                 "bind=%s replay=%s topic=%s interval_us=%ld epoch=%llu range=%ld..%ld curve=%s",
-                 cfg.bind, cfg.replay_bind, cfg.topic, cfg.interval_us,
+                 "bind=%s replay_port=%u topic=%s interval_us=%ld epoch=%llu range=%ld..%ld "
+                 "curve=%s",
+                 cfg.bind, pub->replay_port, cfg.topic, cfg.interval_us,
                  (unsigned long long)pub->epoch, cfg.min, cfg.max,
                  cfg.curve_secret_key_file[0] ? (zap ? "allow-list" : "on") : "off");
         rc = run(pub, replay, zap, signal_fd);

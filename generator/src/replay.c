@@ -47,12 +47,15 @@ static int configure(void *socket, const generator_config_t *cfg, char *err, siz
     if (cfg->curve_secret_key_file[0] &&
         curve_server_setup(socket, cfg->curve_secret_key_file, err, errlen) < 0)
         return -EINVAL;
-    if (zmq_bind(socket, cfg->replay_bind) != 0) {
-        snprintf(err, errlen, "cannot bind replay '%s': %s", cfg->replay_bind,
-                 zmq_strerror(zmq_errno()));
-        return -EINVAL;
-    }
-    return 0;
+    if (zmq_bind(socket, cfg->replay_bind) == 0)
+        return 0;
+    /* Subscribers learn the port from the heartbeats, so with "auto" any port will do. */
+    if (zmq_errno() == EADDRINUSE && cfg->replay_bind_any[0] &&
+        zmq_bind(socket, cfg->replay_bind_any) == 0)
+        return 0;
+    snprintf(err, errlen, "cannot bind replay '%s': %s", cfg->replay_bind,
+             zmq_strerror(zmq_errno()));
+    return -EINVAL;
 }
 
 replay_t *replay_create(void *zmq_context, const generator_config_t *cfg, uint64_t epoch,

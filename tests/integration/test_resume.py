@@ -47,11 +47,22 @@ class ResumeTest(SystemTest):
         sse = SSEClient(url_b, path=f"/events?lastEventId={last}")
         self.assert_exact_resume(last, sse.events(12))
 
-    def test_an_id_older_than_the_history_gets_a_reset_then_live_events(self):
+    def test_an_id_older_than_the_history_is_served_from_the_generator(self):
         _, endpoint = self.generator(interval_ms=20)
         _, url = self.gateway(endpoint, ["--history", "16"])
         last = self.read_then_leave(url, 2)
         time.sleep(1.0)  # about fifty events: far more than the history holds
+        sse = SSEClient(url, headers={"Last-Event-ID": last})
+        self.assert_exact_resume(last, sse.events(80))
+        m = metrics(url)
+        self.assertGreater(m["rn_gateway_sse_backfilled_events_total"], 16)
+        self.assertEqual(m['rn_gateway_sse_resets_total{reason="too-old"}'], 0)
+
+    def test_an_id_older_than_anyone_holds_gets_a_reset_then_live_events(self):
+        _, endpoint = self.generator(interval_ms=20, extra=["--replay-history", "16"])
+        _, url = self.gateway(endpoint, ["--history", "16"])
+        last = self.read_then_leave(url, 2)
+        time.sleep(1.0)  # about fifty events: more than the gateway or the generator holds
         sse = SSEClient(url, headers={"Last-Event-ID": last})
         first = sse.next_event()
         self.assertEqual((first["event"], first["data"]), ("reset", "too-old"))
@@ -93,15 +104,41 @@ class ResumeTest(SystemTest):
         self.assertEqual((seen[-2]["event"], seen[-2]["data"]), ("reset", "epoch"), seen[-3:])
         self.assertEqual(parse_id(seen[-1]["id"])[1], 1)
 
-    def test_a_gateway_that_joined_late_says_what_it_cannot_know(self):
+    def test_a_gateway_started_late_serves_ids_from_before_its_start(self):
+        """Its history is fetched from the generator before it is ready."""
         _, endpoint = self.generator(interval_ms=50)
+        _, url_a = self.gateway(endpoint)
+        last = self.read_then_leave(url_a, 3)
+        time.sleep(1.0)
+        _, url_late = self.gateway(endpoint)
+        self.assertEqual(metrics(url_late)["rn_gateway_history_warm"], 1)
+        sse = SSEClient(url_late, headers={"Last-Event-ID": last})
+        self.assert_exact_resume(last, sse.events(30))
+        self.assertEqual(metrics(url_late)["rn_gateway_sse_backfilled_events_total"], 0,
+                         "served from its own warm history")
+
+    def test_without_replay_a_gateway_that_joined_late_says_what_it_cannot_know(self):
+        _, endpoint = self.generator(interval_ms=50, extra=["--replay-bind", "off"])
         _, url_a = self.gateway(endpoint)
         last = self.read_then_leave(url_a, 3)
         time.sleep(0.5)
         _, url_late = self.gateway(endpoint)  # its history starts after the client's id
+        self.assertEqual(metrics(url_late)["rn_gateway_history_warm"], 0)
         sse = SSEClient(url_late, headers={"Last-Event-ID": last})
         first = sse.next_event()
         self.assertEqual((first["event"], first["data"]), ("reset", "too-old"))
+
+    def test_an_id_ahead_of_the_gateway_gets_a_reset_not_silence(self):
+        _, endpoint = self.generator(interval_ms=50)
+        _, url = self.gateway(endpoint, ["--bus-timeout-ms", "1000"])
+        epoch, seq = parse_id(self.read_then_leave(url, 2))
+        sse = SSEClient(url, headers={"Last-Event-ID": f"{epoch}-{seq + 100000}"})
+        first = sse.next_event(timeout=5)
+        self.assertEqual((first["event"], first["data"]), ("reset", "invalid-id"))
+        self.assertEqual(sse.events(1)[0]["event"], "number")
+        other = SSEClient(url, headers={"Last-Event-ID": f"{epoch + 1000}-5"})
+        first = other.next_event(timeout=5)
+        self.assertEqual((first["event"], first["data"]), ("reset", "epoch"))
 
     def test_an_invalid_id_gets_a_reset(self):
         _, endpoint = self.generator(interval_ms=100)
