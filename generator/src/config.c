@@ -71,6 +71,9 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
          "off: none)"},
         {"replay-history", "GENERATOR_REPLAY_HISTORY", CLI_INT, &cfg->replay_history, 1,
          10000000, "events kept for replay"},
+        {"epoch", "GENERATOR_EPOCH", CLI_INT, &cfg->epoch, 0, 9007199254740991L,
+         "this run's epoch (0: the start time in Unix ms); subscribers treat any change as "
+         "a new stream"},
         {"log-level", "GENERATOR_LOG_LEVEL", CLI_STRING, &level, 0, 0,
          "debug, info, warn or error"},
     };

@@ -13,6 +13,7 @@ typedef struct {
     char replay_bind_auto[256];        /* the bus endpoint's port + 1, when "auto" */
     char replay_bind_any[256];         /* "auto" falls back to any free port of the host */
     long replay_history;
+    long epoch; /* 0: the start time in Unix ms */
     long interval_ms;
     long interval_us; /* 0: interval_ms decides */
     long heartbeat_ms;

@@ -32,7 +32,7 @@ publisher_t *publisher_create(void *zmq_context, const generator_config_t *cfg, 
     }
     interest_init(&pub->interest);
     pub->cfg = cfg;
-    pub->epoch = (uint64_t)(clock_wall_ns() / 1000000);
+    pub->epoch = cfg->epoch ? (uint64_t)cfg->epoch : (uint64_t)(clock_wall_ns() / 1000000);
     pub->socket = zmq_socket(zmq_context, ZMQ_XPUB);
     if (pub->socket == NULL || configure(pub->socket, cfg) < 0) {
         snprintf(err, errlen, "cannot create XPUB socket: %s", zmq_strerror(zmq_errno()));
