@@ -3,6 +3,8 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 export const BIN = process.env.RN_BIN_DIR ?? path.resolve(import.meta.dirname, '../../build/bin');
@@ -90,7 +92,7 @@ export async function shownNumber(page) {
 
 // HAProxy in front of gateways, as the compose stack has it: fewest streams first,
 // readiness checks, and a retry on another gateway for a refused request.
-export function haproxyConfig(port, backends) {
+function haproxyConfig(port, backends) {
   return `global
   log stderr format raw local0 warning
 defaults
@@ -112,6 +114,39 @@ backend gateways
   http-check expect status 200
 ${backends.map((b, i) => `  server gw${i} ${b} check inter 300ms fall 1 rise 1`).join('\n')}
 `;
+}
+
+async function untilReady(url, what) {
+  await waitFor(async () => { try { return (await fetch(`${url}/readyz`)).ok; } catch { return false; } }, 10000, what);
+}
+
+// A generator, `count` gateways and HAProxy in front of them, all on loopback; stopped by
+// the test's defer, with their output printed when the test failed.
+export async function startFleet(defer, { count = 2, intervalMs = 200, gatewayArgs = [] } = {}) {
+  const endpoint = `tcp://127.0.0.1:${await freePort()}`;
+  const generator = startProgram('generator', ['--bind', endpoint, '--interval-ms', String(intervalMs)]);
+  const gateways = [];
+  for (let i = 0; i < count; i++) {
+    const port = await freePort();
+    const proc = startProgram('gateway', ['--listen', `127.0.0.1:${port}`, '--connect', endpoint,
+      '--threads', '64', '--drain-ms', '0', ...gatewayArgs]);
+    gateways.push({ proc, addr: `127.0.0.1:${port}`, url: `http://127.0.0.1:${port}` });
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'rn-haproxy-'));
+  const lbPort = await freePort();
+  writeFileSync(path.join(dir, 'haproxy.cfg'), haproxyConfig(lbPort, gateways.map((g) => g.addr)));
+  const haproxy = startProgram('/usr/sbin/haproxy', ['-db', '-f', path.join(dir, 'haproxy.cfg')]);
+  defer(async (failed) => {
+    for (const p of [haproxy, ...gateways.map((g) => g.proc), generator]) {
+      const result = await stopProgram(p);
+      if (failed) console.log(`---- ${p.spawnfile} ${JSON.stringify(result)} ----\n${p.output.slice(-2000)}`);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const lb = `http://127.0.0.1:${lbPort}`;
+  for (const g of gateways) await untilReady(g.url, 'gateway ready');
+  await untilReady(lb, 'haproxy up');
+  return { endpoint, generator, gateways, lb };
 }
 
 // The gateway's count of connected SSE clients.

@@ -2,38 +2,10 @@
 // is on, and htmx's hx-sse reconnects through HAProxy to the other with Last-Event-ID;
 // the ids of the number events the page received have no gap and no duplicate.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { freePort, haproxyConfig, launchBrowser, runTest, sseClients, startProgram, stopProgram, waitFor } from './lib.mjs';
+import { launchBrowser, runTest, sseClients, startFleet, waitFor } from './lib.mjs';
 
 runTest('killing the gateway a page streams from loses no event', async (defer) => {
-  const busPort = await freePort();
-  const endpoint = `tcp://127.0.0.1:${busPort}`;
-  const generator = startProgram('generator', ['--bind', endpoint, '--interval-ms', '200']);
-  const gateways = [];
-  for (let i = 0; i < 2; i++) {
-    const port = await freePort();
-    const proc = startProgram('gateway', ['--listen', `127.0.0.1:${port}`, '--connect', endpoint,
-      '--threads', '64', '--drain-ms', '0']);
-    gateways.push({ proc, addr: `127.0.0.1:${port}`, url: `http://127.0.0.1:${port}` });
-  }
-  const dir = mkdtempSync(path.join(tmpdir(), 'rn-haproxy-'));
-  const lbPort = await freePort();
-  writeFileSync(path.join(dir, 'haproxy.cfg'), haproxyConfig(lbPort, gateways.map((g) => g.addr)));
-  const haproxy = startProgram('/usr/sbin/haproxy', ['-db', '-f', path.join(dir, 'haproxy.cfg')]);
-  defer(async (failed) => {
-    for (const p of [haproxy, ...gateways.map((g) => g.proc), generator]) {
-      const result = await stopProgram(p);
-      if (failed) console.log(`---- ${p.spawnfile} ${JSON.stringify(result)} ----\n${p.output.slice(-2000)}`);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const lb = `http://127.0.0.1:${lbPort}`;
-  for (const g of gateways) {
-    await waitFor(async () => { try { return (await fetch(`${g.url}/readyz`)).ok; } catch { return false; } }, 10000, 'gateway ready');
-  }
-  await waitFor(async () => { try { return (await fetch(`${lb}/readyz`)).ok; } catch { return false; } }, 10000, 'haproxy up');
+  const { gateways, lb } = await startFleet(defer, { count: 2, intervalMs: 200 });
 
   const browser = await launchBrowser();
   defer(() => browser.close());

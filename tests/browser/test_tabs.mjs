@@ -4,11 +4,8 @@
 // to another with no gap in the ids; two browsers hold a stream each; and without the
 // script every tab still updates on its own stream.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { freePort, haproxyConfig, launchBrowser, runTest, shownNumber, sleep, sseClients,
-  startProgram, stopProgram, waitFor, watchErrors } from './lib.mjs';
+import { launchBrowser, runTest, shownNumber, sleep, sseClients, startFleet, waitFor,
+  watchErrors } from './lib.mjs';
 
 const TABS = 12;
 const INTERVAL_MS = 1000;
@@ -63,31 +60,8 @@ const holderOf = async (pages) => {
 const totalClients = async (gateways) => (await Promise.all(gateways.map((g) => sseClients(g.url)))).reduce((a, b) => a + b, 0);
 
 runTest('12 tabs share one stream per browser and stay live; a closed holder hands over with no gap', async (defer) => {
-  const busPort = await freePort();
-  const endpoint = `tcp://127.0.0.1:${busPort}`;
-  const generator = startProgram('generator', ['--bind', endpoint, '--interval-ms', String(INTERVAL_MS)]);
-  const gateways = [];
-  for (let i = 0; i < 2; i++) {
-    const port = await freePort();
-    const proc = startProgram('gateway', ['--listen', `127.0.0.1:${port}`, '--connect', endpoint,
-      '--threads', '64', '--drain-ms', '0', '--retry-ms', String(RETRY_MS)]);
-    gateways.push({ proc, addr: `127.0.0.1:${port}`, url: `http://127.0.0.1:${port}` });
-  }
-  const dir = mkdtempSync(path.join(tmpdir(), 'rn-haproxy-'));
-  const lbPort = await freePort();
-  writeFileSync(path.join(dir, 'haproxy.cfg'), haproxyConfig(lbPort, gateways.map((g) => g.addr)));
-  const haproxy = startProgram('/usr/sbin/haproxy', ['-db', '-f', path.join(dir, 'haproxy.cfg')]);
-  defer(async (failed) => {
-    for (const p of [haproxy, ...gateways.map((g) => g.proc), generator]) {
-      const result = await stopProgram(p);
-      if (failed) console.log(`---- ${p.spawnfile} ${JSON.stringify(result)} ----\n${p.output.slice(-2000)}`);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const lb = `http://127.0.0.1:${lbPort}`;
-  for (const url of [...gateways.map((g) => g.url), lb]) {
-    await waitFor(async () => { try { return (await fetch(`${url}/readyz`)).ok; } catch { return false; } }, 10000, `${url} ready`);
-  }
+  const { gateways, lb } = await startFleet(defer, { count: 2, intervalMs: INTERVAL_MS,
+    gatewayArgs: ['--retry-ms', String(RETRY_MS)] });
   const browser = await launchBrowser();
   defer(() => browser.close());
   const errors = [];
