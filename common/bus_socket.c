@@ -2,6 +2,7 @@
 #include "bus_socket.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <zmq.h>
@@ -22,6 +23,9 @@ int bus_socket_tune(void *socket)
         rc = set_int(socket, ZMQ_HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS);
     if (rc == 0)
         rc = set_int(socket, ZMQ_HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS);
+    int64_t max_frame = BUS_FRAME_MAX;
+    if (rc == 0 && zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_frame, sizeof max_frame) != 0)
+        rc = -zmq_errno();
     return rc;
 }
 

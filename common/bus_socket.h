@@ -2,9 +2,15 @@
 #ifndef RN_BUS_SOCKET_H
 #define RN_BUS_SOCKET_H
 
-/* Sets linger 0 (so shutdown never waits on unsent messages) and ZMTP heartbeats (so a
- * peer that vanished without closing its TCP connection is noticed and dropped).
- * Returns 0 or -errno. */
+/* The largest frame a bus peer may send (ZMQ_MAXMSGSIZE): a topic is at most 64 bytes, a
+ * subscription 65, a payload at most 128 (WIRE_MESSAGE_MAX); anything larger is not ours,
+ * and libzmq disconnects the peer that sent it before storing it (a 2 MB subscription
+ * would otherwise cost the generator some 200 MB of subscription trie). */
+#define BUS_FRAME_MAX 512
+
+/* Sets linger 0 (so shutdown never waits on unsent messages), ZMTP heartbeats (so a
+ * peer that vanished without closing its TCP connection is noticed and dropped) and
+ * BUS_FRAME_MAX. Returns 0 or -errno. */
 int bus_socket_tune(void *socket) __attribute__((warn_unused_result));
 
 #include <stddef.h>

@@ -22,7 +22,8 @@ size_t wire_replay_request_encode(const wire_replay_request_t *in, uint8_t *buf,
 wire_error_t wire_replay_request_decode(const void *payload, size_t len, wire_replay_request_t *out,
                                         char *err, size_t errlen)
 {
-    Rn__ReplayRequest *m = rn__replay_request__unpack(NULL, len, payload);
+    Rn__ReplayRequest *m =
+        len <= WIRE_REPLAY_REQUEST_MAX ? rn__replay_request__unpack(NULL, len, payload) : NULL;
     if (m == NULL) {
         snprintf(err, errlen, "not a ReplayRequest");
         return WIRE_ERR_DECODE;

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_REPLAY_REQUEST_MAX 64   /* bytes: larger requests are refused by the socket */
+#define WIRE_REPLAY_REQUEST_MAX 64   /* bytes: larger requests are refused */
 #define WIRE_REPLAY_EVENTS_MAX 1000  /* events in one reply */
 #define WIRE_REPLAY_ERROR_MAX 96
 

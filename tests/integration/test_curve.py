@@ -75,6 +75,9 @@ class CurveTest(SystemTest):
         self.assertTrue(received_anything(
             subscriber(endpoint, self.server[0], self.gateway_keys[1]), 5.0), "an allowed key")
         self.assertEqual(metrics(url)["rn_gateway_generator_up"], 1)
+        self.assertEqual(metrics(url)["rn_gateway_history_warm"], 1,
+                         "the replay socket answers an allowed key through CURVE")
+        self.assertEqual(metrics(url)["rn_gateway_replay_failures_total"], 0)
         monitor = subprocess.run(
             [os.path.join(BIN, "monitor"), "--connect", endpoint, "--count", "2",
              "--curve-server-key-file", self.key_file("generator", "pub"),

@@ -1,7 +1,9 @@
 /* main.c -- the monitor: one more subscriber on the bus. It decodes the generator's events
  * with the wire contract and prints one line per event (logfmt, or JSON with --json), or
- * with --stats the rate, gaps and latency of each interval. */
+ * with --stats the rate, gaps and latency of each interval; with --replay-from it prints
+ * the generator's recent events first (catchup.c). */
 #include "bus_socket.h"
+#include "catchup.h"
 #include "clock.h"
 #include "cli.h"
 #include "curve.h"
@@ -27,12 +29,53 @@ typedef struct {
     int heartbeats;
     int stats;
     long stats_interval_ms;
-    long count; /* stop after this many events, 0: never */
+    long count;                        /* stop after this many events, 0: never */
+    const char *replay_from;           /* "EPOCH-SEQ", "": live events only */
+    const char *replay_connect;        /* "": from --connect and the heartbeat's replay_port */
+    uint64_t replay_epoch, replay_seq; /* replay_from, parsed */
 } monitor_config_t;
+
+/* The running monitor, passed to the catchup's emit callback. */
+typedef struct {
+    const monitor_config_t *cfg;
+    stats_t stats;
+    catchup_t *catchup; /* NULL without --replay-from */
+    long seen;
+} monitor_t;
+
+/* cli_parse knows no EPOCH-SEQ type, so --replay-from is checked here. */
+static int check_replay(monitor_config_t *cfg, char *err, size_t errlen)
+{
+    char why[160];
+    if (cfg->replay_from[0] == '\0')
+        return 0;
+    if (catchup_parse_position(cfg->replay_from, &cfg->replay_epoch, &cfg->replay_seq, why,
+                               sizeof why) < 0) {
+        snprintf(err, errlen, "--replay-from: %s", why);
+        return -EINVAL;
+    }
+    if (cfg->stats) {
+        /* Latency from published_ns means nothing for an event fetched minutes later. */
+        snprintf(err, errlen, "--replay-from prints events; it does not combine with --stats");
+        return -EINVAL;
+    }
+    if (cfg->replay_connect[0] == '\0' && strstr(cfg->connect, "tcp://") == NULL) {
+        snprintf(err, errlen,
+                 "--replay-from needs --replay-connect when --connect has no tcp:// endpoint");
+        return -EINVAL;
+    }
+    return 0;
+}
 
 static int load_config(monitor_config_t *cfg, int argc, char **argv)
 {
-    *cfg = (monitor_config_t){"tcp://127.0.0.1:5556", "number", "", "", 0, 0, 0, 1000, 0};
+    *cfg = (monitor_config_t){.connect = "tcp://127.0.0.1:5556",
+                              .topic = "number",
+                              .curve_server_key_file = "",
+                              .curve_secret_key_file = "",
+                              .stats_interval_ms = 1000,
+                              .replay_from = "",
+                              .replay_connect = ""};
     const cli_option_t opts[] = {
         {"connect", "MONITOR_CONNECT", CLI_STRING, &cfg->connect, 0, 0,
          "generator endpoint(s), comma-separated"},
@@ -50,6 +93,10 @@ static int load_config(monitor_config_t *cfg, int argc, char **argv)
          &cfg->curve_server_key_file, 0, 0, "the generator's CURVE public key (NAME.pub)"},
         {"curve-secret-key-file", "MONITOR_CURVE_SECRET_KEY_FILE", CLI_STRING,
          &cfg->curve_secret_key_file, 0, 0, "our CURVE secret key (NAME.key)"},
+        {"replay-from", "MONITOR_REPLAY_FROM", CLI_STRING, &cfg->replay_from, 0, 0,
+         "EPOCH-SEQ: first print the generator's held events of EPOCH after SEQ"},
+        {"replay-connect", "MONITOR_REPLAY_CONNECT", CLI_STRING, &cfg->replay_connect, 0, 0,
+         "replay endpoint (default: the --connect host, port from the heartbeat)"},
     };
     const size_t n = sizeof opts / sizeof opts[0];
     char err[256];
@@ -61,6 +108,8 @@ static int load_config(monitor_config_t *cfg, int argc, char **argv)
     }
     if (rc == 0)
         rc = wire_topic_check(cfg->topic, err, sizeof err);
+    if (rc == 0)
+        rc = check_replay(cfg, err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "monitor: %s\n", err);
     return rc;
@@ -86,8 +135,34 @@ static void print_heartbeat(const monitor_config_t *cfg, const wire_heartbeat_t 
     printf(fmt, hb->epoch, hb->last_seq, hb->publishing ? "true" : "false", hb->subscriptions);
 }
 
-/* Reads and reports one message. Returns 1 for an event, 0 otherwise, -errno on error. */
-static int read_message(void *socket, const monitor_config_t *cfg, stats_t *st)
+/* Prints (or counts, with --stats) one event, in order. Returns 1 once --count are out. */
+static int on_number(void *arg, const wire_number_t *ev)
+{
+    monitor_t *m = arg;
+    if (m->cfg->stats) {
+        stats_event(&m->stats, ev->epoch, ev->seq, ev->published_ns, clock_wall_ns());
+    } else {
+        print_number(m->cfg, ev);
+        fflush(stdout);
+    }
+    m->seen++;
+    return m->cfg->count > 0 && m->seen >= m->cfg->count;
+}
+
+static int dispatch(monitor_t *m, const wire_message_t *msg)
+{
+    if (msg->kind == WIRE_NUMBER)
+        return m->catchup ? catchup_event(m->catchup, &msg->number) : on_number(m, &msg->number);
+    if (m->cfg->heartbeats && !m->cfg->stats) {
+        print_heartbeat(m->cfg, &msg->heartbeat);
+        fflush(stdout);
+    }
+    return m->catchup ? catchup_heartbeat(m->catchup, &msg->heartbeat) : 0;
+}
+
+/* Reads and reports one message. Returns 1 once --count events are out, 0 to go on,
+ * -errno on error. */
+static int read_message(void *socket, monitor_t *m)
 {
     zmq_msg_t frames[2];
     int count, rc = bus_message_recv(socket, frames, &count, 0);
@@ -95,25 +170,17 @@ static int read_message(void *socket, const monitor_config_t *cfg, stats_t *st)
     wire_error_t why = WIRE_ERR_FRAMES;
     if (rc == 0 && count == 2)
         why = wire_decode(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
-                          zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), cfg->topic, &msg);
+                          zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), m->cfg->topic, &msg);
     zmq_msg_close(&frames[0]);
     zmq_msg_close(&frames[1]);
     if (rc < 0)
         return rc;
     if (why != WIRE_OK) {
-        stats_malformed(st);
+        stats_malformed(&m->stats);
         log_warn("malformed message dropped", "reason=%s", wire_error_name(why));
         return 0;
     }
-    if (msg.kind == WIRE_NUMBER && cfg->stats)
-        stats_event(st, msg.number.epoch, msg.number.seq, msg.number.published_ns,
-                    clock_wall_ns());
-    else if (msg.kind == WIRE_NUMBER)
-        print_number(cfg, &msg.number);
-    else if (cfg->heartbeats && !cfg->stats)
-        print_heartbeat(cfg, &msg.heartbeat);
-    fflush(stdout);
-    return msg.kind == WIRE_NUMBER;
+    return dispatch(m, &msg);
 }
 
 static int open_socket(void *ctx, const monitor_config_t *cfg, void **out)
@@ -139,30 +206,43 @@ static int open_socket(void *ctx, const monitor_config_t *cfg, void **out)
     return rc;
 }
 
-static int run(void *sub, int signal_fd, const monitor_config_t *cfg)
+static int run(void *sub, int signal_fd, monitor_t *m)
 {
-    stats_t st;
-    stats_init(&st);
+    const monitor_config_t *cfg = m->cfg;
     int64_t last_report = clock_mono_ms();
-    long seen = 0;
-    int rc = 0;
-    while (rc >= 0 && (cfg->count == 0 || seen < cfg->count)) {
+    int rc = m->catchup ? catchup_start(m->catchup) : 0;
+    while (rc == 0) {
         zmq_pollitem_t items[] = {{sub, 0, ZMQ_POLLIN, 0}, {NULL, signal_fd, ZMQ_POLLIN, 0}};
         long wait = cfg->stats ? cfg->stats_interval_ms - (clock_mono_ms() - last_report) : -1;
         if (zmq_poll(items, 2, wait < 0 && cfg->stats ? 0 : wait) < 0 ||
             (items[1].revents & ZMQ_POLLIN))
             break;
         if (items[0].revents & ZMQ_POLLIN)
-            seen += (rc = read_message(sub, cfg, &st)) > 0;
+            rc = read_message(sub, m);
         int64_t now = clock_mono_ms();
         if (cfg->stats && now - last_report >= cfg->stats_interval_ms) {
-            stats_report(&st, stdout, (double)(now - last_report) / 1000, cfg->json,
+            stats_report(&m->stats, stdout, (double)(now - last_report) / 1000, cfg->json,
                          !cfg->json && isatty(STDOUT_FILENO));
             last_report = now;
         }
     }
-    stats_deinit(&st);
     return rc < 0 ? 1 : 0;
+}
+
+/* Sets up --replay-from, if given. Returns 0, or 1 when out of memory. */
+static int open_catchup(void *ctx, monitor_t *m)
+{
+    const monitor_config_t *cfg = m->cfg;
+    if (cfg->replay_from[0] == '\0')
+        return 0;
+    const catchup_config_t c = {cfg->replay_epoch,          cfg->replay_seq,
+                                cfg->replay_connect,        cfg->connect,
+                                cfg->curve_server_key_file, cfg->curve_secret_key_file};
+    m->catchup = catchup_create(ctx, &c, on_number, m);
+    if (m->catchup != NULL)
+        return 0;
+    fprintf(stderr, "monitor: out of memory for the replay\n");
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -172,12 +252,18 @@ int main(int argc, char **argv)
     int rc = load_config(&cfg, argc, argv);
     if (rc != 0)
         return rc == 1 ? 0 : 2;
+    monitor_t m = {.cfg = &cfg};
+    stats_init(&m.stats);
     sigset_t set;
     int sfd = signals_block_stop(&set) == 0 ? signalfd(-1, &set, SFD_CLOEXEC) : -1;
     void *ctx = zmq_ctx_new(), *sub = NULL;
     rc = sfd < 0 || ctx == NULL ? 1 : open_socket(ctx, &cfg, &sub);
     if (rc == 0)
-        rc = run(sub, sfd, &cfg);
+        rc = open_catchup(ctx, &m);
+    if (rc == 0)
+        rc = run(sub, sfd, &m);
+    catchup_destroy(m.catchup);
+    stats_deinit(&m.stats);
     if (sub)
         zmq_close(sub);
     if (ctx)

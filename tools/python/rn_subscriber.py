@@ -1,16 +1,27 @@
 #!/usr/bin/python3
 """rn_subscriber.py -- a bus subscriber in Python, written from proto/rn.proto alone.
 
-Prints one JSON line per NumberEvent. The protobuf code comes from the .proto:
+Prints one JSON line per NumberEvent. With --replay-from EPOCH-SEQ it first prints the
+events after that one which the generator still holds, asked from its replay socket, then
+the live ones: in seq order, each once. The protobuf code comes from the .proto:
     protoc --python_out=DIR -I proto proto/rn.proto      (the build does this: build/python)
 Needs Debian's python3-zmq and python3-protobuf.
 """
 import argparse
 import json
 import os
+import re
 import sys
 
 import zmq
+
+
+def position(text):
+    """EPOCH-SEQ, as in a gateway's SSE id."""
+    m = re.fullmatch(r"(\d+)-(\d+)", text)
+    if not m or int(m[1]) == 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is not EPOCH-SEQ (e.g. 1700000000000-42)")
+    return int(m[1]), int(m[2])
 
 
 def parse_args():
@@ -23,7 +34,14 @@ def parse_args():
                    help="directory holding the generated rn_pb2.py")
     p.add_argument("--curve-server-key-file", help="the generator's CURVE public key")
     p.add_argument("--curve-secret-key-file", help="our CURVE secret key")
-    return p.parse_args()
+    p.add_argument("--replay-from", type=position, metavar="EPOCH-SEQ",
+                   help="first print the held events of EPOCH after SEQ")
+    p.add_argument("--replay-connect", metavar="ENDPOINT",
+                   help="replay endpoint (default: the --connect host, port from a heartbeat)")
+    args = p.parse_args()
+    if args.replay_from and not args.replay_connect and "tcp://" not in args.connect:
+        p.error("--replay-from needs --replay-connect when --connect has no tcp:// endpoint")
+    return args
 
 
 def read_key(path):
@@ -31,18 +49,96 @@ def read_key(path):
         return f.read().strip().encode()
 
 
-def open_socket(args):
-    sock = zmq.Context.instance().socket(zmq.SUB)
+def new_socket(args, kind):
+    sock = zmq.Context.instance().socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
     if args.curve_server_key_file or args.curve_secret_key_file:
         secret = read_key(args.curve_secret_key_file)
         sock.curve_serverkey = read_key(args.curve_server_key_file)
         sock.curve_secretkey = secret
         sock.curve_publickey = zmq.curve_public(secret)
+    return sock
+
+
+def open_socket(args):
+    sock = new_socket(args, zmq.SUB)
     sock.setsockopt(zmq.SUBSCRIBE, args.topic.encode())
+    if args.replay_from:
+        sock.setsockopt(zmq.SUBSCRIBE, b"_heartbeat")  # it names the replay port
     for endpoint in args.connect.split(","):
         sock.connect(endpoint)
     return sock
+
+
+def live(sock, args, rn_pb2):
+    """Yields (is_heartbeat, message) as they arrive; drops what does not decode."""
+    kinds = {args.topic.encode(): rn_pb2.NumberEvent, b"_heartbeat": rn_pb2.Heartbeat}
+    while True:
+        frames = sock.recv_multipart()
+        if len(frames) != 2 or frames[0] not in kinds:
+            print(f"dropped a message of {len(frames)} frames", file=sys.stderr)
+            continue
+        try:
+            msg = kinds[frames[0]].FromString(frames[1])
+        except Exception as e:  # a malformed payload is dropped, not fatal
+            print(f"dropped an undecodable message: {e}", file=sys.stderr)
+            continue
+        yield frames[0] == b"_heartbeat", msg
+
+
+def replay_endpoint(args, stream):
+    """The replay socket listens on the bus host, at the port each heartbeat announces.
+    Events read meanwhile are dropped here: the replay answers them."""
+    hb = next(msg for is_heartbeat, msg in stream if is_heartbeat)
+    if not hb.replay_port:
+        sys.exit("the generator has no replay socket (replay_port 0)")
+    bus = next(e for e in args.connect.split(",") if e.startswith("tcp://"))
+    return f"{bus.rsplit(':', 1)[0]}:{hb.replay_port}"
+
+
+def replay(args, endpoint, rn_pb2, epoch, first, last):
+    """Yields the held events of epoch with seq first..last, in order; asks again from the
+    next seq while there are more, since one ReplayReply holds at most 1000 events. A
+    fresh REQ socket each time, so a late answer never passes for the next one."""
+    with new_socket(args, zmq.REQ) as req:
+        req.setsockopt(zmq.RCVTIMEO, 2000)  # never wait forever for an answer
+        req.connect(endpoint)
+        while first <= last:
+            request = rn_pb2.ReplayRequest(epoch=epoch, from_seq=first, to_seq=last)
+            req.send(request.SerializeToString())
+            try:
+                reply = rn_pb2.ReplayReply.FromString(req.recv())
+            except zmq.Again:
+                print(f"replay: no answer from {endpoint}", file=sys.stderr)
+                return
+            if reply.error or reply.epoch != epoch:
+                why = reply.error or f"epoch {epoch} is gone (generator is at epoch {reply.epoch})"
+                print(f"replay: {why}", file=sys.stderr)
+                return
+            events = [e for e in reply.events if first <= e.seq <= last]
+            yield from events
+            if not events or events[-1].seq >= reply.last_seq:
+                return
+            first = events[-1].seq + 1
+
+
+def ordered(sock, args, rn_pb2):
+    """The events after --replay-from: those the replay socket holds, then the live ones.
+    A live event already printed is skipped; one after a jump in seq (ZeroMQ dropped some)
+    waits for the missing ones, asked again from the replay socket."""
+    epoch, last = args.replay_from
+    stream = live(sock, args, rn_pb2)
+    endpoint = args.replay_connect or replay_endpoint(args, stream)
+    for ev in replay(args, endpoint, rn_pb2, epoch, last + 1, 2**64 - 1):
+        last = ev.seq
+        yield ev
+    for is_heartbeat, ev in stream:
+        if is_heartbeat or (ev.epoch == epoch and ev.seq <= last):
+            continue
+        if ev.epoch == epoch and ev.seq > last + 1:
+            yield from replay(args, endpoint, rn_pb2, epoch, last + 1, ev.seq - 1)
+        epoch, last = ev.epoch, ev.seq  # a new epoch starts at its first live event
+        yield ev
 
 
 def main():
@@ -52,20 +148,15 @@ def main():
     import rn_pb2  # generated from proto/rn.proto
 
     sock = open_socket(args)
-    seen = 0
-    while args.count == 0 or seen < args.count:
-        frames = sock.recv_multipart()
-        if len(frames) != 2 or frames[0] != args.topic.encode():
-            print(f"dropped a message of {len(frames)} frames", file=sys.stderr)
-            continue
-        try:
-            ev = rn_pb2.NumberEvent.FromString(frames[1])
-        except Exception as e:  # a malformed payload is dropped, not fatal
-            print(f"dropped an undecodable message: {e}", file=sys.stderr)
-            continue
+    if args.replay_from:
+        events = ordered(sock, args, rn_pb2)
+    else:
+        events = (ev for is_heartbeat, ev in live(sock, args, rn_pb2) if not is_heartbeat)
+    for seen, ev in enumerate(events, 1):
         print(json.dumps({"epoch": ev.epoch, "seq": ev.seq, "value": ev.value,
                           "published_ns": ev.published_ns}), flush=True)
-        seen += 1
+        if seen == args.count:
+            break
 
 
 if __name__ == "__main__":
