@@ -29,6 +29,14 @@ int bus_socket_tune(void *socket)
     return rc;
 }
 
+int bus_socket_resubscribe(void *socket, const char *topic)
+{
+    if (zmq_setsockopt(socket, ZMQ_UNSUBSCRIBE, topic, strlen(topic)) != 0 ||
+        zmq_setsockopt(socket, ZMQ_SUBSCRIBE, topic, strlen(topic)) != 0)
+        return -zmq_errno();
+    return 0;
+}
+
 int bus_message_recv(void *socket, zmq_msg_t frames[2], int *count, int flags)
 {
     zmq_msg_init(&frames[0]);

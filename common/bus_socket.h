@@ -16,6 +16,12 @@ int bus_socket_tune(void *socket) __attribute__((warn_unused_result));
 #include <stddef.h>
 #include <zmq.h>
 
+/* Subscribes a SUB socket to topic once more, so the generator hears it again: for when
+ * its heartbeat says nobody wants the topic (a forged unsubscribe, or one lost on the
+ * way). Unsubscribes first, so the socket's own count of the topic stays at one.
+ * Returns 0 or -errno. */
+int bus_socket_resubscribe(void *socket, const char *topic) __attribute__((warn_unused_result));
+
 /* Connects socket to every endpoint of a comma-separated list. Returns 0, or -EINVAL with
  * the endpoint that failed (or an empty list) named in err. */
 int bus_socket_connect_all(void *socket, const char *list, char *err, size_t errlen)

@@ -304,8 +304,22 @@ static void check_behind(bus_t *bus, const wire_heartbeat_t *hb)
         atomic_store(&hub->behind_since_ms, clock_mono_ms());
 }
 
+/* The generator believes nobody wants the data topic, yet we do: say it again; the
+ * generator keeps publishing meanwhile (its grace period). */
+static void reassert_subscription(bus_t *bus)
+{
+    int rc = bus_socket_resubscribe(bus->socket, bus->hub->cfg->topic);
+    if (rc < 0) {
+        log_error("subscription change failed", "error=\"%s\"", zmq_strerror(-rc));
+        return;
+    }
+    metrics_add(&bus->hub->metrics.bus_resubscribes, 1);
+}
+
 static void on_heartbeat(bus_t *bus, const wire_heartbeat_t *hb)
 {
+    if (bus->subscribed && !hb->publishing)
+        reassert_subscription(bus);
     metrics_add(&bus->hub->metrics.bus_heartbeats, 1);
     note_epoch(bus, hb->epoch);
     bus->hb_epoch = hb->epoch;

@@ -92,6 +92,10 @@ static void render_bus(text_t *t, const hub_t *hub)
             &m->bus_replayed);
     counter(t, "replay_failures_total", "Replay requests unanswered in time or refused.",
             &m->replay_failures);
+    counter(t, "bus_resubscribes_total",
+            "Subscriptions re-asserted because the generator's heartbeat said nobody wants "
+            "the topic.",
+            &m->bus_resubscribes);
     gauge(t, "history_warm",
           "1 once the history was filled from the generator, 0 while warming or when the "
           "warm-up gave up (ready with what it has).",

@@ -33,6 +33,7 @@ typedef struct {
     _Atomic uint64_t bus_gap_events; /* seq numbers skipped within an epoch */
     _Atomic uint64_t bus_replayed;   /* events fetched from the replay socket and relayed */
     _Atomic uint64_t replay_failures; /* replay requests unanswered or refused */
+    _Atomic uint64_t bus_resubscribes; /* heartbeats said nobody wants the topic we want */
     _Atomic uint64_t sse_connections;
     _Atomic uint64_t sse_refused;
     _Atomic uint64_t sse_dropped_slow;

@@ -1,4 +1,4 @@
-/* interest.c -- subscription counting per prefix. */
+/* interest.c -- the set of wanted prefixes. */
 #include "interest.h"
 
 #include <errno.h>
@@ -47,7 +47,8 @@ static interest_entry_t *add(interest_t *in, const char *prefix, size_t len)
         return NULL;
     memcpy(copy, prefix, len);
     interest_entry_t *e = &in->entries[in->len++];
-    *e = (interest_entry_t){copy, len, 0};
+    *e = (interest_entry_t){copy, len};
+    in->total++;
     return e;
 }
 
@@ -55,6 +56,7 @@ static void remove_entry(interest_t *in, interest_entry_t *e)
 {
     free(e->prefix);
     *e = in->entries[--in->len];
+    in->total--;
 }
 
 int interest_apply(interest_t *in, const void *msg, size_t len)
@@ -64,20 +66,11 @@ int interest_apply(interest_t *in, const void *msg, size_t len)
         return -EINVAL;
     const char *prefix = (const char *)bytes + 1;
     interest_entry_t *e = find(in, prefix, len - 1);
-    if (bytes[0] == 1) {
-        if (e == NULL && (e = add(in, prefix, len - 1)) == NULL)
-            return -errno;
-        e->count++;
-        in->total++;
-        return 0;
-    }
-    if (e == NULL)
-        return 0; /* an unsubscribe for something never subscribed: nothing to undo */
-    e->count--;
-    in->total--;
-    if (e->count == 0)
+    if (bytes[0] == 1)
+        return e || add(in, prefix, len - 1) ? 0 : -errno;
+    if (e)
         remove_entry(in, e);
-    return 0;
+    return 0; /* an unsubscribe for something never subscribed: nothing to undo */
 }
 
 long interest_matching(const interest_t *in, const char *topic)
@@ -87,7 +80,7 @@ long interest_matching(const interest_t *in, const char *topic)
     for (size_t i = 0; i < in->len; i++) {
         const interest_entry_t *e = &in->entries[i];
         if (e->len <= topic_len && memcmp(e->prefix, topic, e->len) == 0)
-            n += e->count;
+            n++;
     }
     return n;
 }

@@ -15,8 +15,10 @@
 
 static int configure(void *socket, const generator_config_t *cfg)
 {
-    int verboser = 1, hwm = (int)cfg->hwm;
-    if (zmq_setsockopt(socket, ZMQ_XPUB_VERBOSER, &verboser, sizeof verboser) != 0 ||
+    /* VERBOSE, not VERBOSER: every subscribe, but an unsubscribe only when a prefix's
+     * last subscriber is gone (see interest.h). */
+    int verbose = 1, hwm = (int)cfg->hwm;
+    if (zmq_setsockopt(socket, ZMQ_XPUB_VERBOSE, &verbose, sizeof verbose) != 0 ||
         zmq_setsockopt(socket, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0)
         return -zmq_errno();
     return bus_socket_tune(socket);
@@ -61,20 +63,30 @@ void publisher_destroy(publisher_t *pub)
     free(pub);
 }
 
+/* Debug only: subscribers re-assert, and any peer can send these, so at info level they
+ * would flood the log; what matters, publishing or idle, is logged by update_active. */
 static void log_subscription(const publisher_t *pub, const unsigned char *msg, int len)
 {
-    log_info(msg[0] ? "subscribe" : "unsubscribe", "prefix=\"%.*s\" subscriptions=%ld",
-             len - 1 > 64 ? 64 : len - 1, (const char *)msg + 1, pub->interest.total);
+    log_debug(msg[0] ? "subscribe" : "unsubscribe", "prefix=\"%.*s\" subscriptions=%ld",
+              len - 1 > 64 ? 64 : len - 1, (const char *)msg + 1, pub->interest.total);
 }
 
+/* Fail open: any peer can send an unsubscribe it never subscribed (libzmq passes it on),
+ * so "nobody wants it" is only believed after a grace period, in which the heartbeats say
+ * publishing=false and every real subscriber re-asserts its subscription. */
 static void update_active(publisher_t *pub)
 {
-    int active = interest_matching(&pub->interest, pub->cfg->topic) > 0;
+    int64_t now = clock_ns(CLOCK_MONOTONIC) / 1000, grace = pub->cfg->heartbeat_ms * 2000;
+    int wanted = interest_matching(&pub->interest, pub->cfg->topic) > 0;
+    if (wanted != pub->wanted && !wanted)
+        pub->unwanted_since_us = now;
+    pub->wanted = wanted;
+    int active = wanted || (pub->active && now - pub->unwanted_since_us < grace);
     if (active == pub->active)
         return;
     pub->active = active;
-    log_info(active ? "publishing" : "idle", "topic=%s last_seq=%llu", pub->cfg->topic,
-             (unsigned long long)pub->seq);
+    log_info(active ? "publishing" : "idle", "topic=%s last_seq=%llu subscriptions=%ld",
+             pub->cfg->topic, (unsigned long long)pub->seq, pub->interest.total);
 }
 
 int publisher_read_subscriptions(publisher_t *pub)
@@ -119,6 +131,7 @@ static int32_t random_value(const generator_config_t *cfg)
 
 int publisher_tick(publisher_t *pub, wire_number_t *sent)
 {
+    update_active(pub);
     if (!pub->active)
         return 0;
     wire_number_t ev = {pub->epoch, pub->seq + 1, clock_wall_ns(), random_value(pub->cfg)};
@@ -139,7 +152,7 @@ int publisher_heartbeat(publisher_t *pub)
 {
     wire_heartbeat_t hb = {pub->epoch,        pub->seq,
                            clock_wall_ns(),   (uint32_t)pub->cfg->heartbeat_ms,
-                           pub->active,       (uint32_t)pub->interest.total,
+                           pub->wanted,       (uint32_t)pub->interest.total,
                            pub->replay_port,  ""};
     snprintf(hb.topic, sizeof hb.topic, "%s", pub->cfg->topic);
     uint8_t buf[WIRE_MESSAGE_MAX];

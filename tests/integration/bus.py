@@ -92,6 +92,62 @@ class Injector:
         self.sock.close()
 
 
+class RawPeer:
+    """A ZMTP 3.0 peer in plain Python (no library, no keys): what any stray process on
+    the network can do to the generator's bus. It speaks just enough of the protocol to
+    be a SUB socket and then sends whatever frames it is told to."""
+
+    def __init__(self, port):
+        import socket
+        import struct
+        self.struct = struct
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        greeting = b"\xff" + bytes(8) + b"\x7f" + b"\x03\x00" + b"NULL" + bytes(16) + b"\x00" + bytes(31)
+        self.sock.sendall(greeting)
+        self._read(64)
+        ready = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", 3) + b"SUB"
+        self.sock.sendall(b"\x04" + bytes([len(ready)]) + ready)
+        self._read_frame()  # the generator's READY
+
+    def _read(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("closed")
+            buf += chunk
+        return buf
+
+    def _read_frame(self):
+        flags = self._read(1)[0]
+        size = self.struct.unpack(">Q", self._read(8))[0] if flags & 2 else self._read(1)[0]
+        return self._read(size)
+
+    def send(self, body):
+        """One single-frame message: b"\\x01topic" subscribes, b"\\x00topic" unsubscribes."""
+        head = b"\x00" + bytes([len(body)]) if len(body) < 256 else \
+            b"\x02" + self.struct.pack(">Q", len(body))
+        try:
+            self.sock.sendall(head + body)
+        except ConnectionError:
+            pass  # the generator hung up part way: what closed_by_peer reports
+
+    def closed_by_peer(self, timeout=3):
+        """True once the generator has closed the connection."""
+        self.sock.settimeout(timeout)
+        try:
+            while self.sock.recv(65536):
+                pass
+            return True
+        except ConnectionError:
+            return True
+        except OSError:  # the timeout
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
 def encode_varint(value):
     out = bytearray()
     while True:

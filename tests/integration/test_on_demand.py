@@ -34,7 +34,8 @@ class OnDemandTest(SystemTest):
 
         sse.close()
         # The gateway notices the closed stream at its next write, then unsubscribes.
-        wait_until(lambda: not watcher.next()[1], 10, what="generator idle again")
+        wait_until(lambda: not watcher.next()[1], 10, what="nobody wants the topic")
+        time.sleep(2.5)  # the generator's grace period of two heartbeats
         seq_idle, _ = watcher.next()
         self.assertEqual(watcher.latest(2.0), (seq_idle, False), "idle: seq stays")
         watcher.close()

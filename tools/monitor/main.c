@@ -41,6 +41,7 @@ typedef struct {
     stats_t stats;
     catchup_t *catchup; /* NULL without --replay-from */
     long seen;
+    void *sub; /* the bus socket */
 } monitor_t;
 
 /* cli_parse knows no EPOCH-SEQ type, so --replay-from is checked here. */
@@ -157,6 +158,9 @@ static int dispatch(monitor_t *m, const wire_message_t *msg)
         print_heartbeat(m->cfg, &msg->heartbeat);
         fflush(stdout);
     }
+    /* The generator thinks nobody wants the topic, yet we do (see proto/rn.proto). */
+    if (!msg->heartbeat.publishing && bus_socket_resubscribe(m->sub, m->cfg->topic) < 0)
+        log_warn("cannot re-subscribe", "error=\"%s\"", zmq_strerror(zmq_errno()));
     return m->catchup ? catchup_heartbeat(m->catchup, &msg->heartbeat) : 0;
 }
 
@@ -258,6 +262,7 @@ int main(int argc, char **argv)
     int sfd = signals_block_stop(&set) == 0 ? signalfd(-1, &set, SFD_CLOEXEC) : -1;
     void *ctx = zmq_ctx_new(), *sub = NULL;
     rc = sfd < 0 || ctx == NULL ? 1 : open_socket(ctx, &cfg, &sub);
+    m.sub = sub;
     if (rc == 0)
         rc = open_catchup(ctx, &m);
     if (rc == 0)
