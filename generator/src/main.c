@@ -68,6 +68,18 @@ static void serve_replay(replay_t *replay)
         log_error("replay failed", "error=\"%s\"", zmq_strerror(-rc));
 }
 
+/* Plain TCP is fine on loopback; anywhere else anyone who can reach the port can read
+ * the stream (and, with replay, ask for its history). */
+static void warn_if_open(const generator_config_t *cfg)
+{
+    int loopback = strncmp(cfg->bind, "tcp://127.", 10) == 0 ||
+                   strncmp(cfg->bind, "tcp://localhost:", 16) == 0 ||
+                   strncmp(cfg->bind, "ipc://", 6) == 0 || strncmp(cfg->bind, "inproc://", 9) == 0;
+    if (!loopback && !cfg->curve_secret_key_file[0])
+        log_warn("the bus is open", "bind=%s detail=\"not loopback and no CURVE keys: anyone who "
+                 "reaches it can subscribe; see --curve-secret-key-file\"", cfg->bind);
+}
+
 static int run(publisher_t *pub, replay_t *replay, zap_t *zap, int signal_fd)
 {
     const generator_config_t *cfg = pub->cfg;
@@ -151,6 +163,7 @@ int main(int argc, char **argv)
                  cfg.bind, pub->replay_port, cfg.topic, cfg.interval_us,
                  (unsigned long long)pub->epoch, cfg.min, cfg.max,
                  cfg.curve_secret_key_file[0] ? (zap ? "allow-list" : "on") : "off");
+        warn_if_open(&cfg);
         rc = run(pub, replay, zap, signal_fd);
         if (rc < 0)
             log_error("stopped on error", "error=\"%s\"", zmq_strerror(-rc));

@@ -15,7 +15,7 @@ void zap_destroy(zap_t *zap);
 
 void *zap_socket(zap_t *zap);
 
-/* Answers every pending request. Returns 0 or -errno. */
+/* Answers pending requests, at most a batch of them. Returns 0 or -errno. */
 int zap_serve(zap_t *zap) __attribute__((warn_unused_result));
 
 #endif
