@@ -26,7 +26,8 @@ enum { STREAM_BUF = FANOUT_SCRATCH, RESET_FRAME_MAX = 48, NO_RESET = -1 };
 
 /* Backfills from the generator at once, each with its own replay socket; beyond this a
  * client resuming from before our history gets `reset: too-old` as before. */
-enum { BACKFILLS_MAX = 64, BACKFILL_TIMEOUT_MS = 2000, BACKFILL_EVENTS_MAX = 100000 };
+enum { BACKFILLS_MAX = 64, BACKFILL_TIMEOUT_MS = 2000, BACKFILL_EVENTS_MAX = 100000,
+       BACKFILL_ROUNDS = 4 };
 
 /* How often a client adds its write counters to the shared ones. */
 static const int64_t FLUSH_NS = 100 * 1000000;
@@ -320,6 +321,28 @@ static int fetch_and_send(stream_t *s, replay_client_t *client, wire_number_t *e
     return (int)sent;
 }
 
+/* Fetches and sends until the ring holds what follows: by the time one fetch is sent
+ * the ring may have moved on past it (a slow client, a fast stream), so ask again up to
+ * its newest, a few times. Returns the events sent, or <0 to close. */
+static int fetch_until_ring(stream_t *s, replay_client_t *client, wire_number_t *events)
+{
+    long total = 0;
+    for (int round = 0; round < BACKFILL_ROUNDS; round++) {
+        int sent = fetch_and_send(s, client, events);
+        if (sent <= 0)
+            return sent < 0 ? sent : (int)total;
+        total += sent;
+        uint64_t pos;
+        ring_meta_t newest;
+        if (ring_find(s->hub->ring, s->held.epoch, s->held.seq, &pos) != RING_TOO_OLD ||
+            ring_meta(s->hub->ring, ring_head(s->hub->ring) - 1, &newest) < 0)
+            break;
+        s->fill_from = s->held.seq + 1;
+        s->fill_to = newest.seq;
+    }
+    return (int)total;
+}
+
 /* A client resuming from before our history: what the generator still holds of the gap
  * is fetched from its replay socket and sent before the ring's events. If it holds none,
  * the client is told (`reset: too-old`) and goes on live. Returns 0, or <0 to close. */
@@ -334,7 +357,7 @@ static int backfill(stream_t *s)
                                                        cfg->curve_server_key_file,
                                                        cfg->curve_secret_key_file, err, sizeof err);
         wire_number_t *events = malloc(WIRE_REPLAY_EVENTS_MAX * sizeof *events);
-        sent = client && events ? fetch_and_send(s, client, events) : 0;
+        sent = client && events ? fetch_until_ring(s, client, events) : 0;
         free(events);
         replay_client_destroy(client);
     }
@@ -358,6 +381,20 @@ static int backfill(stream_t *s)
     return r < 0 ? r : stream_write(s, reset, (size_t)r);
 }
 
+/* Never reached the client's id: tell it, and go on live. If its epoch is ours by now,
+ * the id was past anything published (invalid); else its epoch is not the one we relay. */
+static int give_up_waiting(stream_t *s, char *dst, size_t cap)
+{
+    ring_meta_t newest;
+    uint64_t head = ring_head(s->hub->ring);
+    metrics_reset_t why = s->await_reason;
+    if (head > 1 && ring_meta(s->hub->ring, head - 1, &newest) >= 0)
+        why = newest.epoch == s->held.epoch ? RESET_INVALID_ID : RESET_EPOCH;
+    s->held = (continuity_t){0};
+    int r = reset_encode(s, why, dst, cap);
+    return r < 0 ? r : (r = stream_write(s, dst, (size_t)r)) < 0 ? r : 1;
+}
+
 /* Sends pending events, collected in dst, or a heartbeat when one is due. Returns 1 when
  * it sent something, 0 when nothing was due, <0 to close. */
 static int send_due(stream_t *s, char *dst, size_t cap)
@@ -365,12 +402,8 @@ static int send_due(stream_t *s, char *dst, size_t cap)
     const gateway_config_t *cfg = s->hub->cfg;
     if (hub_drain_due(s->hub, s->drain_offset_ms))
         return -ESHUTDOWN;
-    if (s->held.awaiting && clock_ns(CLOCK_MONOTONIC) >= s->await_until_ns) {
-        /* Never reached the client's id: tell it, and go on live. */
-        s->held = (continuity_t){0};
-        int r = reset_encode(s, s->await_reason, dst, cap);
-        return r < 0 ? r : (r = stream_write(s, dst, (size_t)r)) < 0 ? r : 1;
-    }
+    if (s->held.awaiting && clock_ns(CLOCK_MONOTONIC) >= s->await_until_ns)
+        return give_up_waiting(s, dst, cap);
     uint64_t head = ring_head(s->hub->ring);
     if (head > s->cursor) {
         uint64_t events;
