@@ -140,6 +140,7 @@ static int send_preamble(stream_t *s)
     mg_response_header_add(s->conn, "Content-Type", "text/event-stream", -1);
     mg_response_header_add(s->conn, "Cache-Control", "no-cache", -1);
     mg_response_header_add(s->conn, "X-Accel-Buffering", "no", -1);
+    mg_response_header_add(s->conn, "Connection", "close", -1);
     http_add_common_headers(s->conn);
     if (mg_response_header_send(s->conn) < 0)
         return -EPIPE;
@@ -494,7 +495,8 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
                                           : "gateway is draining\n";
         return http_send(conn, 503, "text/plain", why, strlen(why), retry_later);
     }
-    stream_t s = {.conn = conn, .hub = hub, .pending_reset = NO_RESET, .fd = sockfd_of(conn),
+    int fd = sockfd_of(conn);
+    stream_t s = {.conn = conn, .hub = hub, .pending_reset = NO_RESET, .fd = fd,
                   .html = wants_html(conn),
                   .drain_offset_ms = hub->cfg->drain_ms > 0
                                          ? (int64_t)arc4random_uniform((uint32_t)hub->cfg->drain_ms)
@@ -507,6 +509,11 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
         rc = can_park(&s) ? park(&s) : pump(&s);
     metrics_writes_flush(&hub->metrics, &s.writes);
     free(s.buf);
+    /* The stream's body ends with the connection (no length), and civetweb would read
+     * what the client sent after it as a new request: end both directions here. civetweb
+     * still owns and closes the descriptor. */
+    if (fd >= 0 && shutdown(fd, SHUT_RDWR) < 0 && errno != ENOTCONN)
+        log_debug("shutdown of a stream failed", "error=\"%s\"", strerror(errno));
     hub_client_leave(hub);
     log_debug("client left", "clients=%ld", atomic_load(&hub->clients));
     return 200;

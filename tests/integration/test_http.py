@@ -1,6 +1,7 @@
 """HTTP edges and start-up errors: 404, 405, HEAD, the client limit, bad flags and
 environment values, endpoints that cannot be bound, a missing web root."""
 import os
+import signal
 import socket
 import subprocess
 import unittest
@@ -95,6 +96,28 @@ class HttpTest(SystemTest):
         self.assertEqual(headers["access-control-allow-headers"], "last-event-id")
         sse = SSEClient(cors, headers=origin)
         self.assertEqual(sse.headers["access-control-allow-origin"], "https://a.example")
+
+    def test_nothing_after_a_stream_is_read_as_a_request(self):
+        """A stream's body ends with its connection: bytes a client pipelines after it are
+        never parsed as another request."""
+        _, endpoint = self.generator(interval_ms=100)
+        gw, url = self.gateway(endpoint, ["--drain-ms", "1000"])
+        port = int(url.rsplit(":", 1)[1])
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        self.assertIn(b"Connection: close", data.split(b"\r\n\r\n")[0])
+        gw.proc.send_signal(signal.SIGTERM)  # draining closes the stream
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        sock.close()
+        self.assertEqual(data.count(b"HTTP/1.1 "), 1, data[-300:])
 
     def test_security_headers(self):
         _, endpoint = self.generator()
