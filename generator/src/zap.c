@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@ struct zap {
     void *socket;
     char (*keys)[CURVE_KEY_Z85];
     size_t count;
+    uint64_t refused; /* clients refused so far */
 };
 
 static int load_keys(zap_t *zap, const char *path, char *err, size_t errlen)
@@ -104,9 +106,12 @@ static int answer(zap_t *zap, zmq_msg_t *frames, int count)
     if (curve && zmq_z85_encode(key, zmq_msg_data(&frames[6]), 32) && allowed(zap, key))
         status = "200", text = "OK";
     else
-        log_warn("bus client refused", "key=%s address=%.*s", key[0] ? key : "none",
+        zap->refused++;
+    if (status[0] != '2' && (zap->refused & (zap->refused - 1)) == 0) /* 1st, then 2^n */
+        log_warn("bus client refused", "key=%s address=%.*s total=%llu", key[0] ? key : "none",
                  count > 3 ? (int)zmq_msg_size(&frames[3]) : 0,
-                 count > 3 ? (const char *)zmq_msg_data(&frames[3]) : "");
+                 count > 3 ? (const char *)zmq_msg_data(&frames[3]) : "",
+                 (unsigned long long)zap->refused);
     const char *reply[] = {"1.0", NULL, status, text, "", ""};
     for (int i = 0; i < 6; i++) {
         int more = i < 5 ? ZMQ_SNDMORE : 0;
