@@ -79,6 +79,7 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
                               .retry_ms = 2000,
                               .bus_timeout_ms = 3500,
                               .write_timeout_ms = 10000,
+                              .header_timeout_ms = 5000,
                               .drain_ms = 3000,
                               .warm_timeout_ms = 5000,
                               .writers = 2};
@@ -107,6 +108,8 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
          "the generator counts as down after this long without a message"},
         {"write-timeout-ms", "GATEWAY_WRITE_TIMEOUT_MS", CLI_INT, &cfg->write_timeout_ms, 100,
          600000, "a client that accepts no bytes for this long is dropped"},
+        {"header-timeout-ms", "GATEWAY_HEADER_TIMEOUT_MS", CLI_INT, &cfg->header_timeout_ms,
+         100, 600000, "a connection must send its request headers within this long"},
         {"coalesce-ms", "GATEWAY_COALESCE_MS", CLI_INT, &cfg->coalesce_ms, 0, 1000,
          "wake clients at most once per this many ms, sending what came meanwhile in one "
          "write: less CPU at high event rates for up to this much latency (0: at once)"},

@@ -30,6 +30,7 @@ typedef struct {
     long retry_ms;
     long bus_timeout_ms;
     long write_timeout_ms;
+    long header_timeout_ms;
     long drain_ms;
     long warm_timeout_ms;
     long coalesce_ms;

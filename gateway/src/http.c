@@ -256,7 +256,9 @@ http_server_t *http_start(hub_t *hub, const assets_t *assets, char *err, size_t 
     *srv = (http_server_t){NULL, hub, assets};
     char threads[24], timeout[24];
     snprintf(threads, sizeof threads, "%ld", cfg->threads);
-    snprintf(timeout, sizeof timeout, "%ld", cfg->write_timeout_ms);
+    /* civetweb's request timeout bounds reading a request's headers (and each of its own
+     * writes: streams write with their own deadline, --write-timeout-ms). */
+    snprintf(timeout, sizeof timeout, "%ld", cfg->header_timeout_ms);
     const char *options[] = {"listening_ports", cfg->listen, "num_threads", threads,
                              "request_timeout_ms", timeout, "enable_keep_alive", "yes",
                              "keep_alive_timeout_ms", "500", "tcp_nodelay", "1",

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 enum { STREAM_BUF = FANOUT_SCRATCH, RESET_FRAME_MAX = 48, NO_RESET = -1 };
@@ -49,6 +50,7 @@ typedef struct {
     int html;          /* also send each event's HTML message (the page asks for it) */
     int pending_reset; /* a metrics_reset_t to send before anything else, or NO_RESET */
     int fd;            /* the socket, for parking; -1: this stream never parks */
+    int sock;          /* the socket, for writes with a deadline; -1: unknown */
     int parked;        /* a writer runs the pump: writes must not block */
     size_t tail;       /* bytes at the start of buf that a writer could not send */
     uint64_t tail_events;
@@ -93,12 +95,41 @@ static int write_nonblocking(stream_t *s, const char *bytes, size_t len)
     return -EWOULDBLOCK;
 }
 
+/* A blocking write with a deadline for the whole of it: civetweb's mg_write restarts its
+ * timeout whenever a byte goes out, so a client that reads a trickle would hold it (and
+ * its worker) forever. Used whenever we know the socket. */
+static int write_by_deadline(stream_t *s, const char *bytes, size_t len)
+{
+    int64_t deadline = clock_mono_ms() + s->hub->cfg->write_timeout_ms;
+    for (size_t sent = 0; sent < len;) {
+        ssize_t n = send(s->sock, bytes + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return -EPIPE;
+        int64_t left = deadline - clock_mono_ms();
+        if (left <= 0) {
+            drop_slow(s, "write-timeout");
+            return -EPIPE;
+        }
+        struct pollfd ready = {s->sock, POLLOUT, 0};
+        if (poll(&ready, 1, (int)left) < 0 && errno != EINTR)
+            return -EPIPE;
+    }
+    count_written(s, len);
+    return 0;
+}
+
 /* A write that fails after the whole write timeout met a client that stopped reading (the
  * kernel buffer is full); one that fails sooner met a client that left. */
 static int stream_write(stream_t *s, const char *bytes, size_t len)
 {
     if (s->parked)
         return write_nonblocking(s, bytes, len);
+    if (s->sock >= 0)
+        return write_by_deadline(s, bytes, len);
     int64_t started = clock_ns(CLOCK_MONOTONIC);
     if (mg_write(s->conn, bytes, len) != (int)len) {
         if (clock_ns(CLOCK_MONOTONIC) - started >= s->hub->cfg->write_timeout_ms * 1000000)
@@ -496,7 +527,7 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
         return http_send(conn, 503, "text/plain", why, strlen(why), retry_later);
     }
     int fd = sockfd_of(conn);
-    stream_t s = {.conn = conn, .hub = hub, .pending_reset = NO_RESET, .fd = fd,
+    stream_t s = {.conn = conn, .hub = hub, .pending_reset = NO_RESET, .fd = fd, .sock = fd,
                   .html = wants_html(conn),
                   .drain_offset_ms = hub->cfg->drain_ms > 0
                                          ? (int64_t)arc4random_uniform((uint32_t)hub->cfg->drain_ms)

@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 import unittest
 
 from harness import (BIN, SSEClient, SystemTest, free_port, http_get, metrics,
@@ -96,6 +97,27 @@ class HttpTest(SystemTest):
         self.assertEqual(headers["access-control-allow-headers"], "last-event-id")
         sse = SSEClient(cors, headers=origin)
         self.assertEqual(sse.headers["access-control-allow-origin"], "https://a.example")
+
+    def test_a_half_sent_request_is_closed_after_the_header_timeout(self):
+        _, endpoint = self.generator(interval_ms=100)
+        _, url = self.gateway(endpoint, ["--threads", "12", "--header-timeout-ms", "1000"])
+        port = int(url.rsplit(":", 1)[1])
+        held = []
+        for _ in range(4):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x")  # and never the rest
+            held.append(sock)
+        self.assertEqual(http_get(url + "/healthz")[0], 200, "other workers answer")
+        started = time.monotonic()
+        for sock in held:
+            try:
+                while sock.recv(4096):
+                    pass
+            except OSError:
+                pass
+            sock.close()
+        self.assertLess(time.monotonic() - started, 6,
+                        "closed after the header timeout, not the write timeout (10 s)")
 
     def test_nothing_after_a_stream_is_read_as_a_request(self):
         """A stream's body ends with its connection: bytes a client pipelines after it are

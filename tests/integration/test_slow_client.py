@@ -40,7 +40,39 @@ def stalled_client(url):
     return s
 
 
+def trickling_client(url, stop):
+    """Reads 100 bytes every half second: always some progress, never enough."""
+    s = stalled_client(url)
+
+    def trickle():
+        while not stop.is_set():
+            try:
+                if not s.recv(100):
+                    return
+            except OSError:
+                return
+            stop.wait(0.5)
+    threading.Thread(target=trickle, daemon=True).start()
+    return s
+
+
 class SlowClientTest(SystemTest):
+    def test_a_client_that_reads_a_trickle_is_dropped_by_the_write_deadline(self):
+        """Each write must be done within --write-timeout-ms, however many bytes trickle
+        out meanwhile (civetweb's own write would wait as long as any progress is made)."""
+        _, endpoint = self.generator(interval_ms=1)
+        # A lag limit of a minute: only the write deadline can drop it within the test.
+        _, url = self.gateway(endpoint, ["--history", "65536", "--max-lag", "60000",
+                                         "--write-timeout-ms", "2000"])
+        stop = threading.Event()
+        self.addCleanup(stop.set)
+        sock = trickling_client(url, stop)
+        self.addCleanup(sock.close)
+        wait_until(lambda: metrics(url)["rn_gateway_sse_dropped_slow_total"] >= 1, 20,
+                   step=0.5, what="the trickling client dropped")
+        self.assertEqual(metrics(url)["rn_gateway_sse_clients"], 0)
+
+
     def test_a_stalled_client_is_dropped_and_the_others_do_not_notice(self):
         m = self.stall_one_of_four([])
         self.assertGreaterEqual(m["rn_gateway_sse_returned_total"], 1,
