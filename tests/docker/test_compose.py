@@ -467,6 +467,10 @@ def scenario(stack, timings):
     check(len(gateways) == 3, f"3 gateways running: {sorted(gateways)}")
     port = stack.port
 
+    # 0. The default bus is encrypted and allow-listed: a subscriber without the keys made
+    # by the `keys` service, on the same network, receives nothing.
+    check_keyless_gets_nothing(stack, stack.containers("gateway")[0])
+
     # 1. Events flow through the balancer, increasing, one at a time.
     first = SseClient("first", port)
     first.start()
@@ -596,6 +600,16 @@ def scenario(stack, timings):
     stop_clients(clients)
 
 
+def check_keyless_gets_nothing(stack, neighbour):
+    """A monitor with no keys, on the network of the container `neighbour`, gets no event."""
+    network = stack.inspect(neighbour, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}")
+    plain = run([stack.docker, "run", "--rm", "--network", network, "--entrypoint", "timeout",
+                 "rn-monitor:ctest", "5", "monitor", "--connect", "tcp://generator:5556",
+                 "--count", "1"], timeout=60, check=False, quiet=True)
+    check(plain.returncode == 124 and "topic=number" not in plain.stdout,
+          f"a subscriber without keys got nothing (exit {plain.returncode}: {plain.stdout[:200]})")
+
+
 def curve_scenario(stack):
     """9. CURVE: the same stack with compose.curve.yaml and keys made by the image's own
     keygen. Events flow through the balancer and to the keyed monitor; a subscriber
@@ -622,12 +636,7 @@ def curve_scenario(stack):
         wait_until(lambda: '"topic":"number"' in run([stack.docker, "logs", monitor],
                                                      quiet=True).stdout,
                    30, "the keyed monitor to print events")
-        network = stack.inspect(monitor, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}")
-        plain = run([stack.docker, "run", "--rm", "--network", network, "--entrypoint", "timeout",
-                     "rn-monitor:ctest", "5", "monitor", "--connect", "tcp://generator:5556",
-                     "--count", "1"], timeout=60, check=False, quiet=True)
-        check(plain.returncode == 124 and "topic=number" not in plain.stdout,
-              f"a subscriber without keys got nothing (exit {plain.returncode}: {plain.stdout[:200]})")
+        check_keyless_gets_nothing(stack, monitor)
         log("CURVE: keyed gateway and monitor receive, a keyless subscriber gets nothing")
     finally:
         shutil.rmtree(keys, ignore_errors=True)
