@@ -58,15 +58,27 @@
     return url.origin === location.origin ? url.pathname + url.search : url.href;
   }
 
+  // hx-sse reconnects a stream that was up, but not one whose first request failed (a
+  // gateway warming up or at its limit answers 503): this tab holds the lock for every
+  // tab, so it tries again itself, after about the advised delay, with jitter.
   function connect(elt, channel) {
     holding = true;
     elt.dataset.sharedStream = 'holder';
+    const open = () => htmx.ajax('GET', resumeUrl(elt), { source: elt, sharedStream: true });
+    const retry = () => setTimeout(open, 2000 * (0.75 + Math.random() / 2));
     elt.addEventListener('htmx:sse:before:message', (e) => {
       const { event, data, id } = e.detail.message;
       noteId(id, event);
       channel.postMessage({ event, data, id });
     });
-    htmx.ajax('GET', resumeUrl(elt), { source: elt, sharedStream: true });
+    elt.addEventListener('htmx:before:swap', (e) => {
+      if (e.detail.ctx.response?.status >= 400) e.preventDefault(); // not the error's body
+    });
+    elt.addEventListener('htmx:after:request', (e) => {
+      if (e.detail.ctx.response?.status >= 400) retry();
+    });
+    elt.addEventListener('htmx:error', retry);
+    open();
   }
 
   // A message the holder passed on, applied here as hx-sse applies it in the holder's tab.

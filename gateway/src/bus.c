@@ -175,16 +175,21 @@ static int fetch_range(bus_t *bus, uint64_t epoch, uint64_t from, uint64_t to)
     while (from <= to) {
         wire_replay_request_t req = {epoch, from, to};
         int rc = replay_client_fetch(bus->replay, &req, &reply, REPLAY_TIMEOUT_MS);
+        if (rc == -ETIMEDOUT) /* once more on a fresh socket: a restarted generator */
+            rc = replay_client_fetch(bus->replay, &req, &reply, REPLAY_TIMEOUT_MS);
         if (rc < 0) {
             replay_failed(bus, rc, &reply);
             return rc;
         }
         if (reply.epoch != epoch || reply.count == 0)
             return 0; /* the generator no longer holds them */
+        uint64_t last = reply.events[reply.count - 1].seq;
+        if (last < from)
+            return 0; /* not an answer to what we asked: never loop on it */
         for (size_t i = 0; i < reply.count; i++)
             publish_event(bus, &reply.events[i]);
         metrics_add(&bus->hub->metrics.bus_replayed, reply.count);
-        from = reply.events[reply.count - 1].seq + 1;
+        from = last + 1;
     }
     return 0;
 }
@@ -232,26 +237,29 @@ static void relay_number(bus_t *bus, const wire_number_t *ev)
 }
 
 /* The replay endpoint: --replay-connect, else the --connect host with the port the
- * heartbeat announces. Found once; streams read it too. */
+ * heartbeat announces (which a restarted generator may change). Streams read it too. */
 static void find_replay(bus_t *bus, const wire_heartbeat_t *hb)
 {
     hub_t *hub = bus->hub;
     const gateway_config_t *cfg = hub->cfg;
     char endpoint[sizeof hub->replay_endpoint], err[256];
-    if (bus->replay || strcmp(cfg->replay_connect, "off") == 0)
+    if (strcmp(cfg->replay_connect, "off") == 0)
         return;
     if (cfg->replay_connect[0])
         snprintf(endpoint, sizeof endpoint, "%s", cfg->replay_connect);
     else if (replay_endpoint_from_bus(cfg->connect, hb->replay_port, endpoint, sizeof endpoint) < 0)
         return; /* an older generator, or replay off: history starts with the next event */
+    if (bus->replay && strcmp(replay_client_endpoint(bus->replay), endpoint) == 0)
+        return;
+    replay_client_destroy(bus->replay);
     bus->replay = replay_client_create(hub->zmq_context, endpoint, cfg->curve_server_key_file,
                                        cfg->curve_secret_key_file, err, sizeof err);
     if (bus->replay == NULL) {
         log_error("replay unavailable", "error=\"%s\"", err);
         return;
     }
-    memcpy(hub->replay_endpoint, endpoint, sizeof endpoint);
-    atomic_store_explicit(&hub->replay_known, 1, memory_order_release);
+    bus->replay_retry_ms = 0;
+    hub_set_replay_endpoint(hub, endpoint);
     log_info("replay", "endpoint=%s", endpoint);
 }
 

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -18,16 +19,18 @@ int hub_init(hub_t *hub, const gateway_config_t *cfg)
     if (hub->ring == NULL)
         return -ENOMEM;
     hub->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (hub->wake_fd < 0) {
-        int e = errno;
+    int rc = hub->wake_fd < 0 ? -errno : -pthread_mutex_init(&hub->replay_lock, NULL);
+    if (rc < 0) {
+        if (hub->wake_fd >= 0)
+            close(hub->wake_fd);
         ring_destroy(hub->ring);
-        return -e;
     }
-    return 0;
+    return rc;
 }
 
 void hub_deinit(hub_t *hub)
 {
+    pthread_mutex_destroy(&hub->replay_lock);
     ring_destroy(hub->ring);
     if (hub->wake_fd >= 0)
         close(hub->wake_fd);
@@ -105,5 +108,23 @@ int hub_drain_due(const hub_t *hub, int64_t offset_ms)
 
 int hub_replay_known(const hub_t *hub)
 {
-    return atomic_load_explicit(&hub->replay_known, memory_order_acquire);
+    return atomic_load(&hub->replay_known);
+}
+
+int hub_replay_endpoint(hub_t *hub, char *out, size_t cap)
+{
+    pthread_mutex_lock(&hub->replay_lock);
+    int known = atomic_load(&hub->replay_known);
+    if (known)
+        snprintf(out, cap, "%s", hub->replay_endpoint);
+    pthread_mutex_unlock(&hub->replay_lock);
+    return known ? 0 : -ENOENT;
+}
+
+void hub_set_replay_endpoint(hub_t *hub, const char *endpoint)
+{
+    pthread_mutex_lock(&hub->replay_lock);
+    snprintf(hub->replay_endpoint, sizeof hub->replay_endpoint, "%s", endpoint);
+    atomic_store(&hub->replay_known, 1);
+    pthread_mutex_unlock(&hub->replay_lock);
 }

@@ -8,7 +8,9 @@
 #include "metrics.h"
 #include "ring.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct fanout;
@@ -28,8 +30,10 @@ typedef struct hub_s {
     _Atomic uint64_t epoch;       /* the generator's current epoch, 0: none seen */
     _Atomic int warm;             /* history filled from the generator (or given up on) */
     _Atomic int warm_complete;    /* ... and it got everything it asked for */
-    /* The generator's replay socket, once known: written once by the bus thread before
-     * replay_known is set, read by streams that fetch what is older than the ring. */
+    /* The generator's replay socket, once known: written by the bus thread (again when a
+     * restarted generator announces another port), read by streams that fetch what is
+     * older than the ring; both under replay_lock. */
+    pthread_mutex_t replay_lock;
     char replay_endpoint[256];
     _Atomic int replay_known;
     _Atomic int backfills;        /* streams fetching from the replay socket now */
@@ -69,5 +73,11 @@ int hub_ready(const hub_t *hub);
 int hub_drain_due(const hub_t *hub, int64_t offset_ms);
 
 int hub_replay_known(const hub_t *hub);
+
+/* Copies the replay endpoint into out (cap bytes). Returns 0, or -ENOENT while unknown. */
+int hub_replay_endpoint(hub_t *hub, char *out, size_t cap);
+
+/* Sets the replay endpoint (the bus thread). */
+void hub_set_replay_endpoint(hub_t *hub, const char *endpoint);
 
 #endif

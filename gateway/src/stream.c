@@ -27,6 +27,10 @@ enum { STREAM_BUF = FANOUT_SCRATCH, RESET_FRAME_MAX = 48, NO_RESET = -1 };
 
 /* Backfills from the generator at once, each with its own replay socket; beyond this a
  * client resuming from before our history gets `reset: too-old` as before. */
+/* A stream is slow only if the event it is behind on came this long ago: a refill from
+ * the generator puts every stream far behind at once, which is not theirs to answer. */
+static const int64_t LAG_GRACE_NS = 1000 * 1000000LL;
+
 enum { BACKFILLS_MAX = 64, BACKFILL_TIMEOUT_MS = 2000, BACKFILL_EVENTS_MAX = 100000,
        BACKFILL_ROUNDS = 4 };
 
@@ -48,6 +52,7 @@ typedef struct {
     uint64_t fill_from, fill_to; /* seqs of held.epoch to fetch from the generator first */
     int64_t drain_offset_ms;     /* when draining: close this long after it began */
     int html;          /* also send each event's HTML message (the page asks for it) */
+    int caught_up;     /* it has reached the head once: from then on, lag means slow */
     int pending_reset; /* a metrics_reset_t to send before anything else, or NO_RESET */
     int fd;            /* the socket, for parking; -1: this stream never parks */
     int sock;          /* the socket, for writes with a deadline; -1: unknown */
@@ -251,9 +256,20 @@ static void start_position(stream_t *s)
     case RING_TOO_OLD: {
         /* Fetch up to our newest, not just to our oldest: by the time the fetch is sent
          * the ring has moved on, and the client must not start a history behind. */
-        ring_meta_t newest;
-        if (!hub_replay_known(hub) || ring_meta(hub->ring, ring_head(hub->ring) - 1, &newest) < 0)
+        ring_meta_t newest, first;
+        if (ring_meta(hub->ring, ring_head(hub->ring) - 1, &newest) < 0 ||
+            ring_meta(hub->ring, pos, &first) < 0)
             return start_live(s, RESET_TOO_OLD);
+        if (!hub_replay_known(hub))
+            return start_live(s, RESET_TOO_OLD);
+        if (newest.epoch != epoch) {
+            /* The generator holds only its current epoch: say what is missing, then send
+             * what we hold of the client's older run, and a reset at its end. */
+            s->pending_reset = RESET_TOO_OLD;
+            s->held.seq = first.seq - 1;
+            s->cursor = pos;
+            return;
+        }
         s->fill_from = seq + 1;
         s->fill_to = newest.seq;
         return;
@@ -310,15 +326,23 @@ static int send_fetched(stream_t *s, const wire_number_t *events, size_t count)
     size_t len = 0;
     uint64_t batch = 0;
     for (size_t i = 0; i < count; i++) {
-        if (STREAM_BUF - len < RING_FRAME_MAX) {
+        if (STREAM_BUF - len < RING_FRAME_MAX + RESET_FRAME_MAX) {
             int rc = send_events(s, s->buf, len, batch);
             if (rc < 0)
                 return rc;
             len = 0;
             batch = 0;
         }
-        if (continuity_next(&s->held, events[i].epoch, events[i].seq) != CONTINUITY_SEND)
+        continuity_verdict_t verdict = continuity_next(&s->held, events[i].epoch, events[i].seq);
+        if (verdict == CONTINUITY_SKIP)
             continue;
+        if (verdict != CONTINUITY_SEND) { /* the generator's history moved on meanwhile */
+            int r = reset_encode(s, verdict == CONTINUITY_RESET_EPOCH ? RESET_EPOCH : RESET_GAP,
+                                 s->buf + len, STREAM_BUF - len);
+            if (r < 0)
+                return r;
+            len += (size_t)r;
+        }
         size_t plain;
         int n = frame_event(s->buf + len, STREAM_BUF - len, s->hub->cfg->topic, &events[i],
                             &plain);
@@ -382,10 +406,11 @@ static int backfill(stream_t *s)
 {
     hub_t *hub = s->hub;
     const gateway_config_t *cfg = hub->cfg;
-    char err[256];
+    char err[256], endpoint[sizeof hub->replay_endpoint];
     int sent = 0;
-    if (atomic_fetch_add(&hub->backfills, 1) < BACKFILLS_MAX && stream_buffer(s)) {
-        replay_client_t *client = replay_client_create(hub->zmq_context, hub->replay_endpoint,
+    if (atomic_fetch_add(&hub->backfills, 1) < BACKFILLS_MAX && stream_buffer(s) &&
+        hub_replay_endpoint(hub, endpoint, sizeof endpoint) == 0) {
+        replay_client_t *client = replay_client_create(hub->zmq_context, endpoint,
                                                        cfg->curve_server_key_file,
                                                        cfg->curve_secret_key_file, err, sizeof err);
         wire_number_t *events = malloc(WIRE_REPLAY_EVENTS_MAX * sizeof *events);
@@ -411,6 +436,20 @@ static int backfill(stream_t *s)
     s->held.known = 0;
     s->cursor = ring_head(hub->ring);
     return r < 0 ? r : stream_write(s, reset, (size_t)r);
+}
+
+/* Slow: caught up once, then more than --max-lag events behind on an event it has had a
+ * while to read. A resume far back (sent blocking by its worker, bounded by the write
+ * deadline) or a refill of the ring from the generator are not the client's slowness. An
+ * overwritten next event is always the end. */
+static int is_slow(const stream_t *s, uint64_t head)
+{
+    if (!s->caught_up || head - s->cursor <= (uint64_t)s->hub->cfg->max_lag)
+        return 0;
+    ring_meta_t m;
+    if (ring_meta(s->hub->ring, s->cursor, &m) < 0)
+        return 1;
+    return clock_ns(CLOCK_MONOTONIC) - m.received_ns > LAG_GRACE_NS;
 }
 
 /* Never reached the client's id: tell it, and go on live. If its epoch is ours by now,
@@ -439,14 +478,15 @@ static int send_due(stream_t *s, char *dst, size_t cap)
     uint64_t head = ring_head(s->hub->ring);
     if (head > s->cursor) {
         uint64_t events;
-        int n = head - s->cursor > (uint64_t)cfg->max_lag ? -ERANGE
-                                                           : collect(s, head, dst, cap, &events);
+        int n = is_slow(s, head) ? -ERANGE : collect(s, head, dst, cap, &events);
         if (n < 0) {
             drop_slow(s, "lag");
             return n;
         }
+        s->caught_up |= s->cursor == head;
         return n == 0 ? 0 : (n = send_events(s, dst, (size_t)n, events)) < 0 ? n : 1;
     }
+    s->caught_up = 1;
     int64_t idle_ms = (clock_ns(CLOCK_MONOTONIC) - s->last_write_ns) / 1000000;
     if (idle_ms < cfg->heartbeat_ms)
         return 0;
@@ -463,8 +503,11 @@ static int pump(stream_t *s)
     int rc = send_due(s, s->buf, STREAM_BUF);
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    /* No timeout: main's periodic wake-up wakes idle streams for their heartbeats. */
-    return ring_wait(s->hub->ring, s->cursor, -1) == -ESHUTDOWN ? -ESHUTDOWN : 0;
+    /* No timeout: main's periodic wake-up wakes idle streams for their heartbeats; only a
+     * stream waiting for the client's id has a deadline of its own. */
+    int64_t left_ms = (s->await_until_ns - clock_ns(CLOCK_MONOTONIC)) / 1000000 + 1;
+    int timeout = s->held.awaiting ? (int)(left_ms > 0 ? left_ms : 0) : -1;
+    return ring_wait(s->hub->ring, s->cursor, timeout) == -ESHUTDOWN ? -ESHUTDOWN : 0;
 }
 
 /* The writer's pump for a parked stream, collecting into the writer's scratch buffer. */
@@ -494,7 +537,8 @@ static int finish_tail(stream_t *s)
 static int can_park(const stream_t *s)
 {
     ring_t *ring = s->hub->ring;
-    return s->hub->fanout && s->fd >= 0 && s->cursor == ring_head(ring) && !ring_closed(ring);
+    return s->hub->fanout && s->fd >= 0 && s->cursor == ring_head(ring) && !ring_closed(ring) &&
+           !s->held.awaiting;
 }
 
 /* Sleeps while a writer sends for this stream. Returns 0 to go on, <0 to close. */

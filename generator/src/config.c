@@ -73,7 +73,7 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
          10000000, "events kept for replay"},
         {"epoch", "GENERATOR_EPOCH", CLI_INT, &cfg->epoch, 0, 9007199254740991L,
          "this run's epoch (0: the start time in Unix ms); subscribers treat any change as "
-         "a new stream"},
+         "a new stream, so it must differ from the previous run's"},
         {"log-level", "GENERATOR_LOG_LEVEL", CLI_STRING, &level, 0, 0,
          "debug, info, warn or error"},
     };

@@ -77,7 +77,9 @@ static void log_subscription(const publisher_t *pub, const unsigned char *msg, i
 static void update_active(publisher_t *pub)
 {
     int64_t now = clock_ns(CLOCK_MONOTONIC) / 1000, grace = pub->cfg->heartbeat_ms * 2000;
-    int wanted = interest_matching(&pub->interest, pub->cfg->topic) > 0;
+    /* A full table (a peer subscribing to thousands of prefixes) cannot tell: publish. */
+    int wanted = interest_matching(&pub->interest, pub->cfg->topic) > 0 ||
+                 pub->interest.len >= INTEREST_PREFIXES_MAX;
     if (wanted != pub->wanted && !wanted)
         pub->unwanted_since_us = now;
     pub->wanted = wanted;
