@@ -19,8 +19,10 @@ class ReplayTest(SystemTest):
         _, endpoint = self.generator(port=port, interval_ms=50)
         proxy = CutProxy(port)
         self.addCleanup(proxy.close)
-        # The bus goes through the proxy; the replay socket is found from the heartbeats.
-        _, url = self.gateway(f"tcp://127.0.0.1:{proxy.port}")
+        # The bus goes through the proxy; the replay socket is found from the heartbeats. A
+        # small history: the refill after the cut is more than --max-lag (16) events, which
+        # must not make the connected client count as slow.
+        _, url = self.gateway(f"tcp://127.0.0.1:{proxy.port}", ["--history", "32"])
         sse = SSEClient(url)
         before = sse.events(5)
         proxy.cut()
@@ -35,6 +37,7 @@ class ReplayTest(SystemTest):
         self.assertGreater(m["rn_gateway_bus_replayed_total"], 0, "the gap came from replay")
         self.assertEqual(m["rn_gateway_bus_gap_events_total"], 0, "no gap was left")
         self.assertEqual(m['rn_gateway_sse_resets_total{reason="gap"}'], 0)
+        self.assertEqual(m["rn_gateway_sse_dropped_slow_total"], 0)
 
     def test_a_generator_back_with_a_lower_epoch_is_relayed_after_a_reset(self):
         port = free_port()

@@ -58,6 +58,17 @@ class ResumeTest(SystemTest):
         self.assertGreater(m["rn_gateway_sse_backfilled_events_total"], 16)
         self.assertEqual(m['rn_gateway_sse_resets_total{reason="too-old"}'], 0)
 
+    def test_an_id_further_back_than_the_lag_limit_is_resumed_not_dropped(self):
+        """A client coming back after more than --max-lag events (but within the history)
+        is not slow: it gets them all, then the live stream."""
+        _, endpoint = self.generator(interval_ms=20)
+        _, url = self.gateway(endpoint, ["--history", "64"])  # --max-lag 32
+        last = self.read_then_leave(url, 2)
+        time.sleep(0.9)  # about 45 events
+        sse = SSEClient(url, headers={"Last-Event-ID": last})
+        self.assert_exact_resume(last, sse.events(80))
+        self.assertEqual(metrics(url)["rn_gateway_sse_dropped_slow_total"], 0)
+
     def test_an_id_older_than_anyone_holds_gets_a_reset_then_live_events(self):
         _, endpoint = self.generator(interval_ms=20, extra=["--replay-history", "16"])
         _, url = self.gateway(endpoint, ["--history", "16"])
