@@ -20,15 +20,16 @@ class ReplayTest(SystemTest):
         proxy = CutProxy(port)
         self.addCleanup(proxy.close)
         # The bus goes through the proxy; the replay socket is found from the heartbeats. A
-        # small history: the refill after the cut is more than --max-lag (16) events, which
-        # must not make the connected client count as slow.
-        _, url = self.gateway(f"tcp://127.0.0.1:{proxy.port}", ["--history", "32"])
+        # small history: the refill after the cut is more than --max-lag (64) events, which
+        # must not make the connected client count as slow, yet well within the history
+        # (128), which a refill beyond would overwrite under the client.
+        _, url = self.gateway(f"tcp://127.0.0.1:{proxy.port}", ["--history", "128"])
         sse = SSEClient(url)
         before = sse.events(5)
         proxy.cut()
-        time.sleep(1.5)  # about thirty events are published meanwhile
+        time.sleep(4.0)  # about eighty events are published meanwhile
         proxy.heal()
-        after = sse.events(60, timeout=20)
+        after = sse.events(120, timeout=30)
         ids = number_ids(before + after)
         epoch = ids[0][0]
         self.assertEqual(ids, [(epoch, ids[0][1] + i) for i in range(len(ids))],
