@@ -106,10 +106,11 @@ uint64_t ring_tail(const ring_t *ring)
 }
 
 
-/* Reads the slot at pos into meta (may be NULL) and the frame into words (n of them);
- * the stamp check makes a torn read fail instead of passing. */
-static int read_slot(const ring_t *ring, uint64_t pos, ring_meta_t *meta, uint64_t *run,
-                     uint64_t *words, size_t max_words, uint32_t *len)
+/* Reads the slot at pos into meta (may be NULL) and the frame, or with plain only its
+ * plain part, into words (max_words at most); the stamp check makes a torn read fail
+ * instead of passing. */
+static int read_slot(const ring_t *ring, uint64_t pos, int plain, ring_meta_t *meta,
+                     uint64_t *run, uint64_t *words, size_t max_words, uint32_t *len)
 {
     if (pos >= ring_head(ring))
         return -EAGAIN;
@@ -118,6 +119,9 @@ static int read_slot(const ring_t *ring, uint64_t pos, ring_meta_t *meta, uint64
     if (before != 2 * pos)
         return -ERANGE;
     *len = atomic_load_explicit(&s->len, memory_order_relaxed);
+    uint64_t plain_len = atomic_load_explicit(&s->meta[5], memory_order_relaxed);
+    if (plain && plain_len < *len)
+        *len = (uint32_t)plain_len;
     size_t n = *len <= RING_FRAME_MAX ? (*len + 7) / 8 : 0;
     for (size_t i = 0; i < n && i < max_words; i++)
         words[i] = atomic_load_explicit(&s->words[i], memory_order_relaxed);
@@ -127,7 +131,7 @@ static int read_slot(const ring_t *ring, uint64_t pos, ring_meta_t *meta, uint64
         (int64_t)atomic_load_explicit(&s->meta[2], memory_order_relaxed),
         (int64_t)atomic_load_explicit(&s->meta[3], memory_order_relaxed),
         (int64_t)atomic_load_explicit(&s->meta[4], memory_order_relaxed),
-        atomic_load_explicit(&s->meta[5], memory_order_relaxed),
+        plain_len,
     };
     uint64_t r = atomic_load_explicit(&s->run, memory_order_relaxed);
     atomic_thread_fence(memory_order_acquire);
@@ -140,11 +144,12 @@ static int read_slot(const ring_t *ring, uint64_t pos, ring_meta_t *meta, uint64
     return 0;
 }
 
-int ring_read(const ring_t *ring, uint64_t pos, char *dst, size_t cap, ring_meta_t *meta)
+static int read_frame(const ring_t *ring, uint64_t pos, int plain, char *dst, size_t cap,
+                      ring_meta_t *meta)
 {
     uint64_t words[WORDS];
     uint32_t len;
-    int rc = read_slot(ring, pos, meta, NULL, words, WORDS, &len);
+    int rc = read_slot(ring, pos, plain, meta, NULL, words, WORDS, &len);
     if (rc < 0)
         return rc;
     if (len > cap)
@@ -153,10 +158,20 @@ int ring_read(const ring_t *ring, uint64_t pos, char *dst, size_t cap, ring_meta
     return (int)len;
 }
 
+int ring_read(const ring_t *ring, uint64_t pos, char *dst, size_t cap, ring_meta_t *meta)
+{
+    return read_frame(ring, pos, 0, dst, cap, meta);
+}
+
+int ring_read_plain(const ring_t *ring, uint64_t pos, char *dst, size_t cap, ring_meta_t *meta)
+{
+    return read_frame(ring, pos, 1, dst, cap, meta);
+}
+
 int ring_meta(const ring_t *ring, uint64_t pos, ring_meta_t *meta)
 {
     uint32_t len;
-    int rc = read_slot(ring, pos, meta, NULL, NULL, 0, &len);
+    int rc = read_slot(ring, pos, 0, meta, NULL, NULL, 0, &len);
     return rc < 0 ? rc : (int)len;
 }
 
@@ -165,7 +180,7 @@ static uint64_t run_at(const ring_t *ring, uint64_t pos, ring_meta_t *meta)
 {
     uint64_t run;
     uint32_t len;
-    return read_slot(ring, pos, meta, &run, NULL, 0, &len) == 0 ? run : 0;
+    return read_slot(ring, pos, 0, meta, &run, NULL, 0, &len) == 0 ? run : 0;
 }
 
 /* The first position in [lo, hi) whose run is >= run, or hi. */

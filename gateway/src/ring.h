@@ -61,6 +61,11 @@ typedef enum {
 
 ring_find_t ring_find(const ring_t *ring, uint64_t epoch, uint64_t seq, uint64_t *pos);
 
+/* As ring_read, but only the frame's plain part (meta->plain_len bytes), for clients that
+ * did not ask for the HTML message: the rest is never copied. */
+int ring_read_plain(const ring_t *ring, uint64_t pos, char *dst, size_t cap, ring_meta_t *meta)
+    __attribute__((warn_unused_result));
+
 /* Copies only the meta of the event at pos; same returns as ring_read. */
 int ring_meta(const ring_t *ring, uint64_t pos, ring_meta_t *meta)
     __attribute__((warn_unused_result));

@@ -48,7 +48,6 @@ typedef struct {
     metrics_writes_t writes;
     continuity_t held; /* the id the client holds: the last sent, or its Last-Event-ID */
     int64_t await_until_ns; /* while held.awaiting: give up waiting then */
-    metrics_reset_t await_reason;
     uint64_t fill_from, fill_to; /* seqs of held.epoch to fetch from the generator first */
     int64_t drain_offset_ms;     /* when draining: close this long after it began */
     int html;          /* also send each event's HTML message (the page asks for it) */
@@ -219,10 +218,9 @@ static int wants_html(struct mg_connection *conn)
 }
 
 /* The client holds an id we have not reached: wait for it a while before telling it. */
-static void await_id(stream_t *s, metrics_reset_t reason)
+static void await_id(stream_t *s)
 {
     s->held.awaiting = 1;
-    s->await_reason = reason;
     s->await_until_ns = clock_ns(CLOCK_MONOTONIC) + s->hub->cfg->bus_timeout_ms * 1000000;
 }
 
@@ -275,12 +273,20 @@ static void start_position(stream_t *s)
         return;
     }
     case RING_AHEAD:
-        return await_id(s, RESET_INVALID_ID);
+        return await_id(s);
     case RING_UNKNOWN:
         if (epoch == atomic_load(&hub->epoch)) /* our bus is behind the client's gateway */
-            return await_id(s, RESET_EPOCH);
+            return await_id(s);
         return start_live(s, RESET_EPOCH);
     }
+}
+
+/* The reset a verdict calls for in front of its event, into dst: its length, 0 for none. */
+static int reset_before(stream_t *s, continuity_verdict_t verdict, char *dst, size_t cap)
+{
+    if (verdict == CONTINUITY_SEND)
+        return 0;
+    return reset_encode(s, verdict == CONTINUITY_RESET_EPOCH ? RESET_EPOCH : RESET_GAP, dst, cap);
 }
 
 /* Copies frames from the cursor up to head into the buffer, with a reset event wherever
@@ -293,23 +299,21 @@ static int collect(stream_t *s, uint64_t head, char *dst, size_t cap, uint64_t *
     while (s->cursor < head && cap - len >= RING_FRAME_MAX + RESET_FRAME_MAX) {
         char *at = dst + len;
         ring_meta_t m;
-        int n = ring_read(s->hub->ring, s->cursor, at, RING_FRAME_MAX, &m);
+        int n = s->html ? ring_read(s->hub->ring, s->cursor, at, RING_FRAME_MAX, &m)
+                        : ring_read_plain(s->hub->ring, s->cursor, at, RING_FRAME_MAX, &m);
         if (n < 0)
             return n == -EAGAIN ? (int)len : -ERANGE;
         s->cursor++;
-        if (!s->html)
-            n = (int)m.plain_len;
         if (len == 0)
             s->oldest_ns = m.received_ns;
         continuity_verdict_t verdict = continuity_next(&s->held, m.epoch, m.seq);
         if (verdict == CONTINUITY_SKIP)
             continue;
-        if (verdict != CONTINUITY_SEND) { /* rare: make room for the reset in front */
-            char reset[RESET_FRAME_MAX];
-            metrics_reset_t why = verdict == CONTINUITY_RESET_EPOCH ? RESET_EPOCH : RESET_GAP;
-            int r = reset_encode(s, why, reset, sizeof reset);
-            if (r < 0)
-                return r;
+        char reset[RESET_FRAME_MAX];
+        int r = reset_before(s, verdict, reset, sizeof reset);
+        if (r < 0)
+            return r;
+        if (r > 0) { /* rare: make room for the reset in front */
             memmove(at + r, at, (size_t)n);
             memcpy(at, reset, (size_t)r);
             n += r;
@@ -336,13 +340,10 @@ static int send_fetched(stream_t *s, const wire_number_t *events, size_t count)
         continuity_verdict_t verdict = continuity_next(&s->held, events[i].epoch, events[i].seq);
         if (verdict == CONTINUITY_SKIP)
             continue;
-        if (verdict != CONTINUITY_SEND) { /* the generator's history moved on meanwhile */
-            int r = reset_encode(s, verdict == CONTINUITY_RESET_EPOCH ? RESET_EPOCH : RESET_GAP,
-                                 s->buf + len, STREAM_BUF - len);
-            if (r < 0)
-                return r;
-            len += (size_t)r;
-        }
+        int r = reset_before(s, verdict, s->buf + len, STREAM_BUF - len);
+        if (r < 0)
+            return r;
+        len += (size_t)r; /* the generator's history may have moved on meanwhile */
         size_t plain;
         int n = frame_event(s->buf + len, STREAM_BUF - len, s->hub->cfg->topic, &events[i],
                             &plain);
@@ -458,9 +459,10 @@ static int give_up_waiting(stream_t *s, char *dst, size_t cap)
 {
     ring_meta_t newest;
     uint64_t head = ring_head(s->hub->ring);
-    metrics_reset_t why = s->await_reason;
-    if (head > 1 && ring_meta(s->hub->ring, head - 1, &newest) >= 0)
-        why = newest.epoch == s->held.epoch ? RESET_INVALID_ID : RESET_EPOCH;
+    metrics_reset_t why = RESET_EPOCH;
+    if (head > 1 && ring_meta(s->hub->ring, head - 1, &newest) >= 0 &&
+        newest.epoch == s->held.epoch)
+        why = RESET_INVALID_ID;
     s->held = (continuity_t){0};
     int r = reset_encode(s, why, dst, cap);
     return r < 0 ? r : (r = stream_write(s, dst, (size_t)r)) < 0 ? r : 1;

@@ -65,6 +65,9 @@ static void test_plain_len(void)
     CHECK_EQ_INT((int)got.plain_len, 5);
     CHECK_EQ_INT(ring_read(r, 3, frame, sizeof frame, &got), 5);
     CHECK_EQ_INT((int)got.plain_len, 5);
+    CHECK_EQ_INT(ring_read_plain(r, 1, frame, sizeof frame, &got), 5);
+    CHECK_BYTES(frame, 5, "plain");
+    CHECK_EQ_INT(ring_read_plain(r, 2, frame, sizeof frame, &got), 5);
     ring_destroy(r);
 }
 
