@@ -2,6 +2,7 @@
 #include "http.h"
 
 #include "fragment.h"
+#include "gate.h"
 #include "log.h"
 #include "stream.h"
 
@@ -15,7 +16,10 @@ struct http_server {
     struct mg_context *ctx;
     hub_t *hub;               /* borrowed */
     const assets_t *assets;   /* borrowed */
+    gate_t *gate;             /* NULL: civetweb accepts by itself */
 };
+
+enum { HTTP_HEAD_MAX = 8192 }; /* civetweb's max_request_size, and what the gate awaits */
 
 /* The page may run only our own scripts and styles and talk only to its own origin. */
 static const char *const page_headers[] = {
@@ -245,40 +249,73 @@ static int on_log(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
-http_server_t *http_start(hub_t *hub, const assets_t *assets, char *err, size_t errlen)
+static void *on_thread_start(const struct mg_context *ctx, int thread_type)
 {
-    const gateway_config_t *cfg = hub->cfg;
-    http_server_t *srv = calloc(1, sizeof *srv);
-    if (srv == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    *srv = (http_server_t){NULL, hub, assets};
-    char threads[24], timeout[24];
+    const http_server_t *srv = mg_get_user_data(ctx);
+    if (thread_type == 0 && srv->gate != NULL) /* the master: it accepts through the gate */
+        gate_serve_this_thread(srv->gate);
+    return NULL;
+}
+
+static struct mg_context *start_civetweb(http_server_t *srv, char *err, size_t errlen)
+{
+    const gateway_config_t *cfg = srv->hub->cfg;
+    char threads[24], timeout[24], head_max[24];
     snprintf(threads, sizeof threads, "%ld", cfg->threads);
     /* civetweb's request timeout bounds reading a request's headers (and each of its own
      * writes: streams write with their own deadline, --write-timeout-ms). */
     snprintf(timeout, sizeof timeout, "%ld", cfg->header_timeout_ms);
+    snprintf(head_max, sizeof head_max, "%d", HTTP_HEAD_MAX);
+    /* No keep-alive: a kept-alive connection waits for its next request on a worker, where
+     * the gate cannot see it, so one complete request would buy a worker for a slow one. */
     const char *options[] = {"listening_ports", cfg->listen, "num_threads", threads,
-                             "request_timeout_ms", timeout, "enable_keep_alive", "yes",
-                             "keep_alive_timeout_ms", "500", "tcp_nodelay", "1",
-                             "max_request_size", "8192", "enable_directory_listing", "no",
+                             "request_timeout_ms", timeout, "enable_keep_alive", "no",
+                             "tcp_nodelay", "1", "max_request_size", head_max,
+                             "enable_directory_listing", "no",
                              /* civetweb would answer every preflight with "*" itself;
                               * empty leaves CORS to --cors-origins in our handler. */
                              "access_control_allow_origin", "", NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.log_message = on_log;
+    callbacks.init_thread = on_thread_start;
     struct mg_init_data init = {&callbacks, srv, options};
     struct mg_error_data error = {0};
     char text[256] = "";
     error.text = text;
     error.text_buffer_size = sizeof text;
-    srv->ctx = mg_start2(&init, &error);
-    if (srv->ctx == NULL) {
+    gate_record_listeners(srv->gate, 1);
+    struct mg_context *ctx = mg_start2(&init, &error);
+    gate_record_listeners(srv->gate, 0);
+    if (ctx == NULL)
         snprintf(err, errlen, "cannot listen on '%s': %s", cfg->listen, text);
+    return ctx;
+}
+
+/* Without the gate the gateway still serves, with half-sent requests holding workers. */
+static void start_gate(http_server_t *srv)
+{
+    char err[256];
+    if (gate_start(srv->gate, err, sizeof err) == 0)
+        return;
+    log_warn("serving without the accept gate", "error=\"%s\"", err);
+}
+
+http_server_t *http_start(hub_t *hub, const assets_t *assets, char *err, size_t errlen)
+{
+    http_server_t *srv = calloc(1, sizeof *srv);
+    if (srv == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    *srv = (http_server_t){NULL, hub, assets, NULL};
+    srv->gate = gate_create(&hub->metrics, hub->cfg->header_timeout_ms, HTTP_HEAD_MAX, err,
+                            errlen);
+    if (srv->gate == NULL || (srv->ctx = start_civetweb(srv, err, errlen)) == NULL) {
+        gate_destroy(srv->gate);
         free(srv);
         return NULL;
     }
+    start_gate(srv);
     mg_set_request_handler(srv->ctx, "/", on_request, srv);
     return srv;
 }
@@ -288,5 +325,6 @@ void http_stop(http_server_t *srv)
     if (srv == NULL)
         return;
     mg_stop(srv->ctx);
+    gate_destroy(srv->gate); /* after mg_stop: civetweb's master polls the gate until then */
     free(srv);
 }

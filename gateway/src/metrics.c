@@ -172,6 +172,19 @@ static double last_event_age(const hub_t *hub)
         return -1;
     return (double)(clock_ns(CLOCK_MONOTONIC) - m.received_ns) / 1e9;
 }
+/* Connections held by the accept gate until their request head arrives (gate.c). */
+static void render_gate(text_t *t, const metrics_t *m)
+{
+    gauge(t, "http_heads_waiting",
+          "Connections accepted whose request head has not arrived yet (no worker held).",
+          (double)metrics_get(&m->http_heads_waiting));
+    counter(t, "http_head_timeouts_total",
+            "Connections closed with 408: no complete request head within --header-timeout-ms.",
+            &m->http_head_timeouts);
+    counter(t, "http_heads_evicted_total",
+            "Connections closed while their head was arriving, to make room (1024 waiting, "
+            "or out of file descriptors).", &m->http_heads_evicted);
+}
 
 int metrics_render(const hub_t *hub, char *buf, size_t cap)
 {
@@ -183,6 +196,7 @@ int metrics_render(const hub_t *hub, char *buf, size_t cap)
     gauge(&t, "workers_busy", "HTTP worker threads serving a request or stream now.",
           (double)atomic_load(&hub->busy_workers));
     gauge(&t, "workers", "HTTP worker threads.", (double)hub->cfg->threads);
+    render_gate(&t, &hub->metrics);
     render_latency(&t, &hub->metrics);
     return t.overflow ? -ENOSPC : (int)t.len;
 }

@@ -34,6 +34,9 @@ typedef struct {
     _Atomic uint64_t bus_replayed;   /* events fetched from the replay socket and relayed */
     _Atomic uint64_t replay_failures; /* replay requests unanswered or refused */
     _Atomic uint64_t bus_resubscribes; /* heartbeats said nobody wants the topic we want */
+    _Atomic uint64_t http_heads_waiting; /* gauge: accepted, request head not complete */
+    _Atomic uint64_t http_head_timeouts; /* closed with 408 after --header-timeout-ms */
+    _Atomic uint64_t http_heads_evicted; /* closed to make room for newer ones */
     _Atomic uint64_t sse_connections;
     _Atomic uint64_t sse_refused;
     _Atomic uint64_t sse_dropped_slow;

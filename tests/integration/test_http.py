@@ -8,7 +8,7 @@ import time
 import unittest
 
 from harness import (BIN, SSEClient, SystemTest, free_port, http_get, metrics,
-                     open_file_limit)
+                     open_file_limit, wait_until)
 
 
 def run(program, args, env=None, timeout=10, nofile=None):
@@ -118,6 +118,43 @@ class HttpTest(SystemTest):
             sock.close()
         self.assertLess(time.monotonic() - started, 6,
                         "closed after the header timeout, not the write timeout (10 s)")
+
+    def test_half_sent_requests_hold_no_worker(self):
+        """Three times --threads connections hold a half-sent request (and some send
+        nothing at all): the page, the fragment, the health checks and a stream are still
+        served at once, and a held request that completes later is answered too."""
+        _, endpoint = self.generator(interval_ms=100)
+        _, url = self.gateway(endpoint, ["--threads", "12", "--header-timeout-ms", "20000"])
+        port = int(url.rsplit(":", 1)[1])
+        held = []
+        for i in range(48):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if i % 4:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never the blank line
+            held.append(sock)
+        try:
+            wait_until(lambda: metrics(url)["rn_gateway_http_heads_waiting"] == 48, 5,
+                       what="every held connection waiting at the gate")
+            for path in ("/healthz", "/readyz", "/", "/fragments/number", "/static/app.css"):
+                started = time.monotonic()
+                # Far below the header timeout: served by a free worker, not after one.
+                status = http_get(url + path, timeout=3)[0]
+                print(f"{path}: {status} in {(time.monotonic() - started) * 1000:.1f} ms "
+                      "beside 48 half-sent requests")
+                self.assertEqual(status, 200, path)
+            stream = SSEClient(url, timeout=3)
+            self.assertEqual(stream.status, 200)
+            self.assertEqual(stream.next_event(timeout=3).get("event"), "number")
+            stream.close()
+            held[1].sendall(b"\r\n")
+            response = held[1].recv(4096)
+            self.assertTrue(response.startswith(b"HTTP/1.1 200"), response[:80])
+        finally:
+            for sock in held:
+                sock.close()
+        wait_until(lambda: metrics(url)["rn_gateway_http_heads_waiting"] == 0, 5,
+                   what="closed connections leave the gate")
+        self.assertEqual(metrics(url)["rn_gateway_http_head_timeouts_total"], 0)
 
     def test_nothing_after_a_stream_is_read_as_a_request(self):
         """A stream's body ends with its connection: bytes a client pipelines after it are
