@@ -4,7 +4,7 @@
 # table per scenario with the ratio ours/nchan. Every run is bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# SCENARIO: 1000x100, 10000x1, 100x5000, max (default: all four). RN_BENCH_GATEWAY_ARGS
+# SCENARIO: 1000x100, 10000x1, 100x5000, max, storm (default: all five). RN_BENCH_GATEWAY_ARGS
 # adds gateway flags, e.g. "--coalesce-ms 20".
 quick=0; [ "${1:-}" = "--quick" ] && quick=1
 only=" $* "
@@ -142,6 +142,70 @@ for label, key, fmt in rows:
 PY
 }
 
+# storm_measure NAME LOAD_ARGS... -- 1,000 steady clients at 1 event/s: their latency over 5
+# quiet seconds, then while 15,000 new clients connect at 3,000/s (each window ends with a
+# SIGUSR1 mark), plus the new clients' time to their first answer and event, and the
+# server CPU in the storm window.
+storm_measure() {
+  local name=$1; shift
+  "$bin/sse_load" --clients 1000 --ramp-per-s 1000 --duration-s 120 --json "$@" \
+    > "$work/$name.steady.jsonl" &
+  local steady=$!
+  sleep 3; kill -USR1 "$steady"; sleep 5; kill -USR1 "$steady"
+  local cpu0; cpu0=$(cpu_s "${server_pids[@]}")
+  "$bin/sse_load" --clients 15000 --ramp-per-s 3000 --duration-s 2 --json "$@" \
+    > "$work/$name.storm.json" &
+  local storm=$!
+  sleep 6; kill -USR1 "$steady"
+  local cpu1; cpu1=$(cpu_s "${server_pids[@]}")
+  wait "$storm"; kill -TERM "$steady"; wait "$steady" || true
+  echo "{\"cpu_s\": $(( cpu1 - cpu0 ))}" > "$work/$name.cpu.json"
+}
+
+storm_scenario() {
+  local title="storm: 15,000 new clients at 3,000/s beside 1,000 connected, 1 event/s"
+  echo "== $title" >&2
+  start_ours 17000 1
+  storm_measure ours --port "$load_port"
+  stop_all
+  start_nchan 17000
+  "$bin/nchan_pub" "$load_port" /pub 1 40 > "$work/pub.out" &
+  pids+=($!)
+  storm_measure nchan --port "$load_port" --path /sub --nchan
+  stop_all
+  /usr/bin/python3 - "$title" "$work" <<'PY' | tee -a "$work/tables.md"
+import json, sys
+title, work = sys.argv[1], sys.argv[2]
+def load(name):
+    lines = [json.loads(l) for l in open(f"{work}/{name}.steady.jsonl") if l.strip()]
+    marks = [l for l in lines if "mark" in l]
+    final = [l for l in lines if "clients" in l][-1]
+    storm = json.load(open(f"{work}/{name}.storm.json"))
+    cpu = json.load(open(f"{work}/{name}.cpu.json"))["cpu_s"] / 100.0
+    return marks[1], marks[2], final, storm, cpu
+rows = []
+(aq, as_, af, an, ac), (bq, bs, bf, bn, bc) = load("ours"), load("nchan")
+def row(label, x, y, fmt="{:.1f}"):
+    ratio = f"{x / y:.2f}" if y else ("-" if x == 0 else "inf")
+    print(f"| {label} | {fmt.format(x)} | {fmt.format(y)} | {ratio} |")
+print(f"\n### {title}\n\n| | ours | nchan | ours/nchan |\n|---|---|---|---|")
+row("steady p50 ms, no storm", aq["mark_latency_p50_ms"], bq["mark_latency_p50_ms"])
+row("steady p99 ms, no storm", aq["mark_latency_p99_ms"], bq["mark_latency_p99_ms"])
+row("steady p50 ms, during the storm", as_["mark_latency_p50_ms"], bs["mark_latency_p50_ms"])
+row("steady p99 ms, during the storm", as_["mark_latency_p99_ms"], bs["mark_latency_p99_ms"])
+row("steady max ms, during the storm", as_["mark_latency_max_ms"], bs["mark_latency_max_ms"])
+row("steady events lost", af["missed"], bf["missed"], "{:.0f}")
+row("new clients answered 200 (of 15,000)", an["first_answer_samples"], bn["first_answer_samples"], "{:.0f}")
+row("new clients with an event", an["first_event_samples"], bn["first_event_samples"], "{:.0f}")
+row("new: connect to 200, p50 ms", an["first_answer_p50_ms"], bn["first_answer_p50_ms"])
+row("new: connect to 200, p99 ms", an["first_answer_p99_ms"], bn["first_answer_p99_ms"])
+row("new: connect to first event, p50 ms", an["first_event_p50_ms"], bn["first_event_p50_ms"])
+row("new: connect to first event, p99 ms", an["first_event_p99_ms"], bn["first_event_p99_ms"])
+row("new: refused / failed", an["refused"] + an["failed"], bn["refused"] + bn["failed"], "{:.0f}")
+row("server CPU s in the storm window (6 s)", ac, bc, "{:.2f}")
+PY
+}
+
 if [ $quick = 1 ]; then
   scenario "1,000 clients x 100 events/s (quick: 200 x 50)" 200 50 1000 5
   scenario "100 clients x 5,000 events/s (quick: 50 x 1,000)" 50 1000 1000 5
@@ -152,6 +216,7 @@ else
   if wanted max; then
     scenario "most concurrent clients (ramp to 20,000 x 1 event/s)" 20000 1 1000 10
   fi
+  if wanted storm; then storm_scenario; fi
 fi
 echo
 echo "ours = gateway + generator CPU and RSS; nchan = its one nginx worker (publishing included)."

@@ -13,8 +13,10 @@
  * an epoch), duplicated (a seq not newer within an epoch), `event: reset` by reason, and
  * the reconnect time (stream end to the first byte of the next 200 answer).
  * --report-every-s N prints a JSON line of cumulative counters every N seconds; SIGUSR1
- * prints one too, marked, with the reconnect times since the previous mark; SIGTERM or
- * SIGINT end the run early with the final summary. */
+ * prints one too, marked, with the reconnect times and event latencies since the previous
+ * mark; SIGTERM or SIGINT end the run early with the final summary. The summary also has
+ * each connection's time from its first connect to its first 200 answer and to its first
+ * event (first_answer_*, first_event_*). */
 #include "histogram.h"
 
 #include <arpa/inet.h>
@@ -65,10 +67,13 @@ typedef struct {
     double reconnect_at;   /* WAITING: when to open the next connection */
     double first_byte_at;  /* the answer's first byte */
     double last_byte_at;   /* STREAMING: the stream's latest byte */
+    double opened_at;      /* its first connect, for the time to the first answer and event */
+    int answered, served;  /* got a 200, an event (since its first connect) */
 } conn_t;
 
 typedef struct {
-    histogram_t latency, reconnect, reconnect_mark; /* us */
+    histogram_t latency, reconnect, reconnect_mark, latency_mark; /* us */
+    histogram_t first_answer, first_event; /* us from a connection's first connect */
     uint64_t deliveries, missed, duplicated, resets, errors, refused, connected, failed;
     uint64_t events, reasons[REASONS], reconnects, epoch_changes, idle_closed;
     uint64_t conns_with_loss, conns_with_dup, conns_reconnected, max_reconnects;
@@ -114,6 +119,12 @@ static void on_event(conn_t *c, totals_t *t)
     if (!c->is_number || !c->has_seq)
         return; /* comments, unnamed (html=1) messages, anything but `event: number` */
     t->events++;
+    if (!c->served) {
+        c->served = 1;
+        histogram_add(&t->first_event, (int64_t)((mono_s() - c->opened_at) * 1e6));
+    }
+    if (c->t_ns)
+        histogram_add(&t->latency_mark, (wall_ns() - c->t_ns) / 1000);
     if (t->measuring) {
         t->deliveries++;
         if (c->t_ns)
@@ -220,6 +231,8 @@ static int open_conn(int ep, conn_t *c, const options_t *o, totals_t *t)
     if (inet_pton(AF_INET, o->host, &dst.sin_addr) != 1)
         return -1; /* checked in parse_options */
     c->first_byte_at = 0;
+    if (c->opened_at == 0)
+        c->opened_at = mono_s();
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0 || bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0 ||
         (connect(c->fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS)) {
@@ -301,6 +314,10 @@ static void on_readable(int ep, conn_t *c, const options_t *o, totals_t *t)
             }
             t->connected++;
             t->connected_now++;
+            if (!c->answered) {
+                c->answered = 1;
+                histogram_add(&t->first_answer, (int64_t)((now - c->opened_at) * 1e6));
+            }
             if (c->closed_at != 0) {
                 int64_t us = (int64_t)((c->first_byte_at - c->closed_at) * 1e6);
                 histogram_add(&t->reconnect, us);
@@ -396,6 +413,16 @@ static void print_counters(const totals_t *t)
            t->events, t->epoch_changes, t->idle_closed);
 }
 
+/* "NAME_samples", "NAME_p50_ms", "NAME_p99_ms" and "NAME_max_ms" of h, each followed by a
+ * comma. */
+static void print_histogram(const char *name, const histogram_t *h)
+{
+    printf("\"%s_samples\":%" PRIu64 ",\"%s_p50_ms\":%.3f,\"%s_p99_ms\":%.3f,"
+           "\"%s_max_ms\":%.3f,",
+           name, h->total, name, histogram_percentile(h, 0.5) / 1e3, name,
+           histogram_percentile(h, 0.99) / 1e3, name, (double)h->max_us / 1e3);
+}
+
 /* One timeline line: the time since start (s), wall clock (s), streams with no byte for
  * STALL_S, the cumulative counters; a mark (SIGUSR1) adds the reconnect times since the
  * previous mark and starts a new interval. */
@@ -403,13 +430,11 @@ static void print_tick(totals_t *t, double since_start, int64_t stalled, int mar
 {
     printf("{\"t\":%.3f,\"wall\":%.3f,", since_start, (double)wall_ns() / 1e9);
     if (mark) {
-        const histogram_t *h = &t->reconnect_mark;
-        printf("\"mark\":%d,\"mark_reconnect_samples\":%" PRIu64
-               ",\"mark_reconnect_p50_ms\":%.1f,\"mark_reconnect_p99_ms\":%.1f"
-               ",\"mark_reconnect_max_ms\":%.1f,",
-               t->marks, h->total, histogram_percentile(h, 0.5) / 1e3,
-               histogram_percentile(h, 0.99) / 1e3, (double)h->max_us / 1e3);
+        printf("\"mark\":%d,", t->marks);
+        print_histogram("mark_reconnect", &t->reconnect_mark);
+        print_histogram("mark_latency", &t->latency_mark);
         memset(&t->reconnect_mark, 0, sizeof t->reconnect_mark);
+        memset(&t->latency_mark, 0, sizeof t->latency_mark);
     }
     printf("\"stalled\":%" PRId64 ",\"refused\":%" PRIu64 ",\"failed\":%" PRIu64
            ",\"errors\":%" PRIu64 ",",
@@ -441,6 +466,8 @@ static void report(const options_t *o, const totals_t *t, double seconds)
                rate, p50, p99, p999, max, t->missed, t->duplicated, t->conns_with_loss,
                t->conns_with_dup, t->conns_reconnected, t->max_reconnects, r->total, r50, r99,
                rmax);
+        print_histogram("first_answer", &t->first_answer);
+        print_histogram("first_event", &t->first_event);
         print_counters(t);
         printf("}\n");
         return;

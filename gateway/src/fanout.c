@@ -52,28 +52,37 @@ static void hand_back(fanout_client_t *c, uint32_t state)
     futex_wake_all(&c->state);
 }
 
+/* Leaves a hole in the list, which the next pump closes: the list keeps its order. */
 static void release(writer_t *w, fanout_client_t *c, uint32_t state)
 {
     if (epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL) < 0)
         log_error("fan-out cannot unwatch a stream", "fd=%d error=\"%s\"", c->fd, strerror(errno));
-    fanout_client_t *last = w->clients[--w->count];
-    w->clients[c->slot] = last;
-    last->slot = c->slot;
+    w->clients[c->slot] = NULL;
     hand_back(c, state);
 }
 
-static void pump_one(writer_t *w, fanout_client_t *c)
+/* 1 when the stream stays with this writer. */
+static int pump_one(writer_t *w, fanout_client_t *c)
 {
     int rc = c->pump(c->ctx, w->scratch, sizeof w->scratch);
     if (rc != 0)
         release(w, c, rc == -EWOULDBLOCK ? FANOUT_RETURNED : FANOUT_ENDED);
+    return rc == 0;
 }
 
-/* Downwards, so that the swap in release only moves streams already pumped. */
+/* Oldest first, so the streams already connected get each event before those arriving in
+ * a storm of new ones; closes the holes as it goes (a stable compaction). */
 static void pump_all(writer_t *w)
 {
-    for (size_t i = w->count; i-- > 0;)
-        pump_one(w, w->clients[i]);
+    size_t kept = 0;
+    for (size_t i = 0; i < w->count; i++) {
+        fanout_client_t *c = w->clients[i];
+        if (c == NULL || !pump_one(w, c))
+            continue;
+        c->slot = kept;
+        w->clients[kept++] = c;
+    }
+    w->count = kept;
 }
 
 static int admit(writer_t *w, fanout_client_t *c)
@@ -128,8 +137,10 @@ static void writer_close(writer_t *w)
         hand_back(c, FANOUT_RETURNED);
         c = next;
     }
-    while (w->count > 0)
-        release(w, w->clients[w->count - 1], FANOUT_RETURNED);
+    for (size_t i = 0; i < w->count; i++)
+        if (w->clients[i] != NULL)
+            release(w, w->clients[i], FANOUT_RETURNED);
+    w->count = 0;
 }
 
 static void on_ready(writer_t *w, const struct epoll_event *ev)
@@ -155,9 +166,10 @@ static void *writer_main(void *arg)
         }
         for (int i = 0; i < n; i++)
             on_ready(w, &events[i]);
-        take_arrivals(w);
+        /* The connected streams first: arrivals are pumped as they are taken, after. */
         if (atomic_exchange(&w->pump_due, 0))
             pump_all(w);
+        take_arrivals(w);
     }
     writer_close(w);
     return NULL;

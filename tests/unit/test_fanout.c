@@ -1,6 +1,7 @@
 /* test_fanout.c -- parking streams with the fan-out writers, over real socket pairs: a wake
- * pumps every parked stream, a peer that closes ends its stream at once, a full socket
- * hands the stream back, and stopping the fan-out returns whatever is still parked. */
+ * pumps every parked stream (the first parked first), a peer that closes ends its stream
+ * at once, a full socket hands the stream back, and stopping the fan-out returns whatever
+ * is still parked. */
 #include "check.h"
 #include "fanout.h"
 
@@ -16,15 +17,19 @@ typedef struct {
     fanout_client_t client;
     int peer;
     _Atomic int pumps;
+    _Atomic int pumped_at; /* the pump clock at its latest pump */
     int verdict; /* what the pump returns after writing */
     _Atomic int result; /* what fanout_park returned, -1 while parked */
     pthread_t worker;
 } stream_t;
 
+static _Atomic int pump_clock;
+
 static int on_pump(void *ctx, char *scratch, size_t cap)
 {
     stream_t *s = ctx;
     CHECK(scratch != NULL && cap == FANOUT_SCRATCH);
+    atomic_store(&s->pumped_at, atomic_fetch_add(&pump_clock, 1) + 1);
     atomic_fetch_add(&s->pumps, 1);
     if (send(s->client.fd, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
         return -EPIPE;
@@ -88,6 +93,40 @@ static void test_wake_pumps_every_parked_stream(void)
     fanout_destroy(f);
 }
 
+/* The streams connected first get each event first, whatever left in between: in a
+ * storm of new streams the connected ones do not wait for the newcomers. */
+static void test_wake_pumps_oldest_first(void)
+{
+    char err[128];
+    fanout_t *f = fanout_create(1, err, sizeof err);
+    enum { N = 40 };
+    static stream_t s[N];
+    for (int i = 0; i < N; i++) { /* one at a time, so they park in this order */
+        stream_park(&s[i], f, 0);
+        CHECK(wait_for(&s[i].pumps, 1));
+    }
+    for (int i = 1; i < N; i += 3) { /* some leave, leaving holes in the writer's list */
+        CHECK_EQ_INT(shutdown(s[i].peer, SHUT_RDWR), 0);
+        CHECK_EQ_INT(stream_finish(&s[i]), FANOUT_ENDED);
+    }
+    fanout_wake(f);
+    int last = 0;
+    for (int i = 0; i < N; i++) {
+        if (i % 3 == 1)
+            continue;
+        CHECK(wait_for(&s[i].pumps, 2));
+        CHECK(atomic_load(&s[i].pumped_at) > last);
+        last = atomic_load(&s[i].pumped_at);
+    }
+    for (int i = 0; i < N; i++) {
+        if (i % 3 == 1)
+            continue;
+        CHECK_EQ_INT(shutdown(s[i].peer, SHUT_RDWR), 0);
+        CHECK_EQ_INT(stream_finish(&s[i]), FANOUT_ENDED);
+    }
+    fanout_destroy(f);
+}
+
 static void test_pump_verdicts(void)
 {
     char err[128];
@@ -115,6 +154,7 @@ static void test_destroy_returns_parked_streams(void)
 int main(void)
 {
     test_wake_pumps_every_parked_stream();
+    test_wake_pumps_oldest_first();
     test_pump_verdicts();
     test_destroy_returns_parked_streams();
     CHECK_DONE();
