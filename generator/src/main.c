@@ -2,6 +2,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "peers.h"
 #include "publisher.h"
 #include "replay.h"
 #include "signals.h"
@@ -80,43 +81,94 @@ static void warn_if_open(const generator_config_t *cfg)
                  "reaches it can subscribe; see --curve-secret-key-file\"", cfg->bind);
 }
 
-static int run(publisher_t *pub, replay_t *replay, zap_t *zap, int signal_fd)
+/* What the poll loop serves; optional parts are NULL. */
+typedef struct {
+    publisher_t *pub;
+    replay_t *replay;
+    zap_t *zap;
+    peers_t peers[2]; /* the bus socket's connections, the replay socket's */
+    int n_peers;
+    int signal_fd;
+} loop_t;
+
+enum { ITEM_BUS, ITEM_SIGNAL, ITEMS_MAX = 6 };
+
+/* The sockets to poll: the bus and the signals, then the optional ones. Returns the count;
+ * replay_at and zap_at are -1 without them, the peers' monitors start at peers_at. */
+static int poll_items(const loop_t *l, zmq_pollitem_t *items, int *replay_at, int *zap_at,
+                      int *peers_at)
 {
-    const generator_config_t *cfg = pub->cfg;
+    items[ITEM_BUS] = (zmq_pollitem_t){l->pub->socket, 0, ZMQ_POLLIN, 0};
+    items[ITEM_SIGNAL] = (zmq_pollitem_t){NULL, l->signal_fd, ZMQ_POLLIN, 0};
+    int count = 2;
+    *replay_at = *zap_at = -1;
+    if (l->replay)
+        items[*replay_at = count++] = (zmq_pollitem_t){replay_socket(l->replay), 0, ZMQ_POLLIN, 0};
+    if (l->zap)
+        items[*zap_at = count++] = (zmq_pollitem_t){zap_socket(l->zap), 0, ZMQ_POLLIN, 0};
+    *peers_at = count;
+    for (int i = 0; i < l->n_peers; i++)
+        items[count++] = (zmq_pollitem_t){l->peers[i].monitor, 0, ZMQ_POLLIN, 0};
+    return count;
+}
+
+/* Serves the side sockets that are readable: replay, authentication, monitors. */
+static void serve_side(loop_t *l, const zmq_pollitem_t *items, int replay_at, int zap_at,
+                       int peers_at)
+{
+    if (replay_at >= 0 && (items[replay_at].revents & ZMQ_POLLIN))
+        serve_replay(l->replay);
+    if (zap_at >= 0 && (items[zap_at].revents & ZMQ_POLLIN) && zap_serve(l->zap) < 0)
+        log_error("authentication handler failed", "error=\"%s\"", zmq_strerror(zmq_errno()));
+    for (int i = 0; i < l->n_peers; i++)
+        if (items[peers_at + i].revents & ZMQ_POLLIN)
+            peers_read(&l->peers[i]);
+}
+
+static int run(loop_t *l)
+{
+    const generator_config_t *cfg = l->pub->cfg;
     int64_t now = now_us();
     int64_t next_tick = now + cfg->interval_us, next_heartbeat = now;
     for (;;) {
-        /* Optional sockets go at the end, so the list holds only those that exist. */
-        zmq_pollitem_t items[4] = {{pub->socket, 0, ZMQ_POLLIN, 0},
-                                   {NULL, signal_fd, ZMQ_POLLIN, 0}};
-        int count = 2, replay_at = -1, zap_at = -1;
-        if (replay)
-            items[replay_at = count++] = (zmq_pollitem_t){replay_socket(replay), 0, ZMQ_POLLIN, 0};
-        if (zap)
-            items[zap_at = count++] = (zmq_pollitem_t){zap_socket(zap), 0, ZMQ_POLLIN, 0};
+        zmq_pollitem_t items[ITEMS_MAX];
+        int replay_at, zap_at, peers_at;
+        int count = poll_items(l, items, &replay_at, &zap_at, &peers_at);
         if (zmq_poll(items, count, poll_timeout(next_tick, next_heartbeat, now)) < 0 &&
             zmq_errno() != EINTR)
             return -zmq_errno();
-        if (replay_at >= 0 && (items[replay_at].revents & ZMQ_POLLIN))
-            serve_replay(replay);
-        if (zap_at >= 0 && (items[zap_at].revents & ZMQ_POLLIN) && zap_serve(zap) < 0)
-            log_error("authentication handler failed", "error=\"%s\"", zmq_strerror(zmq_errno()));
-        if (items[1].revents & ZMQ_POLLIN) {
+        serve_side(l, items, replay_at, zap_at, peers_at);
+        if (items[ITEM_SIGNAL].revents & ZMQ_POLLIN) {
             struct signalfd_siginfo info;
-            if (read(signal_fd, &info, sizeof info) == (ssize_t)sizeof info)
+            if (read(l->signal_fd, &info, sizeof info) == (ssize_t)sizeof info)
                 log_info("stopping", "signal=%s", strsignal((int)info.ssi_signo));
             return 0;
         }
-        int rc = publisher_read_subscriptions(pub);
+        int rc = publisher_read_subscriptions(l->pub);
         now = now_us();
         if (rc == 0)
-            rc = publish_due(pub, replay, &next_tick, now);
+            rc = publish_due(l->pub, l->replay, &next_tick, now);
         if (rc == 0 && now >= next_heartbeat) {
-            rc = publisher_heartbeat(pub);
+            rc = publisher_heartbeat(l->pub);
             next_heartbeat = now + cfg->heartbeat_ms * 1000;
         }
         if (rc < 0)
             log_error("bus error", "error=\"%s\"", zmq_strerror(-rc));
+    }
+}
+
+/* Counts the connections each socket drops; without a monitor the generator runs on. */
+static void watch_peers(loop_t *l, void *context)
+{
+    void *sockets[2] = {l->pub->socket, l->replay ? replay_socket(l->replay) : NULL};
+    const char *names[2] = {"bus", "replay"};
+    for (int i = 0; i < 2 && sockets[i]; i++) {
+        int rc = peers_watch(&l->peers[l->n_peers], context, sockets[i], names[i]);
+        if (rc < 0)
+            log_warn("cannot count dropped peers", "socket=%s error=\"%s\"", names[i],
+                     zmq_strerror(-rc));
+        else
+            l->n_peers++;
     }
 }
 
@@ -164,9 +216,13 @@ int main(int argc, char **argv)
                  (unsigned long long)pub->epoch, cfg.min, cfg.max,
                  cfg.curve_secret_key_file[0] ? (zap ? "allow-list" : "on") : "off");
         warn_if_open(&cfg);
-        rc = run(pub, replay, zap, signal_fd);
+        loop_t loop = {.pub = pub, .replay = replay, .zap = zap, .signal_fd = signal_fd};
+        watch_peers(&loop, context);
+        rc = run(&loop);
         if (rc < 0)
             log_error("stopped on error", "error=\"%s\"", zmq_strerror(-rc));
+        for (int i = 0; i < loop.n_peers; i++)
+            peers_close(&loop.peers[i]);
     }
     replay_destroy(replay);
     publisher_destroy(pub);
