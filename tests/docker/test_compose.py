@@ -281,8 +281,9 @@ class SseClient(threading.Thread):
     """Reads /events through the balancer; on a closed stream it reconnects after the advised
     retry delay, sending Last-Event-ID. Bounded: at most max_connects attempts."""
 
-    def __init__(self, name, port, max_connects=30):
+    def __init__(self, name, port, max_connects=30, host="127.0.0.1"):
         super().__init__(name=name, daemon=True)
+        self.host = host
         self.port = port
         self.max_connects = max_connects
         self.events = []          # (epoch, seq, value, monotonic time, connection number)
@@ -309,7 +310,7 @@ class SseClient(threading.Thread):
             self._halt.wait(self.retry_s)
 
     def _one_stream(self):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=25)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=25)
         try:
             headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
             if self.last_id:
@@ -376,8 +377,8 @@ class SseClient(threading.Thread):
             return self.events[-1][1] if self.events else None
 
 
-def start_clients(prefix, n, port):
-    clients = [SseClient(f"{prefix}{i}", port) for i in range(n)]
+def start_clients(prefix, n, port, host="127.0.0.1"):
+    clients = [SseClient(f"{prefix}{i}", port, host=host) for i in range(n)]
     for c in clients:
         c.start()
         time.sleep(0.05)
