@@ -115,7 +115,9 @@ int cli_parse(const cli_option_t *opts, size_t count, int argc, char **argv, cha
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-            return 1;
+            return CLI_HELP;
+        if (strcmp(argv[i], "--version") == 0)
+            return CLI_VERSION;
     }
     int rc = apply_environment(opts, count, err, errlen);
     for (int i = 1; rc == 0 && i < argc; i++)
@@ -154,4 +156,28 @@ void cli_usage(FILE *out, const char *program, const char *summary, const cli_op
         fputc('\n', out);
     }
     fprintf(out, "  --help\n      print this text and exit\n");
+    fprintf(out, "  --version\n      print the version and exit\n");
+}
+
+#ifndef RN_VERSION
+#define RN_VERSION "unknown"
+#endif
+#ifndef RN_GIT_DESCRIBE
+#define RN_GIT_DESCRIBE ""
+#endif
+
+void cli_print_version(FILE *out, const char *program)
+{
+    const char *git = RN_GIT_DESCRIBE;
+    fprintf(out, "%s %s%s%s%s\n", program, RN_VERSION, git[0] ? " (" : "", git, git[0] ? ")" : "");
+}
+
+int cli_answer(int rc, const char *program, const char *summary, const cli_option_t *opts,
+               size_t count)
+{
+    if (rc == CLI_HELP)
+        cli_usage(stdout, program, summary, opts, count);
+    else if (rc == CLI_VERSION)
+        cli_print_version(stdout, program);
+    return rc == CLI_HELP || rc == CLI_VERSION;
 }

@@ -18,11 +18,22 @@ typedef struct {
     const char *help;
 } cli_option_t;
 
-/* Returns 0 when parsed, 1 when --help was asked for, -EINVAL with a message in err. */
+enum { CLI_HELP = 1, CLI_VERSION = 2 };
+
+/* Returns 0 when parsed, CLI_HELP or CLI_VERSION when --help or --version was asked for,
+ * -EINVAL with a message in err. */
 int cli_parse(const cli_option_t *opts, size_t count, int argc, char **argv, char *err,
               size_t errlen) __attribute__((warn_unused_result));
 
 void cli_usage(FILE *out, const char *program, const char *summary, const cli_option_t *opts,
+               size_t count);
+
+/* "PROGRAM VERSION (GIT-DESCRIBE)" */
+void cli_print_version(FILE *out, const char *program);
+
+/* Prints the usage or the version when cli_parse's rc asked for one. Returns 1 when it
+ * did (the program then exits 0), else 0. */
+int cli_answer(int rc, const char *program, const char *summary, const cli_option_t *opts,
                size_t count);
 
 #endif

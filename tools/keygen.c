@@ -1,5 +1,7 @@
 /* keygen.c -- writes a CURVE key pair for the bus: NAME.key (secret, mode 0600) and
  * NAME.pub (public), each one line of Z85 text. */
+#include "cli.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,6 +28,10 @@ static int write_key(const char *path, const char *key, mode_t mode)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        cli_print_version(stdout, "keygen");
+        return 0;
+    }
     if (argc != 2 || argv[1][0] == '-') {
         fprintf(stderr, "usage: keygen NAME\nwrites NAME.key (secret, 0600) and NAME.pub "
                         "(public): a CURVE key pair for the bus\n");

@@ -140,10 +140,8 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
     const size_t count = sizeof opts / sizeof opts[0];
     char err[256];
     int rc = cli_parse(opts, count, argc, argv, err, sizeof err);
-    if (rc == 1) {
-        cli_usage(stdout, "gateway", summary, opts, count);
+    if (cli_answer(rc, "gateway", summary, opts, count))
         return 1;
-    }
     if (rc == 0)
         rc = validate(cfg, level, err, sizeof err);
     if (rc < 0)

@@ -128,6 +128,9 @@ static void render_clients(text_t *t, const hub_t *hub)
           (double)atomic_load(&hub->parked));
     counter(t, "sse_returned_total",
             "Times a writer gave a stream back to its worker (socket full).", &m->sse_returned);
+    counter(t, "sse_park_fallback_total",
+            "SSE clients never parked because their socket was not found: each costs a "
+            "thread wake-up per event (sockfd.c).", &m->sse_park_fallback);
     counter(t, "sse_resumes_total", "SSE clients resumed exactly after their Last-Event-ID.",
             &m->sse_resumes);
     counter(t, "sse_backfilled_events_total",

@@ -41,6 +41,7 @@ typedef struct {
     _Atomic uint64_t sse_refused;
     _Atomic uint64_t sse_dropped_slow;
     _Atomic uint64_t sse_returned;   /* parked streams given back to their worker */
+    _Atomic uint64_t sse_park_fallback; /* streams whose socket was not found: never parked */
     _Atomic uint64_t sse_resumes;    /* resumed exactly after their Last-Event-ID */
     _Atomic uint64_t sse_resets[RESET_KINDS];
     _Atomic uint64_t sse_backfilled; /* events older than the ring sent from the replay */

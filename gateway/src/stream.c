@@ -573,6 +573,8 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
         return http_send(conn, 503, "text/plain", why, strlen(why), retry_later);
     }
     int fd = sockfd_of(conn);
+    if (fd < 0 && hub->fanout != NULL) /* it stays on its worker: slower, never wrong */
+        metrics_add(&hub->metrics.sse_park_fallback, 1);
     stream_t s = {.conn = conn, .hub = hub, .pending_reset = NO_RESET, .fd = fd, .sock = fd,
                   .html = wants_html(conn),
                   .drain_offset_ms = hub->cfg->drain_ms > 0

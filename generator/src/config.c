@@ -80,10 +80,8 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
     const size_t count = sizeof opts / sizeof opts[0];
     char err[256];
     int rc = cli_parse(opts, count, argc, argv, err, sizeof err);
-    if (rc == 1) {
-        cli_usage(stdout, "generator", summary, opts, count);
+    if (cli_answer(rc, "generator", summary, opts, count))
         return 1;
-    }
     if (rc == 0 && cfg->interval_us == 0)
         cfg->interval_us = cfg->interval_ms * 1000;
     if (rc == 0 && cfg->min > cfg->max) {

@@ -3,6 +3,10 @@
 # small TCP buffers, so a client that stops reading fills the server's socket buffer in
 # moments instead of megabytes. The namespace is removed afterwards, also on failure.
 set -euo pipefail
+if [ "$(id -u)" != 0 ]; then
+  echo "netns.sh: skipped: a network namespace needs root" >&2
+  exit 77 # ctest: skipped
+fi
 ns="rn-test-$$"
 ip netns add "$ns"
 trap 'ip netns delete "$ns" 2>/dev/null || true' EXIT

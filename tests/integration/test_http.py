@@ -156,6 +156,12 @@ class HttpTest(SystemTest):
                    what="closed connections leave the gate")
         self.assertEqual(metrics(url)["rn_gateway_http_head_timeouts_total"], 0)
 
+    def test_every_program_prints_its_version(self):
+        for program in ("generator", "gateway", "monitor", "keygen"):
+            p = run(program, ["--version"])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertRegex(p.stdout, rf"^{program} \d+\.\d+\.\d+( \(\S+\))?\n$")
+
     def test_nothing_after_a_stream_is_read_as_a_request(self):
         """A stream's body ends with its connection: bytes a client pipelines after it are
         never parsed as another request."""

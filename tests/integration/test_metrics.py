@@ -44,6 +44,12 @@ class MetricsTest(SystemTest):
         self.assertLess(during["rn_gateway_last_event_age_seconds"], 1.0)
         self.assertEqual(during['rn_gateway_write_latency_seconds_bucket{le="+Inf"}'],
                          during["rn_gateway_write_latency_seconds_count"])
+        # Both streams found their socket and went to the fan-out writers: if the socket
+        # lookup (sockfd.c) broke, they would stay on their workers and cost a thread
+        # wake-up per event, visible only here.
+        wait_until(lambda: metrics(url)["rn_gateway_sse_clients_parked"] == 2, 2,
+                   what="both streams parked with the writers")
+        self.assertEqual(during["rn_gateway_sse_park_fallback_total"], 0)
 
         wait_until(lambda: metrics(url)["rn_gateway_bus_heartbeats_total"] >= 1, 5,
                    what="a generator heartbeat counted")

@@ -102,11 +102,9 @@ static int load_config(monitor_config_t *cfg, int argc, char **argv)
     const size_t n = sizeof opts / sizeof opts[0];
     char err[256];
     int rc = cli_parse(opts, n, argc, argv, err, sizeof err);
-    if (rc == 1) {
-        cli_usage(stdout, "monitor", "Prints the events of a generator's bus, one per line.",
-                  opts, n);
+    if (cli_answer(rc, "monitor", "Prints the events of a generator's bus, one per line.", opts,
+                   n))
         return 1;
-    }
     if (rc == 0)
         rc = wire_topic_check(cfg->topic, err, sizeof err);
     if (rc == 0)
