@@ -5,16 +5,49 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #ifndef RN_WEB_ROOT
-#define RN_WEB_ROOT "web"
+#define RN_WEB_ROOT ""
+#endif
+#ifndef RN_DATADIR
+#define RN_DATADIR "share"
 #endif
 
 static const char summary[] =
     "Subscribes to a generator's ZeroMQ stream and relays it to browsers as Server-Sent\n"
     "Events, serving the htmx page, its fragment, health checks and metrics.";
+
+/* The web root when none is given: beside the program, as installed (BIN/../share/rn/web)
+ * or as built (build/bin/../webroot), the first that holds index.html. Empty when neither
+ * does. Relative to the program, so an install under any prefix finds its own. */
+static void find_web_root(char *out, size_t cap)
+{
+    static const char *const layouts[] = {"../" RN_DATADIR "/rn/web", "../webroot"};
+    char dir[PATH_MAX], index[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    out[0] = '\0';
+    if (n <= 0)
+        return;
+    dir[n] = '\0';
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        return;
+    *slash = '\0';
+    for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
+        snprintf(index, sizeof index, "%s/%s/index.html", dir, layouts[i]);
+        if (access(index, R_OK) == 0) {
+            int len = snprintf(out, cap, "%s/%s", dir, layouts[i]);
+            if (len < 0 || (size_t)len >= cap)
+                out[0] = '\0';
+            return;
+        }
+    }
+}
 
 /* The soft limit on open files, raised to the hard one first: one file per connection. */
 static long open_file_limit(void)
@@ -133,7 +166,8 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
          &cfg->curve_secret_key_file, 0, 0, "our CURVE secret key (NAME.key)"},
         {"web-root", "GATEWAY_WEB_ROOT", CLI_STRING, &cfg->web_root, 0, 0,
          "directory with index.html, app.css, favicon.svg, shared-stream.js, htmx.min.js, "
-         "hx-sse.min.js"},
+         "hx-sse.min.js (none: beside the program, ../" RN_DATADIR "/rn/web as installed or "
+         "../webroot in the build tree)"},
         {"log-level", "GATEWAY_LOG_LEVEL", CLI_STRING, &level, 0, 0,
          "debug, info, warn or error"},
     };
@@ -142,6 +176,15 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
     int rc = cli_parse(opts, count, argc, argv, err, sizeof err);
     if (cli_answer(rc, "gateway", summary, opts, count))
         return 1;
+    if (rc == 0 && cfg->web_root[0] == '\0') {
+        find_web_root(cfg->web_root_found, sizeof cfg->web_root_found);
+        cfg->web_root = cfg->web_root_found;
+    }
+    if (rc == 0 && cfg->web_root[0] == '\0') {
+        snprintf(err, sizeof err, "no web root beside the program (../" RN_DATADIR
+                                  "/rn/web or ../webroot): give --web-root");
+        rc = -EINVAL;
+    }
     if (rc == 0)
         rc = validate(cfg, level, err, sizeof err);
     if (rc < 0)
