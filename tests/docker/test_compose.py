@@ -643,21 +643,23 @@ def curve_scenario(stack):
         shutil.rmtree(keys, ignore_errors=True)
 
 
-def main():
-    timings = {}
+def prepare_docker():
+    """Docker installed, its daemon running, the base image there; returns the client."""
     ensure_packages()
     docker = docker_cli()
     if not docker:
         raise Failure("no docker client after installing docker.io")
     ensure_daemon(docker)
     ensure_base_image(docker)
-    timings["prepare"] = time.monotonic() - START
-    stack = Stack(docker)
-    log(f"project {stack.project}, balancer on {stack.base}, compose: {' '.join(stack.compose_cmd)}")
+    return docker
+
+
+def run_torn_down(name, scenario, dump_logs, down):
+    """Runs scenario(); whatever happens, dumps the logs on failure and calls down() unless
+    RN_TEST_KEEP=1. Returns True when the scenario passed."""
     ok = False
     try:
-        scenario(stack, timings)
-        curve_scenario(stack)
+        scenario()
         ok = True
     except Failure as e:
         log(f"FAILED: {e}")
@@ -667,11 +669,25 @@ def main():
         traceback.print_exc()
     finally:
         if not ok:
-            stack.dump_logs()
+            dump_logs()
         if os.environ.get("RN_TEST_KEEP") == "1":
-            log(f"RN_TEST_KEEP=1: leaving project {stack.project} up")
+            log(f"RN_TEST_KEEP=1: leaving {name} up")
         else:
-            stack.down()
+            down()
+    return ok
+
+
+def main():
+    timings = {}
+    docker = prepare_docker()
+    timings["prepare"] = time.monotonic() - START
+    stack = Stack(docker)
+    log(f"project {stack.project}, balancer on {stack.base}, compose: {' '.join(stack.compose_cmd)}")
+
+    def both():
+        scenario(stack, timings)
+        curve_scenario(stack)
+    ok = run_torn_down(f"project {stack.project}", both, stack.dump_logs, stack.down)
     timings["total"] = time.monotonic() - START
     log("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
     log("PASS" if ok else "FAIL")
@@ -683,10 +699,15 @@ def on_signal(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-if __name__ == "__main__":
+def run_main(main):
+    """Exits with main()'s status; SIGTERM unwinds through its tear-down."""
     signal.signal(signal.SIGTERM, on_signal)
     try:
         sys.exit(main())
     except Failure as e:
         log(f"FAILED: {e}")
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    run_main(main)

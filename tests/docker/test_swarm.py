@@ -28,20 +28,17 @@ set lacks one (here CAP_SYS_RESOURCE), runc refuses a privileged container ("una
 apply caps"); the nodes get every capability the host has instead.
 """
 
-import json
 import os
 import secrets
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 
 from test_compose import (BASE_IMAGE, HERE, ROOT, Failure, Stack, check, check_continuity,
-                          check_no_errors, docker_cli, ensure_base_image, ensure_daemon,
-                          ensure_packages, log, newest_seq, on_signal, playwright_core, run,
-                          start_clients, stop_clients, wait_all_receive_after, wait_until)
+                          check_no_errors, log, newest_seq, playwright_core,
+                          prepare_docker, run, run_main, run_torn_down, start_clients, stop_clients,
+                          wait_all_receive_after, wait_until)
 
 SWARM_DIR = ROOT / "deploy" / "swarm"
 IMAGES = ("rn-generator:ctest", "rn-gateway:ctest", "rn-lb:ctest", "rn-monitor:ctest")
@@ -248,43 +245,21 @@ def scenario(swarm, compose):
 
 
 def main():
-    ensure_packages()
-    docker = docker_cli()
-    if not docker:
-        raise Failure("no docker client after installing docker.io")
-    ensure_daemon(docker)
-    ensure_base_image(docker)
+    docker = prepare_docker()
     compose = Stack(docker)  # for building the images only
     swarm = Swarm(docker)
     log(f"swarm {swarm.tag}")
-    ok = False
-    try:
-        scenario(swarm, compose)
-        ok = True
-    except Failure as e:
-        log(f"FAILED: {e}")
-    except Exception as e:  # a bug in the test itself: still tear down, still report
-        log(f"FAILED (unexpected): {type(e).__name__}: {e}")
-        import traceback
-        traceback.print_exc()
-    finally:
-        if not ok:
-            try:
-                swarm.dump_logs()
-            except Failure:
-                pass
-        if os.environ.get("RN_TEST_KEEP") == "1":
-            log(f"RN_TEST_KEEP=1: leaving swarm {swarm.tag} up")
-        else:
-            swarm.down()
-    log("PASSED" if ok else "FAILED")
+
+    def dump_logs():
+        try:
+            swarm.dump_logs()
+        except Failure:
+            pass  # the swarm may not have come up
+    ok = run_torn_down(f"swarm {swarm.tag}", lambda: scenario(swarm, compose), dump_logs,
+                       swarm.down)
+    log("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
-        sys.exit(main())
-    except Failure as e:
-        log(f"FAILED: {e}")
-        sys.exit(1)
+    run_main(main)

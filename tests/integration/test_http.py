@@ -17,6 +17,19 @@ def run(program, args, env=None, timeout=10, nofile=None):
                           timeout=timeout, env=full_env, preexec_fn=open_file_limit(nofile))
 
 
+def half_sent_requests(url, count, silent_every=0):
+    """count connections holding a request head without its blank line; with silent_every
+    k, every k-th sends nothing at all. Returns the sockets."""
+    port = int(url.rsplit(":", 1)[1])
+    held = []
+    for i in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if not silent_every or i % silent_every:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+        held.append(sock)
+    return held
+
+
 class HttpTest(SystemTest):
     def test_unknown_paths_and_wrong_methods(self):
         _, endpoint = self.generator()
@@ -101,21 +114,18 @@ class HttpTest(SystemTest):
     def test_a_half_sent_request_is_closed_after_the_header_timeout(self):
         _, endpoint = self.generator(interval_ms=100)
         _, url = self.gateway(endpoint, ["--threads", "12", "--header-timeout-ms", "1000"])
-        port = int(url.rsplit(":", 1)[1])
-        held = []
-        for _ in range(4):
-            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x")  # and never the rest
-            held.append(sock)
+        held = half_sent_requests(url, 4)
         self.assertEqual(http_get(url + "/healthz")[0], 200, "other workers answer")
         started = time.monotonic()
         for sock in held:
+            answer = b""
             try:
-                while sock.recv(4096):
-                    pass
+                while chunk := sock.recv(4096):
+                    answer += chunk
             except OSError:
                 pass
             sock.close()
+            self.assertTrue(answer.startswith(b"HTTP/1.1 408"), answer[:80])
         self.assertLess(time.monotonic() - started, 6,
                         "closed after the header timeout, not the write timeout (10 s)")
 
@@ -125,13 +135,7 @@ class HttpTest(SystemTest):
         served at once, and a held request that completes later is answered too."""
         _, endpoint = self.generator(interval_ms=100)
         _, url = self.gateway(endpoint, ["--threads", "12", "--header-timeout-ms", "20000"])
-        port = int(url.rsplit(":", 1)[1])
-        held = []
-        for i in range(48):
-            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            if i % 4:
-                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never the blank line
-            held.append(sock)
+        held = half_sent_requests(url, 48, silent_every=4)
         try:
             wait_until(lambda: metrics(url)["rn_gateway_http_heads_waiting"] == 48, 5,
                        what="every held connection waiting at the gate")
