@@ -18,6 +18,12 @@ static inline int64_t clock_wall_ns(void)
     return clock_ns(CLOCK_REALTIME);
 }
 
+/* A relative timeout of ms milliseconds, for futex waits, sigtimedwait and ppoll. */
+static inline struct timespec clock_timespec_ms(long ms)
+{
+    return (struct timespec){ms / 1000, (ms % 1000) * 1000000};
+}
+
 static inline int64_t clock_mono_ms(void)
 {
     return clock_ns(CLOCK_MONOTONIC) / 1000000;

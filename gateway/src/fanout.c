@@ -39,10 +39,8 @@ struct fanout {
 
 static void writer_signal(writer_t *w)
 {
-    uint64_t one = 1;
     /* Fails only with 2^64-2 wake-ups unread, when the writer is signalled already. */
-    if (write(w->event_fd, &one, sizeof one) < 0)
-        return;
+    (void)eventfd_write(w->event_fd, 1);
 }
 
 /* After the store the worker may return and free the client: never touch it again. */
@@ -143,7 +141,7 @@ static void writer_close(writer_t *w)
     w->count = 0;
 }
 
-static void on_ready(writer_t *w, const struct epoll_event *ev)
+static void on_epoll_event(writer_t *w, const struct epoll_event *ev)
 {
     if (ev->data.ptr) { /* the peer closed or the socket failed */
         release(w, ev->data.ptr, FANOUT_ENDED);
@@ -165,7 +163,7 @@ static void *writer_main(void *arg)
             break;
         }
         for (int i = 0; i < n; i++)
-            on_ready(w, &events[i]);
+            on_epoll_event(w, &events[i]);
         /* The connected streams first: arrivals are pumped as they are taken, after. */
         if (atomic_exchange(&w->pump_due, 0))
             pump_all(w);

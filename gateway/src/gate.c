@@ -83,8 +83,8 @@ static void ready_push(gate_t *g, gate_conn_t *c)
         g->ready_tail->next = c;
     } else {
         g->ready_head = c;
-        uint64_t one = 1; /* rings only when the queue becomes non-empty */
-        if (write(g->bell_fd, &one, sizeof one) != sizeof one)
+        /* rings only when the queue becomes non-empty */
+        if (eventfd_write(g->bell_fd, 1) < 0)
             log_warn("gate: cannot ring the bell", "errno=%d", errno);
     }
     g->ready_tail = c;
@@ -401,8 +401,7 @@ void gate_destroy(gate_t *g)
     if (g == NULL)
         return;
     if (atomic_load(&g->running)) {
-        uint64_t one = 1;
-        if (write(g->stop_fd, &one, sizeof one) != sizeof one || pthread_join(g->thread, NULL) != 0)
+        if (eventfd_write(g->stop_fd, 1) < 0 || pthread_join(g->thread, NULL) != 0)
             log_error("gate: cannot stop the gate thread", "errno=%d", errno);
         atomic_store(&g->running, 0);
     }
@@ -438,7 +437,7 @@ int listen(int fd, int backlog)
 
 static int libc_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 {
-    struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+    struct timespec ts = clock_timespec_ms(timeout_ms);
     return ppoll(fds, n, timeout_ms < 0 ? NULL : &ts, NULL);
 }
 

@@ -138,7 +138,7 @@ static int on_health(struct mg_connection *conn, http_server_t *srv)
     return send_text(conn, 200, "ok\n");
 }
 
-static int on_ready(struct mg_connection *conn, http_server_t *srv)
+static int on_readyz(struct mg_connection *conn, http_server_t *srv)
 {
     hub_t *hub = srv->hub;
     if (hub_ready(hub))
@@ -181,7 +181,7 @@ typedef struct {
 
 static const route_t routes[] = {
     {"/", 1, on_page},          {"/events", 0, on_events}, {"/fragments/number", 1, on_fragment},
-    {"/healthz", 1, on_health}, {"/readyz", 1, on_ready},  {"/metrics", 1, on_metrics},
+    {"/healthz", 1, on_health}, {"/readyz", 1, on_readyz},  {"/metrics", 1, on_metrics},
 };
 
 static int on_static(struct mg_connection *conn, const asset_t *a)

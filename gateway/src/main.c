@@ -45,7 +45,7 @@ static void wait_for_signal(hub_t *hub, const sigset_t *signals)
     client_counts_t last = {0};
     long tick = tick_interval_ms(hub->cfg), since_stats = 0;
     for (;;) {
-        struct timespec ts = {tick / 1000, (tick % 1000) * 1000000};
+        struct timespec ts = clock_timespec_ms(tick);
         int sig = sigtimedwait(signals, NULL, &ts);
         if (sig > 0) {
             log_info("stopping", "signal=%s clients=%ld", strsignal(sig),
@@ -77,7 +77,7 @@ static void drain(hub_t *hub, const sigset_t *signals)
     atomic_store(&hub->drain_started_ms, clock_mono_ms());
     /* Each stream closes at its own moment within the drain; the ticks let them look. */
     for (long waited = 0; waited < ms; waited += tick) {
-        struct timespec ts = {0, (ms - waited < tick ? ms - waited : tick) * 1000000};
+        struct timespec ts = clock_timespec_ms(ms - waited < tick ? ms - waited : tick);
         if (sigtimedwait(signals, NULL, &ts) > 0) {
             log_warn("drain cut short by a second signal", "clients=%ld",
                      atomic_load(&hub->clients));

@@ -1,6 +1,8 @@
 /* ring.c -- seqlock slots and a futex wake counter. */
 #include "ring.h"
 
+#include "clock.h"
+
 #include "futex.h"
 
 #include <errno.h>
@@ -247,7 +249,7 @@ int ring_wait(ring_t *ring, uint64_t pos, int timeout_ms)
         return -ESHUTDOWN;
     if (ring_head(ring) > pos)
         return 1;
-    struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+    struct timespec ts = clock_timespec_ms(timeout_ms);
     futex_wait(&ring->wake, seen, timeout_ms < 0 ? NULL : &ts);
     return atomic_load(&ring->closed) ? -ESHUTDOWN : ring_head(ring) > pos;
 }

@@ -79,8 +79,9 @@ class SlowClientTest(SystemTest):
                                 "the writer gave the full socket back to its worker")
 
     def test_the_same_when_every_stream_writes_from_its_own_worker(self):
-        m = self.stall_one_of_four(["--writers", "0"])
-        self.assertEqual(m["rn_gateway_sse_clients_parked"], 0)
+        # No fan-out writers: the drop and the others' latency (asserted in
+        # stall_one_of_four) come from the workers' own blocking writes.
+        self.stall_one_of_four(["--writers", "0"])
 
     def stall_one_of_four(self, args):
         _, endpoint = self.generator(interval_ms=1)
