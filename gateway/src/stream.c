@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "continuity.h"
+#include "cursor.h"
 #include "fanout.h"
 #include "frame.h"
 #include "http.h"
@@ -23,7 +24,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
-enum { STREAM_BUF = FANOUT_SCRATCH, RESET_FRAME_MAX = 48, NO_RESET = -1 };
+enum { STREAM_BUF = FANOUT_SCRATCH };
 
 /* Backfills from the generator at once, each with its own replay socket; beyond this a
  * client resuming from before our history gets `reset: too-old` as before. */
@@ -43,16 +44,13 @@ typedef struct {
     char *buf; /* STREAM_BUF bytes, allocated when first needed: parked streams use their
                 * writer's buffer, so most streams never need one */
     int64_t oldest_ns; /* bus receipt time of the first event in buf */
-    uint64_t cursor; /* next ring position to send */
+    cursor_t cur; /* where it stands: next position, the id it holds, what to fetch */
     int64_t last_write_ns, last_flush_ns;
     metrics_writes_t writes;
-    continuity_t held; /* the id the client holds: the last sent, or its Last-Event-ID */
-    int64_t await_until_ns; /* while held.awaiting: give up waiting then */
-    uint64_t fill_from, fill_to; /* seqs of held.epoch to fetch from the generator first */
+    int64_t await_until_ns; /* while cur.held.awaiting: give up waiting then */
     int64_t drain_offset_ms;     /* when draining: close this long after it began */
     int html;          /* also send each event's HTML message (the page asks for it) */
     int caught_up;     /* it has reached the head once: from then on, lag means slow */
-    int pending_reset; /* a metrics_reset_t to send before anything else, or NO_RESET */
     int fd;            /* the socket, for parking; -1: this stream never parks */
     int sock;          /* the socket, for writes with a deadline; -1: unknown */
     int parked;        /* a writer runs the pump: writes must not block */
@@ -65,7 +63,7 @@ static void drop_slow(stream_t *s, const char *why)
 {
     metrics_add(&s->hub->metrics.sse_dropped_slow, 1);
     log_info("client dropped as slow", "reason=%s behind=%llu max_lag=%ld", why,
-             (unsigned long long)(ring_head(s->hub->ring) - s->cursor), s->hub->cfg->max_lag);
+             (unsigned long long)(ring_head(s->hub->ring) - s->cur.pos), s->hub->cfg->max_lag);
 }
 
 static char *stream_buffer(stream_t *s)
@@ -187,8 +185,8 @@ static int send_preamble(stream_t *s)
     int n = sse_retry_encode(hello, sizeof hello, retry);
     int m = n < 0 ? n : sse_comment_encode(hello + n, sizeof hello - (size_t)n, "connected");
     int r = 0;
-    if (m >= 0 && s->pending_reset != NO_RESET)
-        r = reset_encode(s, (metrics_reset_t)s->pending_reset, hello + n + m,
+    if (m >= 0 && s->cur.pending_reset != CURSOR_NO_RESET)
+        r = reset_encode(s, (metrics_reset_t)s->cur.pending_reset, hello + n + m,
                          sizeof hello - (size_t)(n + m));
     return m < 0 || r < 0 ? -ENOSPC : stream_write(s, hello, (size_t)(n + m + r));
 }
@@ -217,111 +215,39 @@ static int wants_html(struct mg_connection *conn)
     return n == 1 && value[0] == '1';
 }
 
-/* The client holds an id we have not reached: wait for it a while before telling it. */
-static void await_id(stream_t *s)
-{
-    s->held.awaiting = 1;
-    s->await_until_ns = clock_ns(CLOCK_MONOTONIC) + s->hub->cfg->bus_timeout_ms * 1000000;
-}
-
-static void start_live(stream_t *s, metrics_reset_t reason)
-{
-    s->pending_reset = (int)reason;
-    s->held.known = 0;
-    s->cursor = ring_head(s->hub->ring);
-}
-
-/* Where a client starts: after its last id when we hold what follows it (or can fetch
- * it from the generator), else live after a reset event that says why. */
+/* Where a client starts (cursor.c decides), counted. */
 static void start_position(stream_t *s)
 {
     hub_t *hub = s->hub;
-    uint64_t epoch, seq, pos;
-    s->cursor = ring_head(hub->ring);
+    uint64_t epoch = 0, seq = 0;
     int rc = last_event_id(s->conn, &epoch, &seq);
-    if (rc == -ENOENT)
-        return;
-    if (rc < 0) {
-        s->pending_reset = RESET_INVALID_ID;
-        return;
-    }
-    s->held = (continuity_t){epoch, seq, 1, 0};
-    switch (ring_find(hub->ring, epoch, seq, &pos)) {
-    case RING_AFTER:
-        s->cursor = pos;
+    switch (cursor_start(&s->cur, hub->ring, rc, epoch, seq, atomic_load(&hub->epoch),
+                         hub_replay_known(hub))) {
+    case CURSOR_RESUMED:
         metrics_add(&hub->metrics.sse_resumes, 1);
-        return;
-    case RING_TOO_OLD: {
-        /* Fetch up to our newest, not just to our oldest: by the time the fetch is sent
-         * the ring has moved on, and the client must not start a history behind. */
-        ring_meta_t newest, first;
-        if (ring_meta(hub->ring, ring_head(hub->ring) - 1, &newest) < 0 ||
-            ring_meta(hub->ring, pos, &first) < 0)
-            return start_live(s, RESET_TOO_OLD);
-        if (!hub_replay_known(hub))
-            return start_live(s, RESET_TOO_OLD);
-        if (newest.epoch != epoch) {
-            /* The generator holds only its current epoch: say what is missing, then send
-             * what we hold of the client's older run, and a reset at its end. */
-            s->pending_reset = RESET_TOO_OLD;
-            s->held.seq = first.seq - 1;
-            s->cursor = pos;
-            return;
-        }
-        s->fill_from = seq + 1;
-        s->fill_to = newest.seq;
-        return;
-    }
-    case RING_AHEAD:
-        return await_id(s);
-    case RING_UNKNOWN:
-        if (epoch == atomic_load(&hub->epoch)) /* our bus is behind the client's gateway */
-            return await_id(s);
-        return start_live(s, RESET_EPOCH);
+        break;
+    case CURSOR_AWAIT: /* the client holds an id we have not reached: wait a while */
+        s->await_until_ns = clock_ns(CLOCK_MONOTONIC) + hub->cfg->bus_timeout_ms * 1000000;
+        break;
+    case CURSOR_LIVE:
+    case CURSOR_OLD_RUN:
+    case CURSOR_FILL:
+        break;
     }
 }
 
-/* The reset a verdict calls for in front of its event, into dst: its length, 0 for none. */
-static int reset_before(stream_t *s, continuity_verdict_t verdict, char *dst, size_t cap)
+static int reset_encode_cb(void *ctx, metrics_reset_t reason, char *dst, size_t cap)
 {
-    if (verdict == CONTINUITY_SEND)
-        return 0;
-    return reset_encode(s, verdict == CONTINUITY_RESET_EPOCH ? RESET_EPOCH : RESET_GAP, dst, cap);
+    return reset_encode(ctx, reason, dst, cap);
 }
 
-/* Copies frames from the cursor up to head into the buffer, with a reset event wherever
- * the client's ids would jump. Returns the byte count and sets *events, or -ERANGE when
- * the client's next frame was already overwritten. */
+/* Copies frames from the cursor up to head into dst, with resets where the client's ids
+ * would jump (cursor.c). Returns the byte count and sets *events, or -ERANGE when the
+ * client's next frame was already overwritten. */
 static int collect(stream_t *s, uint64_t head, char *dst, size_t cap, uint64_t *events)
 {
-    size_t len = 0;
-    *events = 0;
-    while (s->cursor < head && cap - len >= RING_FRAME_MAX + RESET_FRAME_MAX) {
-        char *at = dst + len;
-        ring_meta_t m;
-        int n = s->html ? ring_read(s->hub->ring, s->cursor, at, RING_FRAME_MAX, &m)
-                        : ring_read_plain(s->hub->ring, s->cursor, at, RING_FRAME_MAX, &m);
-        if (n < 0)
-            return n == -EAGAIN ? (int)len : -ERANGE;
-        s->cursor++;
-        if (len == 0)
-            s->oldest_ns = m.received_ns;
-        continuity_verdict_t verdict = continuity_next(&s->held, m.epoch, m.seq);
-        if (verdict == CONTINUITY_SKIP)
-            continue;
-        char reset[RESET_FRAME_MAX];
-        int r = reset_before(s, verdict, reset, sizeof reset);
-        if (r < 0)
-            return r;
-        if (r > 0) { /* rare: make room for the reset in front */
-            memmove(at + r, at, (size_t)n);
-            memcpy(at, reset, (size_t)r);
-            n += r;
-        }
-        len += (size_t)n;
-        (*events)++;
-    }
-    return (int)len;
+    return cursor_collect(&s->cur, s->hub->ring, head, s->html, dst, cap, events, &s->oldest_ns,
+                          reset_encode_cb, s);
 }
 
 /* Frames fetched events into buf and sends them, batched. 0 or <0 to close. */
@@ -330,20 +256,24 @@ static int send_fetched(stream_t *s, const wire_number_t *events, size_t count)
     size_t len = 0;
     uint64_t batch = 0;
     for (size_t i = 0; i < count; i++) {
-        if (STREAM_BUF - len < RING_FRAME_MAX + RESET_FRAME_MAX) {
+        if (STREAM_BUF - len < RING_FRAME_MAX + CURSOR_RESET_FRAME_MAX) {
             int rc = send_events(s, s->buf, len, batch);
             if (rc < 0)
                 return rc;
             len = 0;
             batch = 0;
         }
-        continuity_verdict_t verdict = continuity_next(&s->held, events[i].epoch, events[i].seq);
+        continuity_verdict_t verdict =
+            continuity_next(&s->cur.held, events[i].epoch, events[i].seq);
         if (verdict == CONTINUITY_SKIP)
             continue;
-        int r = reset_before(s, verdict, s->buf + len, STREAM_BUF - len);
+        int reason = cursor_reset_for(verdict); /* the generator's history moved on */
+        int r = reason == CURSOR_NO_RESET ? 0
+                                          : reset_encode(s, (metrics_reset_t)reason, s->buf + len,
+                                                         STREAM_BUF - len);
         if (r < 0)
             return r;
-        len += (size_t)r; /* the generator's history may have moved on meanwhile */
+        len += (size_t)r;
         size_t plain;
         int n = frame_event(s->buf + len, STREAM_BUF - len, s->hub->cfg->topic, &events[i],
                             &plain);
@@ -355,15 +285,15 @@ static int send_fetched(stream_t *s, const wire_number_t *events, size_t count)
     return len > 0 ? send_events(s, s->buf, len, batch) : 0;
 }
 
-/* Fetches s->fill_from..fill_to of the client's epoch and sends them. Returns how many
+/* Fetches s->cur.fill_from..fill_to of the client's epoch and sends them. Returns how many
  * were sent, or <0 to close. */
 static int fetch_and_send(stream_t *s, replay_client_t *client, wire_number_t *events)
 {
     long sent = 0;
     wire_replay_reply_t reply = {.events = events};
-    uint64_t from = s->fill_from, to = s->fill_to;
+    uint64_t from = s->cur.fill_from, to = s->cur.fill_to;
     while (from <= to && sent < BACKFILL_EVENTS_MAX) {
-        wire_replay_request_t req = {s->held.epoch, from, to};
+        wire_replay_request_t req = {s->cur.held.epoch, from, to};
         if (replay_client_fetch(client, &req, &reply, BACKFILL_TIMEOUT_MS) < 0 ||
             reply.epoch != req.epoch || reply.count == 0)
             break;
@@ -389,13 +319,8 @@ static int fetch_until_ring(stream_t *s, replay_client_t *client, wire_number_t 
         if (sent <= 0)
             return sent < 0 ? sent : (int)total;
         total += sent;
-        uint64_t pos;
-        ring_meta_t newest;
-        if (ring_find(s->hub->ring, s->held.epoch, s->held.seq, &pos) != RING_TOO_OLD ||
-            ring_meta(s->hub->ring, ring_head(s->hub->ring) - 1, &newest) < 0)
+        if (!cursor_refill(&s->cur, s->hub->ring))
             break;
-        s->fill_from = s->held.seq + 1;
-        s->fill_to = newest.seq;
     }
     return (int)total;
 }
@@ -420,22 +345,17 @@ static int backfill(stream_t *s)
         replay_client_destroy(client);
     }
     atomic_fetch_sub(&hub->backfills, 1);
-    s->fill_from = 0;
     if (sent < 0)
         return sent;
     if (sent > 0) {
         metrics_add(&hub->metrics.sse_backfilled, (uint64_t)sent);
         metrics_add(&hub->metrics.sse_resumes, 1);
-        uint64_t pos;
-        if (ring_find(hub->ring, s->held.epoch, s->held.seq, &pos) == RING_AHEAD)
-            pos = ring_head(hub->ring);
-        s->cursor = pos; /* after what was sent; a hole left is marked by a reset: gap */
+        cursor_after_fill(&s->cur, hub->ring);
         return 0;
     }
-    char reset[RESET_FRAME_MAX];
+    char reset[CURSOR_RESET_FRAME_MAX];
     int r = reset_encode(s, RESET_TOO_OLD, reset, sizeof reset);
-    s->held.known = 0;
-    s->cursor = ring_head(hub->ring);
+    cursor_go_live(&s->cur, hub->ring);
     return r < 0 ? r : stream_write(s, reset, (size_t)r);
 }
 
@@ -445,10 +365,10 @@ static int backfill(stream_t *s)
  * overwritten next event is always the end. */
 static int is_slow(const stream_t *s, uint64_t head)
 {
-    if (!s->caught_up || head - s->cursor <= (uint64_t)s->hub->cfg->max_lag)
+    if (!s->caught_up || head - s->cur.pos <= (uint64_t)s->hub->cfg->max_lag)
         return 0;
     ring_meta_t m;
-    if (ring_meta(s->hub->ring, s->cursor, &m) < 0)
+    if (ring_meta(s->hub->ring, s->cur.pos, &m) < 0)
         return 1;
     return clock_ns(CLOCK_MONOTONIC) - m.received_ns > LAG_GRACE_NS;
 }
@@ -457,14 +377,7 @@ static int is_slow(const stream_t *s, uint64_t head)
  * the id was past anything published (invalid); else its epoch is not the one we relay. */
 static int give_up_waiting(stream_t *s, char *dst, size_t cap)
 {
-    ring_meta_t newest;
-    uint64_t head = ring_head(s->hub->ring);
-    metrics_reset_t why = RESET_EPOCH;
-    if (head > 1 && ring_meta(s->hub->ring, head - 1, &newest) >= 0 &&
-        newest.epoch == s->held.epoch)
-        why = RESET_INVALID_ID;
-    s->held = (continuity_t){0};
-    int r = reset_encode(s, why, dst, cap);
+    int r = reset_encode(s, cursor_give_up(&s->cur, s->hub->ring), dst, cap);
     return r < 0 ? r : (r = stream_write(s, dst, (size_t)r)) < 0 ? r : 1;
 }
 
@@ -475,17 +388,17 @@ static int send_due(stream_t *s, char *dst, size_t cap)
     const gateway_config_t *cfg = s->hub->cfg;
     if (hub_drain_due(s->hub, s->drain_offset_ms))
         return -ESHUTDOWN;
-    if (s->held.awaiting && clock_ns(CLOCK_MONOTONIC) >= s->await_until_ns)
+    if (s->cur.held.awaiting && clock_ns(CLOCK_MONOTONIC) >= s->await_until_ns)
         return give_up_waiting(s, dst, cap);
     uint64_t head = ring_head(s->hub->ring);
-    if (head > s->cursor) {
+    if (head > s->cur.pos) {
         uint64_t events;
         int n = is_slow(s, head) ? -ERANGE : collect(s, head, dst, cap, &events);
         if (n < 0) {
             drop_slow(s, "lag");
             return n;
         }
-        s->caught_up |= s->cursor == head;
+        s->caught_up |= s->cur.pos == head;
         return n == 0 ? 0 : (n = send_events(s, dst, (size_t)n, events)) < 0 ? n : 1;
     }
     s->caught_up = 1;
@@ -508,8 +421,8 @@ static int pump(stream_t *s)
     /* No timeout: main's periodic wake-up wakes idle streams for their heartbeats; only a
      * stream waiting for the client's id has a deadline of its own. */
     int64_t left_ms = (s->await_until_ns - clock_ns(CLOCK_MONOTONIC)) / 1000000 + 1;
-    int timeout = s->held.awaiting ? (int)(left_ms > 0 ? left_ms : 0) : -1;
-    return ring_wait(s->hub->ring, s->cursor, timeout) == -ESHUTDOWN ? -ESHUTDOWN : 0;
+    int timeout = s->cur.held.awaiting ? (int)(left_ms > 0 ? left_ms : 0) : -1;
+    return ring_wait(s->hub->ring, s->cur.pos, timeout) == -ESHUTDOWN ? -ESHUTDOWN : 0;
 }
 
 /* The writer's pump for a parked stream, collecting into the writer's scratch buffer. */
@@ -521,7 +434,7 @@ static int on_parked_pump(void *ctx, char *scratch, size_t cap)
     /* A burst may not fit one scratch buffer: go on until caught up (or the socket is
      * full, which returns the stream to its worker), so nothing due waits for a wake. */
     int rc;
-    while ((rc = send_due(s, scratch, cap)) == 1 && s->cursor < ring_head(s->hub->ring))
+    while ((rc = send_due(s, scratch, cap)) == 1 && s->cur.pos < ring_head(s->hub->ring))
         ;
     return rc < 0 ? rc : 0;
 }
@@ -539,8 +452,8 @@ static int finish_tail(stream_t *s)
 static int can_park(const stream_t *s)
 {
     ring_t *ring = s->hub->ring;
-    return s->hub->fanout && s->fd >= 0 && s->cursor == ring_head(ring) && !ring_closed(ring) &&
-           !s->held.awaiting;
+    return s->hub->fanout && s->fd >= 0 && s->cur.pos == ring_head(ring) && !ring_closed(ring) &&
+           !s->cur.held.awaiting;
 }
 
 /* Sleeps while a writer sends for this stream. Returns 0 to go on, <0 to close. */
@@ -575,14 +488,14 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
     int fd = sockfd_of(conn);
     if (fd < 0 && hub->fanout != NULL) /* it stays on its worker: slower, never wrong */
         metrics_add(&hub->metrics.sse_park_fallback, 1);
-    stream_t s = {.conn = conn, .hub = hub, .pending_reset = NO_RESET, .fd = fd, .sock = fd,
+    stream_t s = {.conn = conn, .hub = hub, .fd = fd, .sock = fd,
                   .html = wants_html(conn),
                   .drain_offset_ms = hub->cfg->drain_ms > 0
                                          ? (int64_t)arc4random_uniform((uint32_t)hub->cfg->drain_ms)
                                          : 0};
     start_position(&s);
     rc = send_preamble(&s);
-    if (rc == 0 && s.fill_from)
+    if (rc == 0 && s.cur.fill_from)
         rc = backfill(&s);
     while (rc == 0)
         rc = can_park(&s) ? park(&s) : pump(&s);

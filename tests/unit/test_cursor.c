@@ -1,0 +1,272 @@
+/* test_cursor.c -- where a client starts and what it is sent: every branch of cursor.c on
+ * a real ring. Frames here are "E-S;" (plain part) + "h" (the page's part), resets
+ * "[reason]", so a collected buffer reads as the exact sequence a client gets. */
+#include "check.h"
+#include "cursor.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const reason_names[RESET_KINDS] = {"invalid-id", "too-old", "epoch", "gap"};
+
+static void publish(ring_t *r, uint64_t epoch, uint64_t seq)
+{
+    char frame[64];
+    int n = snprintf(frame, sizeof frame, "%llu-%llu;h", (unsigned long long)epoch,
+                     (unsigned long long)seq);
+    ring_meta_t m = {epoch, seq, 0, 0, (int64_t)(1000 + seq), (uint64_t)n - 1};
+    CHECK_EQ_INT(ring_publish(r, &m, frame, (size_t)n), 0);
+}
+
+static int reset_text(void *ctx, metrics_reset_t reason, char *dst, size_t cap)
+{
+    int *count = ctx;
+    (*count)++;
+    return snprintf(dst, cap, "[%s]", reason_names[reason]);
+}
+
+/* Everything the client would be sent from where it stands, as text. */
+static void collect_all(cursor_t *c, const ring_t *r, int html, const char *want)
+{
+    char buf[8192];
+    uint64_t events;
+    int64_t oldest = 0;
+    int resets = 0;
+    int n = cursor_collect(c, r, ring_head(r), html, buf, sizeof buf, &events, &oldest,
+                           reset_text, &resets);
+    CHECK(n >= 0);
+    CHECK_BYTES(buf, n, want);
+}
+
+/* A ring with epoch 5, seqs 1..10, holding the last 8 of them (3..10). */
+static ring_t *ring_5_3_10(void)
+{
+    ring_t *r = ring_create(8);
+    for (uint64_t s = 1; s <= 10; s++)
+        publish(r, 5, s);
+    return r;
+}
+
+static void test_no_id_starts_live(void)
+{
+    ring_t *r = ring_5_3_10();
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, -ENOENT, 0, 0, 5, 1), CURSOR_LIVE);
+    CHECK_EQ_INT(c.pos, ring_head(r));
+    CHECK_EQ_INT(c.pending_reset, CURSOR_NO_RESET);
+    publish(r, 5, 11);
+    collect_all(&c, r, 0, "5-11;");
+    ring_destroy(r);
+}
+
+static void test_an_id_that_does_not_parse_gets_a_reset(void)
+{
+    ring_t *r = ring_5_3_10();
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, -EINVAL, 0, 0, 5, 1), CURSOR_LIVE);
+    CHECK_EQ_INT(c.pending_reset, RESET_INVALID_ID);
+    CHECK_EQ_INT(c.pos, ring_head(r));
+    ring_destroy(r);
+}
+
+static void test_resume_right_after_the_id(void)
+{
+    ring_t *r = ring_5_3_10();
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 7, 5, 1), CURSOR_RESUMED);
+    CHECK_EQ_INT(c.pending_reset, CURSOR_NO_RESET);
+    collect_all(&c, r, 0, "5-8;5-9;5-10;");
+    ring_destroy(r);
+}
+
+static void test_html_clients_get_the_whole_frame(void)
+{
+    ring_t *r = ring_5_3_10();
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 9, 5, 1), CURSOR_RESUMED);
+    collect_all(&c, r, 1, "5-10;h");
+    ring_destroy(r);
+}
+
+static void test_too_old_fetches_the_gap_up_to_the_newest(void)
+{
+    ring_t *r = ring_5_3_10();
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 1, 5, 1), CURSOR_FILL);
+    CHECK(c.fill_from == 2 && c.fill_to == 10);
+    /* The fetch sent up to 10: the ring holds what follows. */
+    c.held.seq = 10;
+    CHECK_EQ_INT(cursor_refill(&c, r), 0);
+    cursor_after_fill(&c, r);
+    CHECK_EQ_INT(c.fill_from, 0);
+    publish(r, 5, 11);
+    collect_all(&c, r, 0, "5-11;");
+    ring_destroy(r);
+}
+
+static void test_a_fetch_overtaken_by_the_ring_asks_again(void)
+{
+    ring_t *r = ring_5_3_10();
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 1, 5, 1), CURSOR_FILL);
+    c.held.seq = 2; /* the fetch got only 2; meanwhile the ring moved past 3 */
+    for (uint64_t s = 11; s <= 14; s++)
+        publish(r, 5, s);
+    CHECK_EQ_INT(cursor_refill(&c, r), 1);
+    CHECK(c.fill_from == 3 && c.fill_to == 14);
+    ring_destroy(r);
+}
+
+static void test_too_old_without_replay_goes_live_after_a_reset(void)
+{
+    ring_t *r = ring_5_3_10();
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 1, 5, 0), CURSOR_LIVE);
+    CHECK_EQ_INT(c.pending_reset, RESET_TOO_OLD);
+    CHECK_EQ_INT(c.held.known, 0);
+    CHECK_EQ_INT(c.pos, ring_head(r));
+    ring_destroy(r);
+}
+
+static void test_a_fetch_that_got_nothing_goes_live(void)
+{
+    ring_t *r = ring_5_3_10();
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 1, 5, 1), CURSOR_FILL);
+    cursor_go_live(&c, r);
+    CHECK(c.held.known == 0 && c.fill_from == 0 && c.pos == ring_head(r));
+    publish(r, 5, 11);
+    collect_all(&c, r, 0, "5-11;");
+    ring_destroy(r);
+}
+
+static void test_an_older_epoch_too_old_for_the_ring(void)
+{
+    /* Epoch 4 (3..6 held of 1..6), then 5 (1..4): the client was at 4-1. The generator
+     * holds only epoch 5, so: a reset, what is held of 4, then a reset into 5. */
+    ring_t *r = ring_create(8);
+    for (uint64_t s = 1; s <= 6; s++)
+        publish(r, 4, s);
+    for (uint64_t s = 1; s <= 4; s++)
+        publish(r, 5, s);
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 4, 1, 5, 1), CURSOR_OLD_RUN);
+    CHECK_EQ_INT(c.pending_reset, RESET_TOO_OLD);
+    collect_all(&c, r, 0, "4-3;4-4;4-5;4-6;[epoch]5-1;5-2;5-3;5-4;");
+    ring_destroy(r);
+}
+
+static void test_an_id_ahead_of_the_ring_is_awaited(void)
+{
+    ring_t *r = ring_5_3_10();
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 12, 5, 1), CURSOR_AWAIT);
+    CHECK_EQ_INT(c.held.awaiting, 1);
+    publish(r, 5, 11);
+    publish(r, 5, 12);
+    publish(r, 5, 13);
+    collect_all(&c, r, 0, "5-13;"); /* 11 and 12 it has */
+    ring_destroy(r);
+}
+
+static void test_an_unknown_id_of_our_epoch_is_awaited(void)
+{
+    ring_t *r = ring_create(8); /* our bus has nothing yet; the client's gateway had 5-3 */
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 3, 5, 1), CURSOR_AWAIT);
+    CHECK_EQ_INT(c.held.awaiting, 1);
+    ring_destroy(r);
+}
+
+static void test_an_unknown_epoch_goes_live_after_a_reset(void)
+{
+    ring_t *r = ring_5_3_10();
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 3, 7, 5, 1), CURSOR_LIVE);
+    CHECK_EQ_INT(c.pending_reset, RESET_EPOCH);
+    CHECK_EQ_INT(c.held.known, 0);
+    ring_destroy(r);
+}
+
+static void test_giving_up_says_why(void)
+{
+    ring_t *r = ring_5_3_10();
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 99, 5, 1), CURSOR_AWAIT);
+    CHECK_EQ_INT(cursor_give_up(&c, r), RESET_INVALID_ID); /* our epoch: never published */
+    CHECK(c.held.known == 0 && c.held.awaiting == 0);
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 6, 1, 6, 1), CURSOR_AWAIT);
+    CHECK_EQ_INT(cursor_give_up(&c, r), RESET_EPOCH); /* an epoch we never relayed */
+    ring_destroy(r);
+}
+
+static void test_gaps_and_epochs_in_the_ring_get_resets(void)
+{
+    ring_t *r = ring_create(16);
+    publish(r, 5, 1);
+    publish(r, 5, 2);
+    publish(r, 5, 4); /* 3 was lost */
+    publish(r, 6, 1); /* a new generator */
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 1, 6, 1), CURSOR_RESUMED);
+    collect_all(&c, r, 0, "5-2;[gap]5-4;[epoch]6-1;");
+    ring_destroy(r);
+}
+
+static void test_an_overwritten_next_frame_is_the_end(void)
+{
+    ring_t *r = ring_create(4);
+    for (uint64_t s = 1; s <= 4; s++)
+        publish(r, 5, s);
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 1, 5, 1), CURSOR_RESUMED);
+    for (uint64_t s = 5; s <= 9; s++)
+        publish(r, 5, s); /* laps the client */
+    char buf[4096];
+    uint64_t events;
+    int64_t oldest;
+    int resets = 0;
+    CHECK_EQ_INT(cursor_collect(&c, r, ring_head(r), 0, buf, sizeof buf, &events, &oldest,
+                                reset_text, &resets),
+                 -ERANGE);
+    ring_destroy(r);
+}
+
+static void test_collect_stops_where_the_buffer_ends(void)
+{
+    ring_t *r = ring_5_3_10();
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 2, 5, 1), CURSOR_RESUMED);
+    char buf[RING_FRAME_MAX + CURSOR_RESET_FRAME_MAX]; /* room for one frame only */
+    uint64_t events;
+    int64_t oldest = 0;
+    int resets = 0;
+    int n = cursor_collect(&c, r, ring_head(r), 0, buf, sizeof buf, &events, &oldest,
+                           reset_text, &resets);
+    CHECK_BYTES(buf, n, "5-3;");
+    CHECK(events == 1 && oldest == 1003);
+    collect_all(&c, r, 0, "5-4;5-5;5-6;5-7;5-8;5-9;5-10;");
+    ring_destroy(r);
+}
+
+int main(void)
+{
+    test_no_id_starts_live();
+    test_an_id_that_does_not_parse_gets_a_reset();
+    test_resume_right_after_the_id();
+    test_html_clients_get_the_whole_frame();
+    test_too_old_fetches_the_gap_up_to_the_newest();
+    test_a_fetch_overtaken_by_the_ring_asks_again();
+    test_too_old_without_replay_goes_live_after_a_reset();
+    test_a_fetch_that_got_nothing_goes_live();
+    test_an_older_epoch_too_old_for_the_ring();
+    test_an_id_ahead_of_the_ring_is_awaited();
+    test_an_unknown_id_of_our_epoch_is_awaited();
+    test_an_unknown_epoch_goes_live_after_a_reset();
+    test_giving_up_says_why();
+    test_gaps_and_epochs_in_the_ring_get_resets();
+    test_an_overwritten_next_frame_is_the_end();
+    test_collect_stops_where_the_buffer_ends();
+    CHECK_DONE();
+}
