@@ -48,45 +48,66 @@ static ring_t *ring_5_3_10(void)
     return r;
 }
 
-static void test_no_id_starts_live(void)
+/* Where a client starts, for each kind of last id, on the ring of epoch 5 holding 3..10. */
+static void test_start_cases(void)
 {
+    static const struct {
+        const char *what;
+        int id_rc;
+        uint64_t epoch, seq, bus_epoch;
+        int replay_known;
+        cursor_start_t want;
+        int reset, awaiting, at_head;
+    } cases[] = {
+        {"no id", -ENOENT, 0, 0, 5, 1, CURSOR_LIVE, CURSOR_NO_RESET, 0, 1},
+        {"an id that does not parse", -EINVAL, 0, 0, 5, 1, CURSOR_LIVE, RESET_INVALID_ID, 0, 1},
+        {"held: resume", 0, 5, 7, 5, 1, CURSOR_RESUMED, CURSOR_NO_RESET, 0, 0},
+        {"too old, replay known: fetch", 0, 5, 1, 5, 1, CURSOR_FILL, CURSOR_NO_RESET, 0, 1},
+        {"too old, no replay: live", 0, 5, 1, 5, 0, CURSOR_LIVE, RESET_TOO_OLD, 0, 1},
+        {"ahead of the ring: wait", 0, 5, 12, 5, 1, CURSOR_AWAIT, CURSOR_NO_RESET, 1, 1},
+        {"our bus's epoch, none held yet: wait", 0, 6, 3, 6, 1, CURSOR_AWAIT, CURSOR_NO_RESET, 1, 1},
+        {"an epoch we do not relay: live", 0, 3, 7, 5, 1, CURSOR_LIVE, RESET_EPOCH, 0, 1},
+    };
     ring_t *r = ring_5_3_10();
-    cursor_t c;
-    CHECK_EQ_INT(cursor_start(&c, r, -ENOENT, 0, 0, 5, 1), CURSOR_LIVE);
-    CHECK_EQ_INT(c.pos, ring_head(r));
-    CHECK_EQ_INT(c.pending_reset, CURSOR_NO_RESET);
-    publish(r, 5, 11);
-    collect_all(&c, r, 0, "5-11;");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cursor_t c;
+        cursor_start_t got = cursor_start(&c, r, cases[i].id_rc, cases[i].epoch, cases[i].seq,
+                                          cases[i].bus_epoch, cases[i].replay_known);
+        if (got != cases[i].want || c.pending_reset != cases[i].reset ||
+            c.held.awaiting != cases[i].awaiting || (c.pos == ring_head(r)) != cases[i].at_head)
+            fprintf(stderr, "case '%s': start %d reset %d awaiting %d pos %llu\n", cases[i].what,
+                    (int)got, c.pending_reset, c.held.awaiting, (unsigned long long)c.pos);
+        CHECK(got == cases[i].want && c.pending_reset == cases[i].reset);
+        CHECK(c.held.awaiting == cases[i].awaiting && (c.pos == ring_head(r)) == cases[i].at_head);
+    }
     ring_destroy(r);
 }
 
-static void test_an_id_that_does_not_parse_gets_a_reset(void)
+/* What a client is sent from its start, on the ring of epoch 5 holding 3..10 and then
+ * 11..publish_to published. */
+static void test_what_is_sent(void)
 {
-    ring_t *r = ring_5_3_10();
-    cursor_t c;
-    CHECK_EQ_INT(cursor_start(&c, r, -EINVAL, 0, 0, 5, 1), CURSOR_LIVE);
-    CHECK_EQ_INT(c.pending_reset, RESET_INVALID_ID);
-    CHECK_EQ_INT(c.pos, ring_head(r));
-    ring_destroy(r);
-}
-
-static void test_resume_right_after_the_id(void)
-{
-    ring_t *r = ring_5_3_10();
-    cursor_t c;
-    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 7, 5, 1), CURSOR_RESUMED);
-    CHECK_EQ_INT(c.pending_reset, CURSOR_NO_RESET);
-    collect_all(&c, r, 0, "5-8;5-9;5-10;");
-    ring_destroy(r);
-}
-
-static void test_html_clients_get_the_whole_frame(void)
-{
-    ring_t *r = ring_5_3_10();
-    cursor_t c;
-    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 9, 5, 1), CURSOR_RESUMED);
-    collect_all(&c, r, 1, "5-10;h");
-    ring_destroy(r);
+    static const struct {
+        int id_rc;
+        uint64_t seq;
+        int html;
+        uint64_t publish_to;
+        const char *want;
+    } cases[] = {
+        {-ENOENT, 0, 0, 11, "5-11;"},             /* no id: live */
+        {0, 7, 0, 10, "5-8;5-9;5-10;"},           /* resumed right after its id */
+        {0, 9, 1, 10, "5-10;h"},                  /* the page gets the whole frame */
+        {0, 12, 0, 13, "5-13;"},                  /* awaited: 11 and 12 it has */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ring_t *r = ring_5_3_10();
+        cursor_t c;
+        cursor_start(&c, r, cases[i].id_rc, 5, cases[i].seq, 5, 1);
+        for (uint64_t seq = 11; seq <= cases[i].publish_to; seq++)
+            publish(r, 5, seq);
+        collect_all(&c, r, cases[i].html, cases[i].want);
+        ring_destroy(r);
+    }
 }
 
 static void test_too_old_fetches_the_gap_up_to_the_newest(void)
@@ -118,17 +139,6 @@ static void test_a_fetch_overtaken_by_the_ring_asks_again(void)
     ring_destroy(r);
 }
 
-static void test_too_old_without_replay_goes_live_after_a_reset(void)
-{
-    ring_t *r = ring_5_3_10();
-    cursor_t c;
-    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 1, 5, 0), CURSOR_LIVE);
-    CHECK_EQ_INT(c.pending_reset, RESET_TOO_OLD);
-    CHECK_EQ_INT(c.held.known, 0);
-    CHECK_EQ_INT(c.pos, ring_head(r));
-    ring_destroy(r);
-}
-
 static void test_a_fetch_that_got_nothing_goes_live(void)
 {
     ring_t *r = ring_5_3_10();
@@ -154,38 +164,6 @@ static void test_an_older_epoch_too_old_for_the_ring(void)
     CHECK_EQ_INT(cursor_start(&c, r, 0, 4, 1, 5, 1), CURSOR_OLD_RUN);
     CHECK_EQ_INT(c.pending_reset, RESET_TOO_OLD);
     collect_all(&c, r, 0, "4-3;4-4;4-5;4-6;[epoch]5-1;5-2;5-3;5-4;");
-    ring_destroy(r);
-}
-
-static void test_an_id_ahead_of_the_ring_is_awaited(void)
-{
-    ring_t *r = ring_5_3_10();
-    cursor_t c;
-    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 12, 5, 1), CURSOR_AWAIT);
-    CHECK_EQ_INT(c.held.awaiting, 1);
-    publish(r, 5, 11);
-    publish(r, 5, 12);
-    publish(r, 5, 13);
-    collect_all(&c, r, 0, "5-13;"); /* 11 and 12 it has */
-    ring_destroy(r);
-}
-
-static void test_an_unknown_id_of_our_epoch_is_awaited(void)
-{
-    ring_t *r = ring_create(8); /* our bus has nothing yet; the client's gateway had 5-3 */
-    cursor_t c;
-    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 3, 5, 1), CURSOR_AWAIT);
-    CHECK_EQ_INT(c.held.awaiting, 1);
-    ring_destroy(r);
-}
-
-static void test_an_unknown_epoch_goes_live_after_a_reset(void)
-{
-    ring_t *r = ring_5_3_10();
-    cursor_t c;
-    CHECK_EQ_INT(cursor_start(&c, r, 0, 3, 7, 5, 1), CURSOR_LIVE);
-    CHECK_EQ_INT(c.pending_reset, RESET_EPOCH);
-    CHECK_EQ_INT(c.held.known, 0);
     ring_destroy(r);
 }
 
@@ -252,18 +230,12 @@ static void test_collect_stops_where_the_buffer_ends(void)
 
 int main(void)
 {
-    test_no_id_starts_live();
-    test_an_id_that_does_not_parse_gets_a_reset();
-    test_resume_right_after_the_id();
-    test_html_clients_get_the_whole_frame();
+    test_start_cases();
+    test_what_is_sent();
     test_too_old_fetches_the_gap_up_to_the_newest();
     test_a_fetch_overtaken_by_the_ring_asks_again();
-    test_too_old_without_replay_goes_live_after_a_reset();
     test_a_fetch_that_got_nothing_goes_live();
     test_an_older_epoch_too_old_for_the_ring();
-    test_an_id_ahead_of_the_ring_is_awaited();
-    test_an_unknown_id_of_our_epoch_is_awaited();
-    test_an_unknown_epoch_goes_live_after_a_reset();
     test_giving_up_says_why();
     test_gaps_and_epochs_in_the_ring_get_resets();
     test_an_overwritten_next_frame_is_the_end();
