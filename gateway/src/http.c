@@ -4,6 +4,7 @@
 #include "fragment.h"
 #include "gate.h"
 #include "log.h"
+#include "response.h"
 #include "stream.h"
 
 #include <civetweb.h>
@@ -30,61 +31,9 @@ static const char *const page_headers[] = {
     NULL};
 static const char *const no_store[] = {"Cache-Control", "no-store", NULL};
 
-static int is_head(struct mg_connection *conn)
-{
-    return strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0;
-}
-
-/* The request's Origin when --cors-origins allows it, else NULL. */
-static const char *allowed_origin(struct mg_connection *conn)
-{
-    const http_server_t *srv = mg_get_user_data(mg_get_context(conn));
-    const char *list = srv->hub->cfg->cors_origins;
-    const char *origin = mg_get_header(conn, "Origin");
-    if (origin == NULL || list[0] == '\0')
-        return NULL;
-    if (strcmp(list, "*") == 0)
-        return origin;
-    size_t len = strlen(origin);
-    for (const char *p = list; *p;) {
-        size_t n = strcspn(p, ",");
-        if (n == len && strncmp(p, origin, len) == 0)
-            return origin;
-        p += n + (p[n] == ',');
-    }
-    return NULL;
-}
-
-void http_add_common_headers(struct mg_connection *conn)
-{
-    mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
-    const char *origin = allowed_origin(conn);
-    if (origin) {
-        mg_response_header_add(conn, "Access-Control-Allow-Origin", origin, -1);
-        mg_response_header_add(conn, "Vary", "Origin", -1);
-    }
-}
-
-int http_send(struct mg_connection *conn, int status, const char *content_type, const char *body,
-              size_t len, const char *const *headers)
-{
-    char length[24];
-    snprintf(length, sizeof length, "%zu", len);
-    mg_response_header_start(conn, status);
-    mg_response_header_add(conn, "Content-Type", content_type, -1);
-    mg_response_header_add(conn, "Content-Length", length, -1);
-    http_add_common_headers(conn);
-    for (size_t i = 0; headers && headers[i]; i += 2)
-        mg_response_header_add(conn, headers[i], headers[i + 1], -1);
-    mg_response_header_send(conn);
-    if (len > 0 && !is_head(conn))
-        mg_write(conn, body, len); /* a short write only means the client left */
-    return status;
-}
-
 static int send_text(struct mg_connection *conn, int status, const char *text)
 {
-    return http_send(conn, status, "text/plain; charset=utf-8", text, strlen(text), no_store);
+    return response_send(conn, status, "text/plain; charset=utf-8", text, strlen(text), no_store);
 }
 
 /* The fragment for the latest event relayed: the number, with its event id. */
@@ -104,7 +53,7 @@ static int on_fragment(struct mg_connection *conn, http_server_t *srv)
     int n = latest_fragment(srv->hub, html, sizeof html);
     if (n < 0)
         return send_text(conn, 500, "fragment unavailable\n");
-    return http_send(conn, 200, "text/html; charset=utf-8", html, (size_t)n, no_store);
+    return response_send(conn, 200, "text/html; charset=utf-8", html, (size_t)n, no_store);
 }
 
 /* The page template holds "{{number}}" where the current fragment goes, so the page
@@ -127,7 +76,7 @@ static int on_page(struct mg_connection *conn, http_server_t *srv)
     memcpy(out + before, html, at ? (size_t)n : 0);
     memcpy(out + before + (at ? (size_t)n : 0), page->body + page->len - after, after);
     size_t len = before + (at ? (size_t)n : 0) + after;
-    int status = http_send(conn, 200, page->content_type, out, len, page_headers);
+    int status = response_send(conn, 200, page->content_type, out, len, page_headers);
     free(out);
     return status;
 }
@@ -160,7 +109,7 @@ static int on_metrics(struct mg_connection *conn, http_server_t *srv)
     char *text = malloc(CAP);
     int n = text ? metrics_render(srv->hub, text, CAP) : -ENOMEM;
     int status = n < 0 ? send_text(conn, 500, "metrics unavailable\n")
-                       : http_send(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text,
+                       : response_send(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text,
                                    (size_t)n, no_store);
     free(text);
     return status;
@@ -187,7 +136,7 @@ static const route_t routes[] = {
 static int on_static(struct mg_connection *conn, const asset_t *a)
 {
     static const char *const cache[] = {"Cache-Control", "public, max-age=300", NULL};
-    return http_send(conn, 200, a->content_type, a->body, a->len, cache);
+    return response_send(conn, 200, a->content_type, a->body, a->len, cache);
 }
 
 static int method_allowed(struct mg_connection *conn, int head_ok)
@@ -200,7 +149,7 @@ static int not_allowed(struct mg_connection *conn, int head_ok)
 {
     const char *const allow[] = {"Allow", head_ok ? "GET, HEAD" : "GET", NULL};
     static const char text[] = "method not allowed\n";
-    return http_send(conn, 405, "text/plain; charset=utf-8", text, sizeof text - 1, allow);
+    return response_send(conn, 405, "text/plain; charset=utf-8", text, sizeof text - 1, allow);
 }
 
 /* A CORS preflight from an allowed origin; the stream's Last-Event-ID and htmx's own
@@ -211,7 +160,7 @@ static int on_preflight(struct mg_connection *conn)
     const char *const headers[] = {"Access-Control-Allow-Methods", "GET, HEAD",
                                    "Access-Control-Allow-Headers", asked ? asked : "Last-Event-ID",
                                    "Access-Control-Max-Age", "600", NULL};
-    return http_send(conn, 204, "text/plain", "", 0, headers);
+    return response_send(conn, 204, "text/plain", "", 0, headers);
 }
 
 static int route(struct mg_connection *conn, http_server_t *srv)
@@ -224,7 +173,7 @@ static int route(struct mg_connection *conn, http_server_t *srv)
         if (strcmp(routes[i].path, path) != 0)
             continue;
         if (strcmp(mg_get_request_info(conn)->request_method, "OPTIONS") == 0 &&
-            allowed_origin(conn))
+            response_allowed_origin(conn))
             return on_preflight(conn);
         if (!method_allowed(conn, routes[i].head))
             return not_allowed(conn, routes[i].head);
@@ -251,9 +200,9 @@ static int on_log(const struct mg_connection *conn, const char *message)
 
 static void *on_thread_start(const struct mg_context *ctx, int thread_type)
 {
-    const http_server_t *srv = mg_get_user_data(ctx);
-    if (thread_type == 0 && srv->gate != NULL) /* the master: it accepts through the gate */
-        gate_serve_this_thread(srv->gate);
+    const hub_t *hub = mg_get_user_data(ctx);
+    if (thread_type == 0 && hub->gate != NULL) /* the master: it accepts through the gate */
+        gate_serve_this_thread(hub->gate);
     return NULL;
 }
 
@@ -278,7 +227,8 @@ static struct mg_context *start_civetweb(http_server_t *srv, char *err, size_t e
     struct mg_callbacks callbacks = {0};
     callbacks.log_message = on_log;
     callbacks.init_thread = on_thread_start;
-    struct mg_init_data init = {&callbacks, srv, options};
+    /* The hub is the context's user data: response.c reads the CORS list from it. */
+    struct mg_init_data init = {&callbacks, srv->hub, options};
     struct mg_error_data error = {0};
     char text[256] = "";
     error.text = text;
@@ -310,7 +260,9 @@ http_server_t *http_start(hub_t *hub, const assets_t *assets, char *err, size_t 
     *srv = (http_server_t){NULL, hub, assets, NULL};
     srv->gate = gate_create(&hub->metrics, hub->cfg->header_timeout_ms, HTTP_HEAD_MAX, err,
                             errlen);
+    hub->gate = srv->gate;
     if (srv->gate == NULL || (srv->ctx = start_civetweb(srv, err, errlen)) == NULL) {
+        hub->gate = NULL;
         gate_destroy(srv->gate);
         free(srv);
         return NULL;
@@ -325,6 +277,7 @@ void http_stop(http_server_t *srv)
     if (srv == NULL)
         return;
     mg_stop(srv->ctx);
+    srv->hub->gate = NULL;
     gate_destroy(srv->gate); /* after mg_stop: civetweb's master polls the gate until then */
     free(srv);
 }

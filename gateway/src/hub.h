@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct fanout;
+struct gate;
 
 typedef struct hub_s {
     const gateway_config_t *cfg; /* borrowed */
@@ -40,6 +41,7 @@ typedef struct hub_s {
     void *zmq_context;            /* borrowed from main */
     int wake_fd;                  /* eventfd: wakes the bus thread (clients 0<->1, stop) */
     struct fanout *fanout;        /* borrowed from main; NULL: every stream on its worker */
+    struct gate *gate;            /* borrowed from http.c: civetweb's master accepts through it */
 } hub_t;
 
 int hub_init(hub_t *hub, const gateway_config_t *cfg) __attribute__((warn_unused_result));

@@ -10,9 +10,9 @@
 #include "cursor.h"
 #include "fanout.h"
 #include "frame.h"
-#include "http.h"
 #include "log.h"
 #include "replay_client.h"
+#include "response.h"
 #include "sockfd.h"
 #include "sse.h"
 
@@ -174,7 +174,7 @@ static int send_preamble(stream_t *s)
     mg_response_header_add(s->conn, "Cache-Control", "no-cache", -1);
     mg_response_header_add(s->conn, "X-Accel-Buffering", "no", -1);
     mg_response_header_add(s->conn, "Connection", "close", -1);
-    http_add_common_headers(s->conn);
+    response_add_common_headers(s->conn);
     if (mg_response_header_send(s->conn) < 0)
         return -EPIPE;
     /* The comment flushes the headers through proxies before the first event. */
@@ -483,7 +483,7 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
         const char *why = rc == -EBUSY     ? "client limit reached\n"
                           : rc == -EAGAIN ? "gateway is warming up\n"
                                           : "gateway is draining\n";
-        return http_send(conn, 503, "text/plain", why, strlen(why), retry_later);
+        return response_send(conn, 503, "text/plain", why, strlen(why), retry_later);
     }
     int fd = sockfd_of(conn);
     if (fd < 0 && hub->fanout != NULL) /* it stays on its worker: slower, never wrong */
