@@ -95,8 +95,8 @@ int main(int argc, char **argv)
         for (int64_t now = now_ns(CLOCK_MONOTONIC); next <= now && next < end && !broken;
              next += interval) {
             char body[64], req[512];
-            int blen = snprintf(body, sizeof body, "t=%" PRId64 " %" PRIu64,
-                                now_ns(CLOCK_REALTIME), ++seq);
+            int blen = snprintf(body, sizeof body, "t=%" PRId64 " %" PRIu64, now_ns(CLOCK_REALTIME),
+                                ++seq);
             int n = snprintf(req, sizeof req,
                              "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
                              "Content-Length: %d\r\n\r\n%s",

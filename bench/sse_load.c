@@ -62,13 +62,13 @@ typedef struct {
     int has_last;
     uint64_t missed, duplicated, resets, reconnects;
     /* reconnection */
-    int retry_ms;          /* the server's advice (retry:), else --retry-ms */
-    double closed_at;      /* when the stream ended, until the next 200 (0: none pending) */
-    double reconnect_at;   /* WAITING: when to open the next connection */
-    double first_byte_at;  /* the answer's first byte */
-    double last_byte_at;   /* STREAMING: the stream's latest byte */
-    double opened_at;      /* its first connect, for the time to the first answer and event */
-    int answered, served;  /* got a 200, an event (since its first connect) */
+    int retry_ms;         /* the server's advice (retry:), else --retry-ms */
+    double closed_at;     /* when the stream ended, until the next 200 (0: none pending) */
+    double reconnect_at;  /* WAITING: when to open the next connection */
+    double first_byte_at; /* the answer's first byte */
+    double last_byte_at;  /* STREAMING: the stream's latest byte */
+    double opened_at;     /* its first connect, for the time to the first answer and event */
+    int answered, served; /* got a 200, an event (since its first connect) */
 } conn_t;
 
 typedef struct {
@@ -533,7 +533,8 @@ int main(int argc, char **argv)
             opened++;
         }
         /* Measure once every connection had a second to settle. */
-        if (!t->measuring && opened == o.clients && now - start >= (double)o.clients / o.ramp_per_s + 1) {
+        if (!t->measuring && opened == o.clients &&
+            now - start >= (double)o.clients / o.ramp_per_s + 1) {
             t->measuring = 1;
             measure_from = now;
             deadline = now + o.duration_s;

@@ -48,8 +48,8 @@ static int apply(const cli_option_t *o, const char *text, const char *source, ch
     case CLI_BOOL:
         if (parse_bool(text, (int *)o->target) == 0)
             return 0;
-        snprintf(err, errlen, "%s: '%s' is not a boolean (1/0, true/false, yes/no, on/off)",
-                 source, text);
+        snprintf(err, errlen, "%s: '%s' is not a boolean (1/0, true/false, yes/no, on/off)", source,
+                 text);
         return -EINVAL;
     }
     return -EINVAL;
@@ -145,8 +145,8 @@ static void print_default(FILE *out, const cli_option_t *o)
 void cli_usage(FILE *out, const char *program, const char *summary, const cli_option_t *opts,
                size_t count)
 {
-    fprintf(out, "usage: %s [flags]\n%s\n\nflags (each also read from the environment):\n",
-            program, summary);
+    fprintf(out, "usage: %s [flags]\n%s\n\nflags (each also read from the environment):\n", program,
+            summary);
     for (size_t i = 0; i < count; i++) {
         const cli_option_t *o = &opts[i];
         fprintf(out, "  --%s%s\n      %s", o->name, o->type == CLI_BOOL ? "" : " VALUE", o->help);

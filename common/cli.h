@@ -13,8 +13,8 @@ typedef struct {
     const char *name; /* "bind": written --bind VALUE or --bind=VALUE */
     const char *env;  /* "GENERATOR_BIND", or NULL */
     cli_type_t type;
-    void *target;     /* const char **, long *, or int * (bool) */
-    long min, max;    /* inclusive range for CLI_INT */
+    void *target;  /* const char **, long *, or int * (bool) */
+    long min, max; /* inclusive range for CLI_INT */
     const char *help;
 } cli_option_t;
 

@@ -78,8 +78,9 @@ int curve_client_from_flags(void *socket, const char *server_path, const char *s
     if (!have_server && !have_secret)
         return 0;
     if (have_server != have_secret) {
-        snprintf(err, errlen, "CURVE needs both the server's public key file and our own "
-                              "secret key file");
+        snprintf(err, errlen,
+                 "CURVE needs both the server's public key file and our own "
+                 "secret key file");
         return -EINVAL;
     }
     return curve_client_setup(socket, server_path, secret_path, err, errlen);

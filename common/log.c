@@ -56,6 +56,6 @@ void log_write(log_level_t level, const char *msg, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(fields, sizeof fields, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "ts=%s.%03ldZ level=%s prog=%s msg=\"%s\"%s%s\n", stamp,
-            ts.tv_nsec / 1000000, level_names[level], program, msg, fields[0] ? " " : "", fields);
+    fprintf(stderr, "ts=%s.%03ldZ level=%s prog=%s msg=\"%s\"%s%s\n", stamp, ts.tv_nsec / 1000000,
+            level_names[level], program, msg, fields[0] ? " " : "", fields);
 }

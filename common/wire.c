@@ -27,7 +27,7 @@ static wire_error_t decode_heartbeat(const void *payload, size_t len, wire_heart
     Rn__Heartbeat *m = rn__heartbeat__unpack(NULL, len, payload);
     if (m == NULL)
         return WIRE_ERR_DECODE;
-    *out = (wire_heartbeat_t){m->epoch,       m->last_seq,      m->sent_ns,     m->interval_ms,
+    *out = (wire_heartbeat_t){m->epoch,      m->last_seq,      m->sent_ns,     m->interval_ms,
                               m->publishing, m->subscriptions, m->replay_port, ""};
     wire_error_t rc = WIRE_OK;
     if (m->epoch == 0 || m->interval_ms == 0 || strlen(m->topic) > WIRE_TOPIC_MAX ||

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_REPLAY_REQUEST_MAX 64   /* bytes: larger requests are refused */
-#define WIRE_REPLAY_EVENTS_MAX 1000  /* events in one reply */
+#define WIRE_REPLAY_REQUEST_MAX 64  /* bytes: larger requests are refused */
+#define WIRE_REPLAY_EVENTS_MAX 1000 /* events in one reply */
 #define WIRE_REPLAY_ERROR_MAX 96
 
 typedef struct {
@@ -20,9 +20,9 @@ typedef struct {
 } wire_replay_request_t;
 
 typedef struct {
-    uint64_t epoch;     /* the generator's */
-    uint64_t first_seq; /* oldest held, 0: none */
-    uint64_t last_seq;  /* newest published */
+    uint64_t epoch;        /* the generator's */
+    uint64_t first_seq;    /* oldest held, 0: none */
+    uint64_t last_seq;     /* newest published */
     wire_number_t *events; /* count of them, in seq order; owned by the caller */
     size_t count;
     char error[WIRE_REPLAY_ERROR_MAX + 1]; /* "": the request was served */

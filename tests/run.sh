@@ -11,7 +11,7 @@ cmake -B build-asan -S . -DRN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j"$jobs" >/dev/null
 CC=clang cmake -B build-fuzz -S . -DRN_FUZZ=ON -DRN_TESTS=OFF -DRN_BUILD_WEB=OFF >/dev/null
 cmake --build build-fuzz -j"$jobs" >/dev/null
-cmake -B build -S . -DRN_ASAN_BIN_DIR="$PWD/build-asan/bin" -DRN_FUZZ_BIN_DIR="$PWD/build-fuzz/bin" \
+cmake -B build -S . -DRN_WERROR=ON -DRN_ASAN_BIN_DIR="$PWD/build-asan/bin" -DRN_FUZZ_BIN_DIR="$PWD/build-fuzz/bin" \
   >/dev/null
 cmake --build build -j"$jobs" >/dev/null
 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error >/dev/null

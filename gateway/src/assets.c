@@ -15,8 +15,10 @@ static int read_file(const char *dir, asset_t *a, char *err, size_t errlen)
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         int e = errno;
-        snprintf(err, errlen, "cannot read %s: %s (build the project so the web root holds "
-                              "htmx, or set --web-root)", path, strerror(e));
+        snprintf(err, errlen,
+                 "cannot read %s: %s (build the project so the web root holds "
+                 "htmx, or set --web-root)",
+                 path, strerror(e));
         return -e;
     }
     a->body = malloc(ASSET_MAX);
@@ -37,8 +39,8 @@ int assets_load(assets_t *assets, const char *dir, char *err, size_t errlen)
         .files = {
             {"/static/htmx.min.js", "htmx.min.js", "text/javascript; charset=utf-8", NULL, 0},
             {"/static/hx-sse.min.js", "hx-sse.min.js", "text/javascript; charset=utf-8", NULL, 0},
-            {"/static/shared-stream.js", "shared-stream.js", "text/javascript; charset=utf-8",
-             NULL, 0},
+            {"/static/shared-stream.js", "shared-stream.js", "text/javascript; charset=utf-8", NULL,
+             0},
             {"/static/app.css", "app.css", "text/css; charset=utf-8", NULL, 0},
             {"/static/favicon.svg", "favicon.svg", "image/svg+xml", NULL, 0},
         }};

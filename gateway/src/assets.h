@@ -6,8 +6,8 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *path;         /* URL path, "/static/htmx.min.js" */
-    const char *file;         /* name inside the web root */
+    const char *path; /* URL path, "/static/htmx.min.js" */
+    const char *file; /* name inside the web root */
     const char *content_type;
     char *body;
     size_t len;

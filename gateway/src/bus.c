@@ -39,10 +39,10 @@ struct bus {
     uint64_t malformed_logged; /* total when we last logged malformed messages */
     int wake_pending;          /* events published that readers were not woken for yet */
     int64_t last_wake_ms;
-    replay_client_t *replay;   /* the generator's replay socket; NULL until known */
-    wire_number_t *fetched;    /* WIRE_REPLAY_EVENTS_MAX, for each answer */
-    int64_t replay_retry_ms;   /* after a failed request: not before this */
-    int64_t warm_deadline_ms;  /* 0 until the first heartbeat */
+    replay_client_t *replay;        /* the generator's replay socket; NULL until known */
+    wire_number_t *fetched;         /* WIRE_REPLAY_EVENTS_MAX, for each answer */
+    int64_t replay_retry_ms;        /* after a failed request: not before this */
+    int64_t warm_deadline_ms;       /* 0 until the first heartbeat */
     uint64_t hb_epoch, hb_last_seq; /* what the latest heartbeat says was published */
 };
 
@@ -128,9 +128,8 @@ static int accept_order(bus_t *bus, const wire_number_t *ev)
     }
     if (same_epoch && ev->seq != bus->last_seq + 1) {
         metrics_add(&m->bus_gap_events, ev->seq - bus->last_seq - 1);
-        log_warn("gap in sequence", "epoch=%llu after=%llu got=%llu",
-                 (unsigned long long)ev->epoch, (unsigned long long)bus->last_seq,
-                 (unsigned long long)ev->seq);
+        log_warn("gap in sequence", "epoch=%llu after=%llu got=%llu", (unsigned long long)ev->epoch,
+                 (unsigned long long)bus->last_seq, (unsigned long long)ev->seq);
     }
     bus->last_epoch = ev->epoch;
     bus->last_seq = ev->seq;
@@ -145,8 +144,8 @@ static void publish_event(bus_t *bus, const wire_number_t *ev)
     char frame[RING_FRAME_MAX];
     size_t plain_len = 0;
     int n = frame_event(frame, sizeof frame, bus->hub->cfg->topic, ev, &plain_len);
-    ring_meta_t meta = {ev->epoch, ev->seq, ev->published_ns, ev->value,
-                        clock_ns(CLOCK_MONOTONIC), plain_len};
+    ring_meta_t meta = {ev->epoch, ev->seq, ev->published_ns, ev->value, clock_ns(CLOCK_MONOTONIC),
+                        plain_len};
     if (n < 0 || ring_publish(bus->hub->ring, &meta, frame, (size_t)n) < 0) {
         count_malformed(bus, WIRE_ERR_FIELD);
         return;
@@ -204,8 +203,8 @@ static int catch_up(bus_t *bus, uint64_t epoch, uint64_t upto)
     if (clock_mono_ms() < bus->replay_retry_ms)
         return -EAGAIN;
     uint64_t history = (uint64_t)bus->hub->cfg->history;
-    uint64_t from = epoch == bus->last_epoch ? bus->last_seq + 1
-                                             : (upto > history ? upto - history + 1 : 1);
+    uint64_t from =
+        epoch == bus->last_epoch ? bus->last_seq + 1 : (upto > history ? upto - history + 1 : 1);
     return from <= upto ? fetch_range(bus, epoch, from, upto) : 0;
 }
 

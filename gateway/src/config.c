@@ -85,9 +85,10 @@ static int validate(gateway_config_t *cfg, const char *level, char *err, size_t 
      * client waits unanswered: refuse with 503 before that. */
     if (cfg->max_clients > files || cfg->max_clients < 1) {
         long want = cfg->max_clients > 1 ? cfg->max_clients : 1;
-        snprintf(err, errlen, "%ld SSE clients need %ld open files, the limit is %ld: raise "
-                 "ulimit -n or lower --max-clients", want,
-                 want + CONFIG_FD_OVERHEAD + CONFIG_RESERVED_THREADS, limit);
+        snprintf(err, errlen,
+                 "%ld SSE clients need %ld open files, the limit is %ld: raise "
+                 "ulimit -n or lower --max-clients",
+                 want, want + CONFIG_FD_OVERHEAD + CONFIG_RESERVED_THREADS, limit);
         return -EINVAL;
     }
     if (cfg->max_lag == 0 || cfg->max_lag >= cfg->history)
@@ -141,8 +142,8 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
          "the generator counts as down after this long without a message"},
         {"write-timeout-ms", "GATEWAY_WRITE_TIMEOUT_MS", CLI_INT, &cfg->write_timeout_ms, 100,
          600000, "a client that accepts no bytes for this long is dropped"},
-        {"header-timeout-ms", "GATEWAY_HEADER_TIMEOUT_MS", CLI_INT, &cfg->header_timeout_ms,
-         100, 600000, "a connection must send its request headers within this long"},
+        {"header-timeout-ms", "GATEWAY_HEADER_TIMEOUT_MS", CLI_INT, &cfg->header_timeout_ms, 100,
+         600000, "a connection must send its request headers within this long"},
         {"coalesce-ms", "GATEWAY_COALESCE_MS", CLI_INT, &cfg->coalesce_ms, 0, 1000,
          "wake clients at most once per this many ms, sending what came meanwhile in one "
          "write: less CPU at high event rates for up to this much latency (0: at once)"},
@@ -154,9 +155,9 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
         {"replay-connect", "GATEWAY_REPLAY_CONNECT", CLI_STRING, &cfg->replay_connect, 0, 0,
          "the generator's replay endpoint, to fetch history and missed events (empty: the "
          "--connect host and the port its heartbeats announce; off: no replay)"},
-        {"warm-timeout-ms", "GATEWAY_WARM_TIMEOUT_MS", CLI_INT, &cfg->warm_timeout_ms, 0,
-         600000, "at start, not ready until the history is fetched from the generator, for "
-                 "at most this long"},
+        {"warm-timeout-ms", "GATEWAY_WARM_TIMEOUT_MS", CLI_INT, &cfg->warm_timeout_ms, 0, 600000,
+         "at start, not ready until the history is fetched from the generator, for "
+         "at most this long"},
         {"cors-origins", "GATEWAY_CORS_ORIGINS", CLI_STRING, &cfg->cors_origins, 0, 0,
          "origins allowed to read the stream and fragment cross-origin: '*' or a comma list "
          "(empty: same-origin only)"},
@@ -168,8 +169,7 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
          "directory with index.html, app.css, favicon.svg, shared-stream.js, htmx.min.js, "
          "hx-sse.min.js (none: beside the program, ../" RN_DATADIR "/rn/web as installed or "
          "../webroot in the build tree)"},
-        {"log-level", "GATEWAY_LOG_LEVEL", CLI_STRING, &level, 0, 0,
-         "debug, info, warn or error"},
+        {"log-level", "GATEWAY_LOG_LEVEL", CLI_STRING, &level, 0, 0, "debug, info, warn or error"},
     };
     const size_t count = sizeof opts / sizeof opts[0];
     char err[256];
@@ -181,8 +181,9 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
         cfg->web_root = cfg->web_root_found;
     }
     if (rc == 0 && cfg->web_root[0] == '\0') {
-        snprintf(err, sizeof err, "no web root beside the program (../" RN_DATADIR
-                                  "/rn/web or ../webroot): give --web-root");
+        snprintf(err, sizeof err,
+                 "no web root beside the program (../" RN_DATADIR
+                 "/rn/web or ../webroot): give --web-root");
         rc = -EINVAL;
     }
     if (rc == 0)

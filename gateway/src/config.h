@@ -17,11 +17,11 @@ typedef struct {
     const char *connect; /* one or more ZeroMQ endpoints, comma-separated */
     const char *topic;
     const char *web_root;
-    char web_root_found[4096]; /* where web_root points when found beside the program */
+    char web_root_found[4096];         /* where web_root points when found beside the program */
     const char *curve_server_key_file; /* the generator's public key; "": CURVE off */
     const char *curve_secret_key_file; /* ours */
-    const char *cors_origins; /* "": same-origin only, "*", or a comma-separated list */
-    const char *replay_connect; /* "": from the heartbeats, "off": no replay */
+    const char *cors_origins;          /* "": same-origin only, "*", or a comma-separated list */
+    const char *replay_connect;        /* "": from the heartbeats, "off": no replay */
     int on_demand;
     long threads;
     long max_clients;

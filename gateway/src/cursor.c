@@ -15,8 +15,7 @@ static cursor_start_t start_live(cursor_t *c, const ring_t *ring, metrics_reset_
 /* The client's id is older than the ring: fetch the gap from the generator (up to our
  * newest, not just our oldest: the ring moves on while the fetch is sent), or, when the
  * generator cannot have it, say so and send what we hold of its older run. */
-static cursor_start_t start_too_old(cursor_t *c, const ring_t *ring, uint64_t pos,
-                                    int replay_known)
+static cursor_start_t start_too_old(cursor_t *c, const ring_t *ring, uint64_t pos, int replay_known)
 {
     ring_meta_t newest, first;
     if (ring_meta(ring, ring_head(ring) - 1, &newest) < 0 || ring_meta(ring, pos, &first) < 0 ||
@@ -97,9 +96,8 @@ static int prepend_reset(continuity_verdict_t verdict, char *at, int n, cursor_r
     return n + r;
 }
 
-int cursor_collect(cursor_t *c, const ring_t *ring, uint64_t head, int html, char *dst,
-                   size_t cap, uint64_t *events, int64_t *oldest_ns, cursor_reset_fn reset,
-                   void *reset_ctx)
+int cursor_collect(cursor_t *c, const ring_t *ring, uint64_t head, int html, char *dst, size_t cap,
+                   uint64_t *events, int64_t *oldest_ns, cursor_reset_fn reset, void *reset_ctx)
 {
     size_t len = 0;
     *events = 0;

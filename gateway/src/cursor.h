@@ -46,9 +46,8 @@ typedef int (*cursor_reset_fn)(void *ctx, metrics_reset_t reason, char *dst, siz
  * a reset in front wherever the client's ids would jump, while a frame and a reset still
  * fit. Returns the byte count with *events set and *oldest_ns the receipt time of the
  * first frame copied, or -ERANGE when the next frame was overwritten. */
-int cursor_collect(cursor_t *c, const ring_t *ring, uint64_t head, int html, char *dst,
-                   size_t cap, uint64_t *events, int64_t *oldest_ns, cursor_reset_fn reset,
-                   void *reset_ctx);
+int cursor_collect(cursor_t *c, const ring_t *ring, uint64_t head, int html, char *dst, size_t cap,
+                   uint64_t *events, int64_t *oldest_ns, cursor_reset_fn reset, void *reset_ctx);
 
 /* The reset a verdict of continuity_next calls for in front of its event, or
  * CURSOR_NO_RESET. */

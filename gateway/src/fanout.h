@@ -33,7 +33,7 @@ typedef struct fanout_client {
     fanout_pump_fn pump;
     void *ctx;
     _Atomic uint32_t state;
-    size_t slot; /* index in its writer's list */
+    size_t slot;                /* index in its writer's list */
     struct fanout_client *next; /* in its writer's arrivals */
 } fanout_client_t;
 

@@ -153,7 +153,8 @@ static void waiting_drop(gate_t *g, gate_conn_t *c, int timed_out)
 static int head_complete(const char *b, size_t n)
 {
     for (size_t i = 0; i + 1 < n; i++)
-        if (b[i] == '\n' && (b[i + 1] == '\n' || (i + 2 < n && b[i + 1] == '\r' && b[i + 2] == '\n')))
+        if (b[i] == '\n' &&
+            (b[i + 1] == '\n' || (i + 2 < n && b[i + 1] == '\r' && b[i + 2] == '\n')))
             return 1;
     return 0;
 }
@@ -341,7 +342,8 @@ gate_t *gate_create(metrics_t *metrics, long header_timeout_ms, size_t head_max,
     g->epfd = epoll_create1(EPOLL_CLOEXEC);
     g->bell_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     g->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (g->epfd < 0 || g->bell_fd < 0 || g->stop_fd < 0 || watch(g, g->stop_fd, NULL, err, errlen) < 0) {
+    if (g->epfd < 0 || g->bell_fd < 0 || g->stop_fd < 0 ||
+        watch(g, g->stop_fd, NULL, err, errlen) < 0) {
         if (g->epfd < 0 || g->bell_fd < 0 || g->stop_fd < 0)
             snprintf(err, errlen, "cannot create the gate: %s", strerror(errno));
         gate_destroy(g);
@@ -363,8 +365,9 @@ void gate_serve_this_thread(gate_t *gate)
 static int take_listeners(gate_t *g, char *err, size_t errlen)
 {
     if (g->n_civet_fds == 0 || g->too_many_listeners) {
-        snprintf(err, errlen, "%s", g->too_many_listeners ? "more than 8 listening sockets"
-                                                          : "civetweb's listening sockets not seen");
+        snprintf(err, errlen, "%s",
+                 g->too_many_listeners ? "more than 8 listening sockets"
+                                       : "civetweb's listening sockets not seen");
         return -1;
     }
     for (int i = 0; i < g->n_civet_fds; i++) {

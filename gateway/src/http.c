@@ -15,9 +15,9 @@
 
 struct http_server {
     struct mg_context *ctx;
-    hub_t *hub;               /* borrowed */
-    const assets_t *assets;   /* borrowed */
-    gate_t *gate;             /* NULL: civetweb accepts by itself */
+    hub_t *hub;             /* borrowed */
+    const assets_t *assets; /* borrowed */
+    gate_t *gate;           /* NULL: civetweb accepts by itself */
 };
 
 enum { HTTP_HEAD_MAX = 8192 }; /* civetweb's max_request_size, and what the gate awaits */
@@ -27,7 +27,12 @@ static const char *const page_headers[] = {
     "Content-Security-Policy",
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    "Cache-Control", "no-store", "X-Frame-Options", "DENY", "Referrer-Policy", "no-referrer",
+    "Cache-Control",
+    "no-store",
+    "X-Frame-Options",
+    "DENY",
+    "Referrer-Policy",
+    "no-referrer",
     NULL};
 static const char *const no_store[] = {"Cache-Control", "no-store", NULL};
 
@@ -110,7 +115,7 @@ static int on_metrics(struct mg_connection *conn, http_server_t *srv)
     int n = text ? metrics_render(srv->hub, text, CAP) : -ENOMEM;
     int status = n < 0 ? send_text(conn, 500, "metrics unavailable\n")
                        : response_send(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text,
-                                   (size_t)n, no_store);
+                                       (size_t)n, no_store);
     free(text);
     return status;
 }
@@ -130,7 +135,7 @@ typedef struct {
 
 static const route_t routes[] = {
     {"/", 1, on_page},          {"/events", 0, on_events}, {"/fragments/number", 1, on_fragment},
-    {"/healthz", 1, on_health}, {"/readyz", 1, on_readyz},  {"/metrics", 1, on_metrics},
+    {"/healthz", 1, on_health}, {"/readyz", 1, on_readyz}, {"/metrics", 1, on_metrics},
 };
 
 static int on_static(struct mg_connection *conn, const asset_t *a)
@@ -157,9 +162,13 @@ static int not_allowed(struct mg_connection *conn, int head_ok)
 static int on_preflight(struct mg_connection *conn)
 {
     const char *asked = mg_get_header(conn, "Access-Control-Request-Headers");
-    const char *const headers[] = {"Access-Control-Allow-Methods", "GET, HEAD",
-                                   "Access-Control-Allow-Headers", asked ? asked : "Last-Event-ID",
-                                   "Access-Control-Max-Age", "600", NULL};
+    const char *const headers[] = {"Access-Control-Allow-Methods",
+                                   "GET, HEAD",
+                                   "Access-Control-Allow-Headers",
+                                   asked ? asked : "Last-Event-ID",
+                                   "Access-Control-Max-Age",
+                                   "600",
+                                   NULL};
     return response_send(conn, 204, "text/plain", "", 0, headers);
 }
 
@@ -258,8 +267,7 @@ http_server_t *http_start(hub_t *hub, const assets_t *assets, char *err, size_t 
         return NULL;
     }
     *srv = (http_server_t){NULL, hub, assets, NULL};
-    srv->gate = gate_create(&hub->metrics, hub->cfg->header_timeout_ms, HTTP_HEAD_MAX, err,
-                            errlen);
+    srv->gate = gate_create(&hub->metrics, hub->cfg->header_timeout_ms, HTTP_HEAD_MAX, err, errlen);
     hub->gate = srv->gate;
     if (srv->gate == NULL || (srv->ctx = start_civetweb(srv, err, errlen)) == NULL) {
         hub->gate = NULL;

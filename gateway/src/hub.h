@@ -25,23 +25,23 @@ typedef struct hub_s {
     _Atomic long parked;       /* streams a fan-out writer sends for */
     _Atomic int draining;
     _Atomic int64_t drain_started_ms; /* monotonic; streams close at spread moments after */
-    _Atomic int64_t last_bus_ms;  /* monotonic ms of the last valid bus message, 0: never */
-    _Atomic int64_t behind_since_ms; /* the generator has published events we have not
-                                      * relayed since then; 0: caught up */
-    _Atomic uint64_t epoch;       /* the generator's current epoch, 0: none seen */
-    _Atomic int warm;             /* history filled from the generator (or given up on) */
-    _Atomic int warm_complete;    /* ... and it got everything it asked for */
+    _Atomic int64_t last_bus_ms;      /* monotonic ms of the last valid bus message, 0: never */
+    _Atomic int64_t behind_since_ms;  /* the generator has published events we have not
+                                       * relayed since then; 0: caught up */
+    _Atomic uint64_t epoch;           /* the generator's current epoch, 0: none seen */
+    _Atomic int warm;                 /* history filled from the generator (or given up on) */
+    _Atomic int warm_complete;        /* ... and it got everything it asked for */
     /* The generator's replay socket, once known: written by the bus thread (again when a
      * restarted generator announces another port), read by streams that fetch what is
      * older than the ring; both under replay_lock. */
     pthread_mutex_t replay_lock;
     char replay_endpoint[256];
     _Atomic int replay_known;
-    _Atomic int backfills;        /* streams fetching from the replay socket now */
-    void *zmq_context;            /* borrowed from main */
-    int wake_fd;                  /* eventfd: wakes the bus thread (clients 0<->1, stop) */
-    struct fanout *fanout;        /* borrowed from main; NULL: every stream on its worker */
-    struct gate *gate;            /* borrowed from http.c: civetweb's master accepts through it */
+    _Atomic int backfills; /* streams fetching from the replay socket now */
+    void *zmq_context;     /* borrowed from main */
+    int wake_fd;           /* eventfd: wakes the bus thread (clients 0<->1, stop) */
+    struct fanout *fanout; /* borrowed from main; NULL: every stream on its worker */
+    struct gate *gate;     /* borrowed from http.c: civetweb's master accepts through it */
 } hub_t;
 
 int hub_init(hub_t *hub, const gateway_config_t *cfg) __attribute__((warn_unused_result));

@@ -25,8 +25,7 @@ typedef struct {
 
 static client_counts_t read_counts(hub_t *hub)
 {
-    return (client_counts_t){atomic_load(&hub->clients),
-                             metrics_get(&hub->metrics.sse_connections),
+    return (client_counts_t){atomic_load(&hub->clients), metrics_get(&hub->metrics.sse_connections),
                              metrics_get(&hub->metrics.sse_refused),
                              metrics_get(&hub->metrics.sse_dropped_slow)};
 }
@@ -58,10 +57,11 @@ static void wait_for_signal(hub_t *hub, const sigset_t *signals)
         since_stats = 0;
         client_counts_t now = read_counts(hub);
         if (memcmp(&now, &last, sizeof now) != 0)
-            log_info("clients", "connected=%ld admitted_total=%llu refused_total=%llu "
-                     "dropped_slow_total=%llu", now.clients,
-                     (unsigned long long)now.connections, (unsigned long long)now.refused,
-                     (unsigned long long)now.dropped);
+            log_info("clients",
+                     "connected=%ld admitted_total=%llu refused_total=%llu "
+                     "dropped_slow_total=%llu",
+                     now.clients, (unsigned long long)now.connections,
+                     (unsigned long long)now.refused, (unsigned long long)now.dropped);
         last = now;
     }
 }
@@ -113,9 +113,11 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
         goto out;
     }
     const gateway_config_t *cfg = hub->cfg;
-    log_info("started", "listen=%s connect=%s topic=%s on_demand=%d threads=%ld max_clients=%ld "
-             "history=%ld writers=%ld", cfg->listen, cfg->connect, cfg->topic, cfg->on_demand,
-             cfg->threads, cfg->max_clients, cfg->history, cfg->writers);
+    log_info("started",
+             "listen=%s connect=%s topic=%s on_demand=%d threads=%ld max_clients=%ld "
+             "history=%ld writers=%ld",
+             cfg->listen, cfg->connect, cfg->topic, cfg->on_demand, cfg->threads, cfg->max_clients,
+             cfg->history, cfg->writers);
     wait_for_signal(hub, signals);
     drain(hub, signals);
     rc = 0;

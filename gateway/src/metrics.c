@@ -119,8 +119,7 @@ static void render_clients(text_t *t, const hub_t *hub)
     gauge(t, "sse_clients", "Connected SSE clients.", (double)atomic_load(&hub->clients));
     gauge(t, "sse_clients_max", "SSE client limit.", (double)hub->cfg->max_clients);
     counter(t, "sse_connections_total", "SSE clients admitted.", &m->sse_connections);
-    counter(t, "sse_refused_total", "SSE clients refused with 503 at the limit.",
-            &m->sse_refused);
+    counter(t, "sse_refused_total", "SSE clients refused with 503 at the limit.", &m->sse_refused);
     counter(t, "sse_dropped_slow_total", "SSE clients dropped for falling too far behind.",
             &m->sse_dropped_slow);
     gauge(t, "sse_clients_parked",
@@ -130,21 +129,21 @@ static void render_clients(text_t *t, const hub_t *hub)
             "Times a writer gave a stream back to its worker (socket full).", &m->sse_returned);
     counter(t, "sse_park_fallback_total",
             "SSE clients never parked because their socket was not found: each costs a "
-            "thread wake-up per event (sockfd.c).", &m->sse_park_fallback);
+            "thread wake-up per event (sockfd.c).",
+            &m->sse_park_fallback);
     counter(t, "sse_resumes_total", "SSE clients resumed exactly after their Last-Event-ID.",
             &m->sse_resumes);
     counter(t, "sse_backfilled_events_total",
             "Events older than the history sent to resuming clients from the generator.",
             &m->sse_backfilled);
-    header(t, "sse_resets_total", "counter", "Reset events sent instead of missed events, by reason.");
+    header(t, "sse_resets_total", "counter",
+           "Reset events sent instead of missed events, by reason.");
     for (int i = 0; i < RESET_KINDS; i++)
         put(t, "rn_gateway_sse_resets_total{reason=\"%s\"} %" PRIu64 "\n",
             metrics_reset_name((metrics_reset_t)i), metrics_get(&m->sse_resets[i]));
-    counter(t, "events_delivered_total", "Events written to SSE clients.",
-            &m->events_delivered);
+    counter(t, "events_delivered_total", "Events written to SSE clients.", &m->events_delivered);
     counter(t, "bytes_written_total", "Bytes written on SSE streams.", &m->bytes_written);
-    gauge(t, "draining", "1 while the gateway drains before exit.",
-          atomic_load(&hub->draining));
+    gauge(t, "draining", "1 while the gateway drains before exit.", atomic_load(&hub->draining));
 }
 
 static void render_latency(text_t *t, const metrics_t *m)
@@ -186,7 +185,8 @@ static void render_gate(text_t *t, const metrics_t *m)
             &m->http_head_timeouts);
     counter(t, "http_heads_evicted_total",
             "Connections closed while their head was arriving, to make room (1024 waiting, "
-            "or out of file descriptors).", &m->http_heads_evicted);
+            "or out of file descriptors).",
+            &m->http_heads_evicted);
 }
 
 int metrics_render(const hub_t *hub, char *buf, size_t cap)

@@ -26,23 +26,23 @@ const char *metrics_reset_name(metrics_reset_t reason);
 extern const double metrics_latency_bounds_us[METRICS_LATENCY_BUCKETS];
 
 typedef struct {
-    _Atomic uint64_t bus_events;     /* data events accepted into the ring */
+    _Atomic uint64_t bus_events; /* data events accepted into the ring */
     _Atomic uint64_t bus_heartbeats;
     _Atomic uint64_t bus_malformed[WIRE_ERROR_KINDS]; /* by -wire_error_t - 1 */
-    _Atomic uint64_t bus_stale;      /* duplicate or older than the last event relayed */
-    _Atomic uint64_t bus_gap_events; /* seq numbers skipped within an epoch */
-    _Atomic uint64_t bus_replayed;   /* events fetched from the replay socket and relayed */
-    _Atomic uint64_t replay_failures; /* replay requests unanswered or refused */
-    _Atomic uint64_t bus_resubscribes; /* heartbeats said nobody wants the topic we want */
+    _Atomic uint64_t bus_stale;          /* duplicate or older than the last event relayed */
+    _Atomic uint64_t bus_gap_events;     /* seq numbers skipped within an epoch */
+    _Atomic uint64_t bus_replayed;       /* events fetched from the replay socket and relayed */
+    _Atomic uint64_t replay_failures;    /* replay requests unanswered or refused */
+    _Atomic uint64_t bus_resubscribes;   /* heartbeats said nobody wants the topic we want */
     _Atomic uint64_t http_heads_waiting; /* gauge: accepted, request head not complete */
     _Atomic uint64_t http_head_timeouts; /* closed with 408 after --header-timeout-ms */
     _Atomic uint64_t http_heads_evicted; /* closed to make room for newer ones */
     _Atomic uint64_t sse_connections;
     _Atomic uint64_t sse_refused;
     _Atomic uint64_t sse_dropped_slow;
-    _Atomic uint64_t sse_returned;   /* parked streams given back to their worker */
+    _Atomic uint64_t sse_returned;      /* parked streams given back to their worker */
     _Atomic uint64_t sse_park_fallback; /* streams whose socket was not found: never parked */
-    _Atomic uint64_t sse_resumes;    /* resumed exactly after their Last-Event-ID */
+    _Atomic uint64_t sse_resumes;       /* resumed exactly after their Last-Event-ID */
     _Atomic uint64_t sse_resets[RESET_KINDS];
     _Atomic uint64_t sse_backfilled; /* events older than the ring sent from the replay */
     _Atomic uint64_t events_delivered;

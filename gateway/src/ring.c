@@ -107,12 +107,11 @@ uint64_t ring_tail(const ring_t *ring)
     return head > ring->capacity ? head - ring->capacity : 1;
 }
 
-
 /* Reads the slot at pos into meta (may be NULL) and the frame, or with plain only its
  * plain part, into words (max_words at most); the stamp check makes a torn read fail
  * instead of passing. */
-static int read_slot(const ring_t *ring, uint64_t pos, int plain, ring_meta_t *meta,
-                     uint64_t *run, uint64_t *words, size_t max_words, uint32_t *len)
+static int read_slot(const ring_t *ring, uint64_t pos, int plain, ring_meta_t *meta, uint64_t *run,
+                     uint64_t *words, size_t max_words, uint32_t *len)
 {
     if (pos >= ring_head(ring))
         return -EAGAIN;

@@ -19,9 +19,9 @@ typedef struct {
     uint64_t seq;
     int64_t published_ns; /* generator's wall clock */
     int64_t value;
-    int64_t received_ns;  /* this gateway's monotonic clock, when the bus thread got it */
-    uint64_t plain_len;   /* the frame's first bytes, the event for every client; the rest
-                           * is the HTML message only the page asks for (0: all) */
+    int64_t received_ns; /* this gateway's monotonic clock, when the bus thread got it */
+    uint64_t plain_len;  /* the frame's first bytes, the event for every client; the rest
+                          * is the HTML message only the page asks for (0: all) */
 } ring_meta_t;
 
 typedef struct ring ring_t;

@@ -26,8 +26,7 @@ int sse_frame_encode(char *dst, size_t cap, const sse_event_t *ev)
 
 /* One comment line per line of text, then the blank line: ": TEXT\n\n". Comments keep
  * idle streams alive through proxies; browsers ignore them. */
-int sse_comment_encode(char *dst, size_t cap, const char *text)
-    __attribute__((warn_unused_result));
+int sse_comment_encode(char *dst, size_t cap, const char *text) __attribute__((warn_unused_result));
 
 /* "retry: MS\n\n": how long the browser waits before reconnecting. */
 int sse_retry_encode(char *dst, size_t cap, long retry_ms) __attribute__((warn_unused_result));

@@ -18,10 +18,10 @@
 
 #include <civetweb.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/socket.h>
 
 enum { STREAM_BUF = FANOUT_SCRATCH };
@@ -32,8 +32,12 @@ enum { STREAM_BUF = FANOUT_SCRATCH };
  * the generator puts every stream far behind at once, which is not theirs to answer. */
 static const int64_t LAG_GRACE_NS = 1000 * 1000000LL;
 
-enum { BACKFILLS_MAX = 64, BACKFILL_TIMEOUT_MS = 2000, BACKFILL_EVENTS_MAX = 100000,
-       BACKFILL_ROUNDS = 4 };
+enum {
+    BACKFILLS_MAX = 64,
+    BACKFILL_TIMEOUT_MS = 2000,
+    BACKFILL_EVENTS_MAX = 100000,
+    BACKFILL_ROUNDS = 4
+};
 
 /* How often a client adds its write counters to the shared ones. */
 static const int64_t FLUSH_NS = 100 * 1000000;
@@ -41,20 +45,20 @@ static const int64_t FLUSH_NS = 100 * 1000000;
 typedef struct {
     struct mg_connection *conn;
     hub_t *hub;
-    char *buf; /* STREAM_BUF bytes, allocated when first needed: parked streams use their
-                * writer's buffer, so most streams never need one */
+    char *buf;         /* STREAM_BUF bytes, allocated when first needed: parked streams use their
+                        * writer's buffer, so most streams never need one */
     int64_t oldest_ns; /* bus receipt time of the first event in buf */
-    cursor_t cur; /* where it stands: next position, the id it holds, what to fetch */
+    cursor_t cur;      /* where it stands: next position, the id it holds, what to fetch */
     int64_t last_write_ns, last_flush_ns;
     metrics_writes_t writes;
-    int64_t await_until_ns; /* while cur.held.awaiting: give up waiting then */
-    int64_t drain_offset_ms;     /* when draining: close this long after it began */
-    int html;          /* also send each event's HTML message (the page asks for it) */
-    int caught_up;     /* it has reached the head once: from then on, lag means slow */
-    int fd;            /* the socket, for parking; -1: this stream never parks */
-    int sock;          /* the socket, for writes with a deadline; -1: unknown */
-    int parked;        /* a writer runs the pump: writes must not block */
-    size_t tail;       /* bytes at the start of buf that a writer could not send */
+    int64_t await_until_ns;  /* while cur.held.awaiting: give up waiting then */
+    int64_t drain_offset_ms; /* when draining: close this long after it began */
+    int html;                /* also send each event's HTML message (the page asks for it) */
+    int caught_up;           /* it has reached the head once: from then on, lag means slow */
+    int fd;                  /* the socket, for parking; -1: this stream never parks */
+    int sock;                /* the socket, for writes with a deadline; -1: unknown */
+    int parked;              /* a writer runs the pump: writes must not block */
+    size_t tail;             /* bytes at the start of buf that a writer could not send */
     uint64_t tail_events;
     fanout_client_t park;
 } stream_t;
@@ -268,15 +272,14 @@ static int send_fetched(stream_t *s, const wire_number_t *events, size_t count)
         if (verdict == CONTINUITY_SKIP)
             continue;
         int reason = cursor_reset_for(verdict); /* the generator's history moved on */
-        int r = reason == CURSOR_NO_RESET ? 0
-                                          : reset_encode(s, (metrics_reset_t)reason, s->buf + len,
-                                                         STREAM_BUF - len);
+        int r = reason == CURSOR_NO_RESET
+                    ? 0
+                    : reset_encode(s, (metrics_reset_t)reason, s->buf + len, STREAM_BUF - len);
         if (r < 0)
             return r;
         len += (size_t)r;
         size_t plain;
-        int n = frame_event(s->buf + len, STREAM_BUF - len, s->hub->cfg->topic, &events[i],
-                            &plain);
+        int n = frame_event(s->buf + len, STREAM_BUF - len, s->hub->cfg->topic, &events[i], &plain);
         if (n < 0)
             return n;
         len += s->html ? (size_t)n : plain;
@@ -336,9 +339,9 @@ static int backfill(stream_t *s)
     int sent = 0;
     if (atomic_fetch_add(&hub->backfills, 1) < BACKFILLS_MAX && stream_buffer(s) &&
         hub_replay_endpoint(hub, endpoint, sizeof endpoint) == 0) {
-        replay_client_t *client = replay_client_create(hub->zmq_context, endpoint,
-                                                       cfg->curve_server_key_file,
-                                                       cfg->curve_secret_key_file, err, sizeof err);
+        replay_client_t *client =
+            replay_client_create(hub->zmq_context, endpoint, cfg->curve_server_key_file,
+                                 cfg->curve_secret_key_file, err, sizeof err);
         wire_number_t *events = malloc(WIRE_REPLAY_EVENTS_MAX * sizeof *events);
         sent = client && events ? fetch_until_ring(s, client, events) : 0;
         free(events);
@@ -480,7 +483,7 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
     static const char *const retry_later[] = {"Retry-After", "1", NULL};
     int rc = hub_client_enter(hub);
     if (rc < 0) {
-        const char *why = rc == -EBUSY     ? "client limit reached\n"
+        const char *why = rc == -EBUSY    ? "client limit reached\n"
                           : rc == -EAGAIN ? "gateway is warming up\n"
                                           : "gateway is draining\n";
         return response_send(conn, 503, "text/plain", why, strlen(why), retry_later);
@@ -488,7 +491,10 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
     int fd = sockfd_of(conn);
     if (fd < 0 && hub->fanout != NULL) /* it stays on its worker: slower, never wrong */
         metrics_add(&hub->metrics.sse_park_fallback, 1);
-    stream_t s = {.conn = conn, .hub = hub, .fd = fd, .sock = fd,
+    stream_t s = {.conn = conn,
+                  .hub = hub,
+                  .fd = fd,
+                  .sock = fd,
                   .html = wants_html(conn),
                   .drain_offset_ms = hub->cfg->drain_ms > 0
                                          ? (int64_t)arc4random_uniform((uint32_t)hub->cfg->drain_ms)

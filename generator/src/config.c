@@ -27,8 +27,8 @@ static void resolve_replay_bind(generator_config_t *cfg)
     }
     snprintf(cfg->replay_bind_auto, sizeof cfg->replay_bind_auto, "%.*s:%ld",
              (int)(colon - cfg->bind), cfg->bind, port + 1);
-    snprintf(cfg->replay_bind_any, sizeof cfg->replay_bind_any, "%.*s:*",
-             (int)(colon - cfg->bind), cfg->bind);
+    snprintf(cfg->replay_bind_any, sizeof cfg->replay_bind_any, "%.*s:*", (int)(colon - cfg->bind),
+             cfg->bind);
     cfg->replay_bind = cfg->replay_bind_auto;
 }
 
@@ -62,15 +62,14 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
         {"curve-secret-key-file", "GENERATOR_CURVE_SECRET_KEY_FILE", CLI_STRING,
          &cfg->curve_secret_key_file, 0, 0,
          "our CURVE secret key (keygen NAME writes NAME.key): encrypts the bus"},
-        {"curve-clients-file", "GENERATOR_CURVE_CLIENTS_FILE", CLI_STRING,
-         &cfg->curve_clients_file, 0, 0,
-         "public keys of the subscribers allowed, one per line (needs a secret key)"},
+        {"curve-clients-file", "GENERATOR_CURVE_CLIENTS_FILE", CLI_STRING, &cfg->curve_clients_file,
+         0, 0, "public keys of the subscribers allowed, one per line (needs a secret key)"},
         {"replay-bind", "GENERATOR_REPLAY_BIND", CLI_STRING, &cfg->replay_bind, 0, 0,
          "ZeroMQ endpoint of the replay socket, which answers requests for recent events "
          "(auto: the bus port + 1, or any free port when that is taken; heartbeats say which; "
          "off: none)"},
-        {"replay-history", "GENERATOR_REPLAY_HISTORY", CLI_INT, &cfg->replay_history, 1,
-         10000000, "events kept for replay"},
+        {"replay-history", "GENERATOR_REPLAY_HISTORY", CLI_INT, &cfg->replay_history, 1, 10000000,
+         "events kept for replay"},
         {"epoch", "GENERATOR_EPOCH", CLI_INT, &cfg->epoch, 0, 9007199254740991L,
          "this run's epoch (0: the start time in Unix ms); subscribers treat any change as "
          "a new stream, so it must differ from the previous run's"},

@@ -27,8 +27,7 @@ void history_append(history_t *h, const wire_number_t *ev)
         h->first_seq = h->last_seq - h->capacity + 1;
 }
 
-size_t history_range(const history_t *h, uint64_t from, uint64_t to, wire_number_t *out,
-                     size_t max)
+size_t history_range(const history_t *h, uint64_t from, uint64_t to, wire_number_t *out, size_t max)
 {
     if (h->first_seq == 0)
         return 0;

@@ -28,8 +28,7 @@ void interest_deinit(interest_t *in);
 /* Applies one XPUB message: 0x01 + prefix subscribes, 0x00 + prefix unsubscribes.
  * Returns 0 on success, -EINVAL for a message that
  * is neither, -ENOSPC beyond INTEREST_PREFIXES_MAX distinct prefixes, -ENOMEM. */
-int interest_apply(interest_t *in, const void *msg, size_t len)
-    __attribute__((warn_unused_result));
+int interest_apply(interest_t *in, const void *msg, size_t len) __attribute__((warn_unused_result));
 
 /* Wanted prefixes that match the topic. */
 long interest_matching(const interest_t *in, const char *topic);

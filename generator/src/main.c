@@ -77,8 +77,10 @@ static void warn_if_open(const generator_config_t *cfg)
                    strncmp(cfg->bind, "tcp://localhost:", 16) == 0 ||
                    strncmp(cfg->bind, "ipc://", 6) == 0 || strncmp(cfg->bind, "inproc://", 9) == 0;
     if (!loopback && !cfg->curve_secret_key_file[0])
-        log_warn("the bus is open", "bind=%s detail=\"not loopback and no CURVE keys: anyone who "
-                 "reaches it can subscribe; see --curve-secret-key-file\"", cfg->bind);
+        log_warn("the bus is open",
+                 "bind=%s detail=\"not loopback and no CURVE keys: anyone who "
+                 "reaches it can subscribe; see --curve-secret-key-file\"",
+                 cfg->bind);
 }
 
 /* What the poll loop serves; optional parts are NULL. */
@@ -103,9 +105,9 @@ static int poll_items(const loop_t *l, zmq_pollitem_t *items, int *replay_at, in
     int count = 2;
     *replay_at = *zap_at = -1;
     if (l->replay)
-        items[*replay_at = count++] = (zmq_pollitem_t){replay_socket(l->replay), 0, ZMQ_POLLIN, 0};
+        items[ *replay_at = count++] = (zmq_pollitem_t){replay_socket(l->replay), 0, ZMQ_POLLIN, 0};
     if (l->zap)
-        items[*zap_at = count++] = (zmq_pollitem_t){zap_socket(l->zap), 0, ZMQ_POLLIN, 0};
+        items[ *zap_at = count++] = (zmq_pollitem_t){zap_socket(l->zap), 0, ZMQ_POLLIN, 0};
     *peers_at = count;
     for (int i = 0; i < l->n_peers; i++)
         items[count++] = (zmq_pollitem_t){l->peers[i].monitor, 0, ZMQ_POLLIN, 0};

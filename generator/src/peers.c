@@ -51,15 +51,16 @@ static int is_power_of_two(uint64_t n)
 static void count(peers_t *peers, uint16_t event)
 {
     uint64_t *total = event == ZMQ_EVENT_ACCEPTED ? &peers->accepted
-                      : event & FAILED             ? &peers->failed
-                                                   : &peers->dropped;
+                      : event & FAILED            ? &peers->failed
+                                                  : &peers->dropped;
     (*total)++;
     if (event == ZMQ_EVENT_ACCEPTED || !is_power_of_two(*total))
         return;
     log_write(event & FAILED ? LOG_WARN : LOG_INFO,
-              event & FAILED ? "peer handshake failed" : "peer connection closed", "socket=%s accepted_total=%llu closed_total=%llu handshakes_failed_total=%llu",
-              peers->name, (unsigned long long)peers->accepted,
-              (unsigned long long)peers->dropped, (unsigned long long)peers->failed);
+              event & FAILED ? "peer handshake failed" : "peer connection closed",
+              "socket=%s accepted_total=%llu closed_total=%llu handshakes_failed_total=%llu",
+              peers->name, (unsigned long long)peers->accepted, (unsigned long long)peers->dropped,
+              (unsigned long long)peers->failed);
 }
 
 /* One event: two frames, the first holding the event id and a 32-bit value. */

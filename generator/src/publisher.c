@@ -116,8 +116,7 @@ int publisher_read_subscriptions(publisher_t *pub)
     return 0;
 }
 
-static int send_two_frames(publisher_t *pub, const char *topic, const uint8_t *payload,
-                           size_t len)
+static int send_two_frames(publisher_t *pub, const char *topic, const uint8_t *payload, size_t len)
 {
     if (zmq_send(pub->socket, topic, strlen(topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(pub->socket, payload, len, ZMQ_DONTWAIT) < 0)
@@ -152,10 +151,10 @@ int publisher_tick(publisher_t *pub, wire_number_t *sent)
 
 int publisher_heartbeat(publisher_t *pub)
 {
-    wire_heartbeat_t hb = {pub->epoch,        pub->seq,
-                           clock_wall_ns(),   (uint32_t)pub->cfg->heartbeat_ms,
-                           pub->wanted,       (uint32_t)pub->interest.total,
-                           pub->replay_port,  ""};
+    wire_heartbeat_t hb = {pub->epoch,       pub->seq,
+                           clock_wall_ns(),  (uint32_t)pub->cfg->heartbeat_ms,
+                           pub->wanted,      (uint32_t)pub->interest.total,
+                           pub->replay_port, ""};
     snprintf(hb.topic, sizeof hb.topic, "%s", pub->cfg->topic);
     uint8_t buf[WIRE_MESSAGE_MAX];
     size_t len = wire_heartbeat_encode(&hb, buf, sizeof buf);

@@ -17,9 +17,9 @@ typedef struct {
     const generator_config_t *cfg; /* borrowed from main */
     uint64_t epoch;
     uint64_t seq;
-    int wanted; /* some subscriber wants the data topic, as far as we can tell */
+    int wanted;                /* some subscriber wants the data topic, as far as we can tell */
     int64_t unwanted_since_us; /* monotonic, when wanted last became 0 */
-    int active; /* publishing: wanted, or within the grace period after (fail open) */
+    int active;           /* publishing: wanted, or within the grace period after (fail open) */
     uint32_t replay_port; /* announced in heartbeats; 0: no replay */
 } publisher_t;
 

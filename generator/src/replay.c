@@ -58,8 +58,8 @@ static int configure(void *socket, const generator_config_t *cfg, char *err, siz
     return -EINVAL;
 }
 
-replay_t *replay_create(void *zmq_context, const generator_config_t *cfg, uint64_t epoch,
-                        char *err, size_t errlen)
+replay_t *replay_create(void *zmq_context, const generator_config_t *cfg, uint64_t epoch, char *err,
+                        size_t errlen)
 {
     replay_t *replay = calloc(1, sizeof *replay);
     if (replay == NULL || history_init(&replay->history, (size_t)cfg->replay_history) < 0 ||
@@ -124,8 +124,8 @@ static void answer(replay_t *replay, const zmq_msg_t *request, wire_replay_reply
         return;
     }
     if (req.epoch == replay->epoch)
-        reply->count = history_range(h, req.from_seq, req.to_seq, replay->answer,
-                                     WIRE_REPLAY_EVENTS_MAX);
+        reply->count =
+            history_range(h, req.from_seq, req.to_seq, replay->answer, WIRE_REPLAY_EVENTS_MAX);
 }
 
 /* Sends the envelope frames back, then the reply. */

@@ -16,8 +16,8 @@ typedef struct replay replay_t;
 
 /* Binds the ROUTER at cfg->replay_bind with the bus's CURVE settings. NULL with the
  * reason in err on failure. */
-replay_t *replay_create(void *zmq_context, const generator_config_t *cfg, uint64_t epoch,
-                        char *err, size_t errlen);
+replay_t *replay_create(void *zmq_context, const generator_config_t *cfg, uint64_t epoch, char *err,
+                        size_t errlen);
 void replay_destroy(replay_t *replay);
 
 void *replay_socket(const replay_t *replay);

@@ -101,8 +101,7 @@ static int answer(zap_t *zap, zmq_msg_t *frames, int count)
     char key[CURVE_KEY_Z85] = "";
     const char *status = "400", *text = "unknown client key";
     int curve = count == ZAP_FRAMES && zmq_msg_size(&frames[5]) == 5 &&
-                memcmp(zmq_msg_data(&frames[5]), "CURVE", 5) == 0 &&
-                zmq_msg_size(&frames[6]) == 32;
+                memcmp(zmq_msg_data(&frames[5]), "CURVE", 5) == 0 && zmq_msg_size(&frames[6]) == 32;
     if (curve && zmq_z85_encode(key, zmq_msg_data(&frames[6]), 32) && allowed(zap, key))
         status = "200", text = "OK";
     else

@@ -26,7 +26,7 @@ static void test_epochs_both_ways(void)
 
 static void test_awaiting(void)
 {
-    continuity_t c = {9, 20, 1, 1}; /* the client is ahead of us */
+    continuity_t c = {9, 20, 1, 1};                             /* the client is ahead of us */
     CHECK_EQ_INT(continuity_next(&c, 8, 500), CONTINUITY_SKIP); /* a run it left behind */
     CHECK_EQ_INT(continuity_next(&c, 9, 19), CONTINUITY_SKIP);
     CHECK_EQ_INT(continuity_next(&c, 9, 20), CONTINUITY_SKIP);

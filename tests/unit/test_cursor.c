@@ -33,8 +33,8 @@ static void collect_all(cursor_t *c, const ring_t *r, int html, const char *want
     uint64_t events;
     int64_t oldest = 0;
     int resets = 0;
-    int n = cursor_collect(c, r, ring_head(r), html, buf, sizeof buf, &events, &oldest,
-                           reset_text, &resets);
+    int n = cursor_collect(c, r, ring_head(r), html, buf, sizeof buf, &events, &oldest, reset_text,
+                           &resets);
     CHECK(n >= 0);
     CHECK_BYTES(buf, n, want);
 }
@@ -65,7 +65,8 @@ static void test_start_cases(void)
         {"too old, replay known: fetch", 0, 5, 1, 5, 1, CURSOR_FILL, CURSOR_NO_RESET, 0, 1},
         {"too old, no replay: live", 0, 5, 1, 5, 0, CURSOR_LIVE, RESET_TOO_OLD, 0, 1},
         {"ahead of the ring: wait", 0, 5, 12, 5, 1, CURSOR_AWAIT, CURSOR_NO_RESET, 1, 1},
-        {"our bus's epoch, none held yet: wait", 0, 6, 3, 6, 1, CURSOR_AWAIT, CURSOR_NO_RESET, 1, 1},
+        {"our bus's epoch, none held yet: wait", 0, 6, 3, 6, 1, CURSOR_AWAIT, CURSOR_NO_RESET, 1,
+         1},
         {"an epoch we do not relay: live", 0, 3, 7, 5, 1, CURSOR_LIVE, RESET_EPOCH, 0, 1},
     };
     ring_t *r = ring_5_3_10();
@@ -94,10 +95,10 @@ static void test_what_is_sent(void)
         uint64_t publish_to;
         const char *want;
     } cases[] = {
-        {-ENOENT, 0, 0, 11, "5-11;"},             /* no id: live */
-        {0, 7, 0, 10, "5-8;5-9;5-10;"},           /* resumed right after its id */
-        {0, 9, 1, 10, "5-10;h"},                  /* the page gets the whole frame */
-        {0, 12, 0, 13, "5-13;"},                  /* awaited: 11 and 12 it has */
+        {-ENOENT, 0, 0, 11, "5-11;"},   /* no id: live */
+        {0, 7, 0, 10, "5-8;5-9;5-10;"}, /* resumed right after its id */
+        {0, 9, 1, 10, "5-10;h"},        /* the page gets the whole frame */
+        {0, 12, 0, 13, "5-13;"},        /* awaited: 11 and 12 it has */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ring_t *r = ring_5_3_10();
@@ -220,8 +221,8 @@ static void test_collect_stops_where_the_buffer_ends(void)
     uint64_t events;
     int64_t oldest = 0;
     int resets = 0;
-    int n = cursor_collect(&c, r, ring_head(r), 0, buf, sizeof buf, &events, &oldest,
-                           reset_text, &resets);
+    int n = cursor_collect(&c, r, ring_head(r), 0, buf, sizeof buf, &events, &oldest, reset_text,
+                           &resets);
     CHECK_BYTES(buf, n, "5-3;");
     CHECK(events == 1 && oldest == 1003);
     collect_all(&c, r, 0, "5-4;5-5;5-6;5-7;5-8;5-9;5-10;");

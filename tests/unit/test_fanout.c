@@ -18,8 +18,8 @@ typedef struct {
     int peer;
     _Atomic int pumps;
     _Atomic int pumped_at; /* the pump clock at its latest pump */
-    int verdict; /* what the pump returns after writing */
-    _Atomic int result; /* what fanout_park returned, -1 while parked */
+    int verdict;           /* what the pump returns after writing */
+    _Atomic int result;    /* what fanout_park returned, -1 while parked */
     pthread_t worker;
 } stream_t;
 

@@ -89,11 +89,11 @@ static void test_find(void)
     /* Held: positions 3..10 = 10-3 10-4 10-5 20-1 .. 20-5. */
     CHECK_EQ_INT(ring_tail(r), 3);
     check_find(r, 20, 4, RING_AFTER, 10);
-    check_find(r, 20, 5, RING_AFTER, 11);  /* the newest: next is the head */
-    check_find(r, 20, 9, RING_AHEAD, 11);  /* past the newest */
-    check_find(r, 20, 0, RING_AFTER, 6);   /* before the run's first: from its start */
-    check_find(r, 10, 5, RING_AFTER, 6);   /* last of a run: first of the next */
-    check_find(r, 10, 7, RING_AFTER, 6);   /* past an older run's end: the next run */
+    check_find(r, 20, 5, RING_AFTER, 11); /* the newest: next is the head */
+    check_find(r, 20, 9, RING_AHEAD, 11); /* past the newest */
+    check_find(r, 20, 0, RING_AFTER, 6);  /* before the run's first: from its start */
+    check_find(r, 10, 5, RING_AFTER, 6);  /* last of a run: first of the next */
+    check_find(r, 10, 7, RING_AFTER, 6);  /* past an older run's end: the next run */
     check_find(r, 10, 3, RING_AFTER, 4);
     check_find(r, 10, 2, RING_AFTER, 3);   /* the tail is its successor */
     check_find(r, 10, 1, RING_TOO_OLD, 3); /* its successor was overwritten */

@@ -20,7 +20,8 @@ static void test_multiline_data(void)
 {
     char buf[256];
     const char data[] = "a\nb\r\nc\rd";
-    int n = sse_frame_encode(buf, sizeof buf, &(sse_event_t){NULL, "e", NULL, data, sizeof data - 1});
+    int n =
+        sse_frame_encode(buf, sizeof buf, &(sse_event_t){NULL, "e", NULL, data, sizeof data - 1});
     CHECK_BYTES(buf, n, "event: e\ndata: a\ndata: b\ndata: c\ndata: d\n\n");
     n = sse_frame_encode(buf, sizeof buf, &(sse_event_t){NULL, NULL, NULL, "", 0});
     CHECK_BYTES(buf, n, "data: \n\n");
@@ -67,8 +68,18 @@ static void test_ids(void)
     CHECK(e == UINT64_MAX && s == UINT64_MAX);
     CHECK_EQ_INT(sse_id_parse("1795519844017-9", 15, &e, &s), 0);
     CHECK(e == 1795519844017ull && s == 9);
-    const char *bad[] = {"", "-", "1-", "-1", "1--1", "a-1", "1-1x", " 1-1", "1-1 ",
-                         "18446744073709551616-1", "1-18446744073709551616", "12"};
+    const char *bad[] = {"",
+                         "-",
+                         "1-",
+                         "-1",
+                         "1--1",
+                         "a-1",
+                         "1-1x",
+                         " 1-1",
+                         "1-1 ",
+                         "18446744073709551616-1",
+                         "1-18446744073709551616",
+                         "12"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK_EQ_INT(sse_id_parse(bad[i], strlen(bad[i]), &e, &s), -EINVAL);
 }

@@ -25,9 +25,9 @@ static void test_heartbeat_round_trip(void)
     uint8_t buf[WIRE_MESSAGE_MAX];
     size_t len = wire_heartbeat_encode(&in, buf, sizeof buf);
     wire_message_t msg;
-    CHECK_EQ_INT(wire_decode(WIRE_HEARTBEAT_TOPIC, strlen(WIRE_HEARTBEAT_TOPIC), buf, len,
-                             "number", &msg),
-                 WIRE_OK);
+    CHECK_EQ_INT(
+        wire_decode(WIRE_HEARTBEAT_TOPIC, strlen(WIRE_HEARTBEAT_TOPIC), buf, len, "number", &msg),
+        WIRE_OK);
     CHECK_EQ_INT(msg.kind, WIRE_HEARTBEAT);
     CHECK(msg.heartbeat.epoch == 5 && msg.heartbeat.last_seq == 9);
     CHECK(msg.heartbeat.interval_ms == 1000 && msg.heartbeat.publishing == 1);

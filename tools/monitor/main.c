@@ -4,8 +4,8 @@
  * the generator's recent events first (catchup.c). */
 #include "bus_socket.h"
 #include "catchup.h"
-#include "clock.h"
 #include "cli.h"
+#include "clock.h"
 #include "curve.h"
 #include "log.h"
 #include "signals.h"
@@ -102,8 +102,7 @@ static int load_config(monitor_config_t *cfg, int argc, char **argv)
     const size_t n = sizeof opts / sizeof opts[0];
     char err[256];
     int rc = cli_parse(opts, n, argc, argv, err, sizeof err);
-    if (cli_answer(rc, "monitor", "Prints the events of a generator's bus, one per line.", opts,
-                   n))
+    if (cli_answer(rc, "monitor", "Prints the events of a generator's bus, one per line.", opts, n))
         return 1;
     if (rc == 0)
         rc = wire_topic_check(cfg->topic, err, sizeof err);
@@ -129,8 +128,7 @@ static void print_heartbeat(const monitor_config_t *cfg, const wire_heartbeat_t 
                                   ",\"last_seq\":%" PRIu64 ",\"publishing\":%s"
                                   ",\"subscriptions\":%" PRIu32 "}\n"
                                 : "topic=" WIRE_HEARTBEAT_TOPIC " epoch=%" PRIu64
-                                  " last_seq=%" PRIu64 " publishing=%s subscriptions=%" PRIu32
-                                  "\n";
+                                  " last_seq=%" PRIu64 " publishing=%s subscriptions=%" PRIu32 "\n";
     printf(fmt, hb->epoch, hb->last_seq, hb->publishing ? "true" : "false", hb->subscriptions);
 }
 

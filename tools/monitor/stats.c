@@ -71,8 +71,8 @@ void stats_report(stats_t *st, FILE *out, double seconds, int json, int live)
                " seq=%" PRIu64 "%s";
     if (live)
         fputs("\r\033[K", out); /* back to the line start, and clear it */
-    fprintf(out, fmt, st->events, rate, st->gaps, st->epoch_changes, st->malformed, p50, p99,
-            max, st->last_epoch, st->last_seq, live ? "" : "\n");
+    fprintf(out, fmt, st->events, rate, st->gaps, st->epoch_changes, st->malformed, p50, p99, max,
+            st->last_epoch, st->last_seq, live ? "" : "\n");
     fflush(out);
     st->events = st->gaps = st->epoch_changes = st->malformed = 0;
     st->samples = 0;
