@@ -6,5 +6,6 @@ foreach(t fuzz_wire_decode fuzz_event_id fuzz_sse_frame fuzz_interest)
            COMMAND ${CMAKE_SOURCE_DIR}/fuzz/run.sh ${RN_FUZZ_BIN_DIR} ${RN_FUZZ_SECONDS} ${t})
   math(EXPR fuzz_timeout "${RN_FUZZ_SECONDS} + 120")
   # Alone: a fuzzer takes a whole core, which would skew the timing of other tests.
-  set_tests_properties(fuzz/${t} PROPERTIES LABELS fuzz TIMEOUT ${fuzz_timeout} RUN_SERIAL TRUE)
+  set_tests_properties(fuzz/${t} PROPERTIES LABELS fuzz TIMEOUT ${fuzz_timeout} RUN_SERIAL TRUE
+                       FIXTURES_REQUIRED fuzz_tree)
 endforeach()
