@@ -103,6 +103,7 @@ static void render_bus(text_t *t, const hub_t *hub)
     gauge(t, "generator_up",
           "1 while the generator's messages arrive in time and its events reach us.",
           hub_generator_alive(hub));
+    gauge(t, "ready", "1 while /readyz answers 200: it takes new SSE clients.", hub_ready(hub));
     gauge(t, "generator_epoch", "Epoch of the generator last heard.",
           (double)atomic_load(&hub->epoch));
 }

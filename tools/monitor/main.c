@@ -1,12 +1,14 @@
 /* main.c -- the monitor: one more subscriber on the bus. It decodes the generator's events
  * with the wire contract and prints one line per event (logfmt, or JSON with --json), or
  * with --stats the rate, gaps and latency of each interval; with --replay-from it prints
- * the generator's recent events first (catchup.c). */
+ * the generator's recent events first (catchup.c); with --metrics it also serves what it
+ * sees in the Prometheus format (exporter.c). */
 #include "bus_socket.h"
 #include "catchup.h"
 #include "cli.h"
 #include "clock.h"
 #include "curve.h"
+#include "exporter.h"
 #include "log.h"
 #include "signals.h"
 #include "stats.h"
@@ -32,6 +34,7 @@ typedef struct {
     long count;                        /* stop after this many events, 0: never */
     const char *replay_from;           /* "EPOCH-SEQ", "": live events only */
     const char *replay_connect;        /* "": from --connect and the heartbeat's replay_port */
+    const char *metrics;               /* "": no exporter, else where /metrics is served */
     uint64_t replay_epoch, replay_seq; /* replay_from, parsed */
 } monitor_config_t;
 
@@ -39,7 +42,8 @@ typedef struct {
 typedef struct {
     const monitor_config_t *cfg;
     stats_t stats;
-    catchup_t *catchup; /* NULL without --replay-from */
+    catchup_t *catchup;   /* NULL without --replay-from */
+    exporter_t *exporter; /* NULL without --metrics */
     long seen;
     void *sub; /* the bus socket */
 } monitor_t;
@@ -76,7 +80,8 @@ static int load_config(monitor_config_t *cfg, int argc, char **argv)
                               .curve_secret_key_file = "",
                               .stats_interval_ms = 1000,
                               .replay_from = "",
-                              .replay_connect = ""};
+                              .replay_connect = "",
+                              .metrics = ""};
     const cli_option_t opts[] = {
         {"connect", "MONITOR_CONNECT", CLI_STRING, &cfg->connect, 0, 0,
          "generator endpoint(s), comma-separated"},
@@ -98,6 +103,8 @@ static int load_config(monitor_config_t *cfg, int argc, char **argv)
          "EPOCH-SEQ: first print the generator's held events of EPOCH after SEQ"},
         {"replay-connect", "MONITOR_REPLAY_CONNECT", CLI_STRING, &cfg->replay_connect, 0, 0,
          "replay endpoint (default: the --connect host, port from the heartbeat)"},
+        {"metrics", "MONITOR_METRICS", CLI_STRING, &cfg->metrics, 0, 0,
+         "serve Prometheus metrics of the bus on this address:port at /metrics (empty: off)"},
     };
     const size_t n = sizeof opts / sizeof opts[0];
     char err[256];
@@ -136,6 +143,8 @@ static void print_heartbeat(const monitor_config_t *cfg, const wire_heartbeat_t 
 static int on_number(void *arg, const wire_number_t *ev)
 {
     monitor_t *m = arg;
+    if (m->exporter)
+        exporter_event(m->exporter, ev->epoch, ev->seq, clock_wall_ns() - ev->published_ns);
     if (m->cfg->stats) {
         stats_event(&m->stats, ev->epoch, ev->seq, ev->published_ns, clock_wall_ns());
     } else {
@@ -150,6 +159,8 @@ static int dispatch(monitor_t *m, const wire_message_t *msg)
 {
     if (msg->kind == WIRE_NUMBER)
         return m->catchup ? catchup_event(m->catchup, &msg->number) : on_number(m, &msg->number);
+    if (m->exporter)
+        exporter_heartbeat(m->exporter, &msg->heartbeat);
     if (m->cfg->heartbeats && !m->cfg->stats) {
         print_heartbeat(m->cfg, &msg->heartbeat);
         fflush(stdout);
@@ -177,6 +188,8 @@ static int read_message(void *socket, monitor_t *m)
         return rc;
     if (why != WIRE_OK) {
         stats_malformed(&m->stats);
+        if (m->exporter)
+            exporter_malformed(m->exporter);
         log_warn("malformed message dropped", "reason=%s", wire_error_name(why));
         return 0;
     }
@@ -245,6 +258,19 @@ static int open_catchup(void *ctx, monitor_t *m)
     return 1;
 }
 
+/* Starts --metrics, if given. Returns 0, or 1 when it cannot listen. */
+static int open_exporter(monitor_t *m)
+{
+    char err[512];
+    if (m->cfg->metrics[0] == '\0')
+        return 0;
+    m->exporter = exporter_start(m->cfg->metrics, err, sizeof err);
+    if (m->exporter != NULL)
+        return 0;
+    fprintf(stderr, "monitor: %s\n", err);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     log_set_program("monitor");
@@ -262,8 +288,11 @@ int main(int argc, char **argv)
     if (rc == 0)
         rc = open_catchup(ctx, &m);
     if (rc == 0)
+        rc = open_exporter(&m);
+    if (rc == 0)
         rc = run(sub, sfd, &m);
     catchup_destroy(m.catchup);
+    exporter_stop(m.exporter);
     stats_deinit(&m.stats);
     if (sub)
         zmq_close(sub);

@@ -15,16 +15,22 @@ void stats_deinit(stats_t *st)
     *st = (stats_t){0};
 }
 
+void seq_track(seq_track_t *t, uint64_t epoch, uint64_t seq, uint64_t *gaps,
+               uint64_t *epoch_changes)
+{
+    if (t->epoch != 0 && epoch != t->epoch)
+        (*epoch_changes)++;
+    else if (t->epoch != 0 && seq > t->seq + 1)
+        *gaps += seq - t->seq - 1;
+    t->epoch = epoch;
+    t->seq = seq;
+}
+
 void stats_event(stats_t *st, uint64_t epoch, uint64_t seq, int64_t published_ns,
                  int64_t arrival_ns)
 {
     st->events++;
-    if (st->last_epoch != 0 && epoch != st->last_epoch)
-        st->epoch_changes++;
-    else if (st->last_epoch != 0 && seq > st->last_seq + 1)
-        st->gaps += seq - st->last_seq - 1;
-    st->last_epoch = epoch;
-    st->last_seq = seq;
+    seq_track(&st->track, epoch, seq, &st->gaps, &st->epoch_changes);
     if (st->samples == st->cap) {
         size_t cap = st->cap ? st->cap * 2 : 256;
         int64_t *grown = realloc(st->latency_ns, cap * sizeof *grown);
@@ -72,7 +78,7 @@ void stats_report(stats_t *st, FILE *out, double seconds, int json, int live)
     if (live)
         fputs("\r\033[K", out); /* back to the line start, and clear it */
     fprintf(out, fmt, st->events, rate, st->gaps, st->epoch_changes, st->malformed, p50, p99, max,
-            st->last_epoch, st->last_seq, live ? "" : "\n");
+            st->track.epoch, st->track.seq, live ? "" : "\n");
     fflush(out);
     st->events = st->gaps = st->epoch_changes = st->malformed = 0;
     st->samples = 0;

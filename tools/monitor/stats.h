@@ -8,9 +8,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* The last (epoch, seq) seen, to count what is missing between events. */
+typedef struct {
+    uint64_t epoch, seq; /* epoch 0: none seen yet */
+} seq_track_t;
+
+/* Takes the next event's id: adds the seqs skipped within an epoch to *gaps, and 1 to
+ * *epoch_changes when the epoch changed. */
+void seq_track(seq_track_t *t, uint64_t epoch, uint64_t seq, uint64_t *gaps,
+               uint64_t *epoch_changes);
+
 typedef struct {
     uint64_t events, gaps, epoch_changes, malformed;
-    uint64_t last_epoch, last_seq;
+    seq_track_t track;
     int64_t *latency_ns; /* samples of this interval */
     size_t samples, cap;
 } stats_t;

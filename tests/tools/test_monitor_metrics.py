@@ -1,0 +1,68 @@
+"""monitor --metrics: the bus as a subscriber sees it, in valid Prometheus text (checked by
+promtool): events and latency counted, the generator's heartbeat fields, and a restarted
+generator counted as an epoch change, not as a gap."""
+import os
+import shutil
+import subprocess
+import unittest
+
+from harness import BIN, Process, SystemTest, free_port, http_get, wait_until
+
+
+def scrape(url):
+    status, _, body = http_get(url + "/metrics")
+    if status != 200:
+        raise AssertionError(f"/metrics answered {status}")
+    values = {}
+    for line in body.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return body, values
+
+
+class MonitorMetricsTest(SystemTest):
+    def test_the_monitor_exports_the_bus(self):
+        port = free_port()
+        gen, endpoint = self.generator(port=port, interval_ms=50)
+        http = free_port()
+        monitor = Process("monitor", [os.path.join(BIN, "monitor"), "--connect", endpoint,
+                                      "--metrics", f"127.0.0.1:{http}"])
+        self.procs.append(monitor)
+        url = f"http://127.0.0.1:{http}"
+        wait_until(lambda: _events(url) >= 10, 10, what="10 events counted")
+        body, m = scrape(url)
+        promtool = shutil.which("promtool")
+        self.assertIsNotNone(promtool, "promtool from Debian's prometheus package")
+        check = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assertEqual(m["rn_bus_gaps_total"], 0)
+        self.assertEqual(m["rn_bus_malformed_total"], 0)
+        self.assertEqual(m['rn_bus_latency_seconds_bucket{le="+Inf"}'], m["rn_bus_events_total"])
+        wait_until(lambda: scrape(url)[1]["rn_bus_heartbeats_total"] >= 1, 5, what="a heartbeat")
+        m = scrape(url)[1]
+        self.assertEqual(m["rn_bus_generator_publishing"], 1)
+        self.assertGreaterEqual(m["rn_bus_generator_subscriptions"], 1)
+        self.assertGreaterEqual(m["rn_bus_generator_last_seq"], m["rn_bus_events_total"])
+        self.assertGreaterEqual(m["rn_bus_heartbeat_age_seconds"], 0)
+        epoch = m["rn_bus_generator_epoch"]
+
+        # A generator restarted on the same port: a new epoch, counted as such.
+        gen.stop()
+        self.procs.remove(gen)
+        self.generator(port=port, interval_ms=50)
+        wait_until(lambda: (lambda m: m["rn_bus_epoch_changes_total"] >= 1 and
+                            m["rn_bus_generator_epoch"] != epoch)(scrape(url)[1]), 15,
+                   what="the new epoch counted and in the heartbeat gauge")
+        self.assertEqual(scrape(url)[1]["rn_bus_gaps_total"], 0)
+
+
+def _events(url):
+    try:
+        return scrape(url)[1]["rn_bus_events_total"]
+    except OSError:
+        return 0
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,184 @@
+/* exporter.c -- monitor --metrics; see exporter.h. The reader thread updates the counts
+ * under a mutex; a scrape copies them under it and renders the copy. */
+#include "exporter.h"
+
+#include "clock.h"
+#include "stats.h"
+
+#include <civetweb.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { BUCKETS = 12, PAGE_MAX = 8192 };
+static const double bounds_s[BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                         0.05,   0.1,   0.25,   0.5,   1,    2.5};
+
+typedef struct {
+    uint64_t events, gaps, epoch_changes, malformed, heartbeats;
+    uint64_t latency[BUCKETS + 1]; /* the last: +Inf */
+    double latency_sum_s;
+    seq_track_t track;
+    wire_heartbeat_t hb;
+    int64_t hb_at_ms; /* monotonic, 0: none yet */
+} counts_t;
+
+struct exporter {
+    struct mg_context *ctx;
+    pthread_mutex_t lock;
+    counts_t counts;
+};
+
+void exporter_event(exporter_t *x, uint64_t epoch, uint64_t seq, int64_t latency_ns)
+{
+    double s = (double)latency_ns / 1e9;
+    int i = 0;
+    while (i < BUCKETS && s > bounds_s[i])
+        i++;
+    pthread_mutex_lock(&x->lock);
+    counts_t *c = &x->counts;
+    c->events++;
+    seq_track(&c->track, epoch, seq, &c->gaps, &c->epoch_changes);
+    c->latency[i]++;
+    c->latency_sum_s += s > 0 ? s : 0;
+    pthread_mutex_unlock(&x->lock);
+}
+
+void exporter_malformed(exporter_t *x)
+{
+    pthread_mutex_lock(&x->lock);
+    x->counts.malformed++;
+    pthread_mutex_unlock(&x->lock);
+}
+
+void exporter_heartbeat(exporter_t *x, const wire_heartbeat_t *hb)
+{
+    pthread_mutex_lock(&x->lock);
+    x->counts.heartbeats++;
+    x->counts.hb = *hb;
+    x->counts.hb_at_ms = clock_mono_ms();
+    pthread_mutex_unlock(&x->lock);
+}
+
+typedef struct {
+    char *buf;
+    size_t len;
+} page_t;
+
+static void put(page_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(page_t *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(p->buf + p->len, PAGE_MAX - p->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        p->len = p->len + (size_t)n < PAGE_MAX ? p->len + (size_t)n : PAGE_MAX - 1;
+}
+
+static void metric(page_t *p, const char *name, const char *type, const char *help, double v)
+{
+    put(p, "# HELP rn_bus_%s %s\n# TYPE rn_bus_%s %s\nrn_bus_%s %.17g\n", name, help, name, type,
+        name, v);
+}
+
+static void render_latency(page_t *p, const counts_t *c)
+{
+    put(p, "# HELP rn_bus_latency_seconds From the generator's publish time to this "
+           "subscriber's receipt.\n# TYPE rn_bus_latency_seconds histogram\n");
+    uint64_t cumulative = 0;
+    for (int i = 0; i < BUCKETS; i++) {
+        cumulative += c->latency[i];
+        put(p, "rn_bus_latency_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", bounds_s[i], cumulative);
+    }
+    cumulative += c->latency[BUCKETS];
+    put(p, "rn_bus_latency_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cumulative);
+    put(p, "rn_bus_latency_seconds_sum %.9f\nrn_bus_latency_seconds_count %" PRIu64 "\n",
+        c->latency_sum_s, cumulative);
+}
+
+static void render(page_t *p, const counts_t *c)
+{
+    metric(p, "events_total", "counter", "Data events received.", (double)c->events);
+    metric(p, "gaps_total", "counter", "Events missing within an epoch (seq jumps).",
+           (double)c->gaps);
+    metric(p, "epoch_changes_total", "counter", "Times the generator's epoch changed.",
+           (double)c->epoch_changes);
+    metric(p, "malformed_total", "counter", "Messages dropped as malformed.", (double)c->malformed);
+    metric(p, "heartbeats_total", "counter", "Generator heartbeats received.",
+           (double)c->heartbeats);
+    render_latency(p, c);
+    double age = c->hb_at_ms ? (double)(clock_mono_ms() - c->hb_at_ms) / 1000 : -1;
+    metric(p, "heartbeat_age_seconds", "gauge", "Seconds since the last heartbeat (-1: none).",
+           age);
+    metric(p, "generator_publishing", "gauge",
+           "1 while the generator says some subscriber wants the data topic.",
+           c->hb.publishing ? 1 : 0);
+    metric(p, "generator_subscriptions", "gauge", "Topic prefixes subscribed on the generator.",
+           (double)c->hb.subscriptions);
+    metric(p, "generator_last_seq", "gauge", "The generator's last published seq in its epoch.",
+           (double)c->hb.last_seq);
+    metric(p, "generator_epoch", "gauge", "The generator's epoch (start time, Unix ms).",
+           (double)c->hb.epoch);
+}
+
+static int on_metrics(struct mg_connection *conn, void *data)
+{
+    exporter_t *x = data;
+    counts_t copy;
+    pthread_mutex_lock(&x->lock);
+    copy = x->counts;
+    pthread_mutex_unlock(&x->lock);
+    char *buf = malloc(PAGE_MAX);
+    if (buf == NULL) {
+        mg_send_http_error(conn, 503, "out of memory");
+        return 503;
+    }
+    page_t p = {buf, 0};
+    render(&p, &copy);
+    mg_send_http_ok(conn, "text/plain; version=0.0.4; charset=utf-8", (long long)p.len);
+    mg_write(conn, p.buf, p.len);
+    free(buf);
+    return 200;
+}
+
+exporter_t *exporter_start(const char *listen, char *err, size_t errlen)
+{
+    exporter_t *x = calloc(1, sizeof *x);
+    if (x == NULL || pthread_mutex_init(&x->lock, NULL) != 0) {
+        snprintf(err, errlen, "out of memory");
+        free(x);
+        return NULL;
+    }
+    (void)mg_init_library(0); /* returns the features asked for, here none */
+    const char *options[] = {"listening_ports",    listen, "num_threads", "2",
+                             "request_timeout_ms", "5000", NULL};
+    struct mg_callbacks callbacks = {0};
+    struct mg_init_data init = {&callbacks, x, options};
+    char text[256] = "";
+    struct mg_error_data error = {NULL, text, sizeof text};
+    x->ctx = mg_start2(&init, &error);
+    if (x->ctx == NULL) {
+        snprintf(err, errlen, "cannot serve metrics on '%s': %s", listen, text);
+        pthread_mutex_destroy(&x->lock);
+        free(x);
+        mg_exit_library();
+        return NULL;
+    }
+    mg_set_request_handler(x->ctx, "/metrics", on_metrics, x);
+    return x;
+}
+
+void exporter_stop(exporter_t *x)
+{
+    if (x == NULL)
+        return;
+    mg_stop(x->ctx);
+    mg_exit_library();
+    pthread_mutex_destroy(&x->lock);
+    free(x);
+}
