@@ -46,6 +46,7 @@ import tempfile
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -178,6 +179,7 @@ class Stack:
         self.docker = docker
         self.project = f"rnctest{os.getpid()}{secrets.token_hex(2)}"
         self.port = free_port()
+        self.prometheus_port = free_port()
         compose = os.environ.get("RN_COMPOSE")
         if compose:
             self.compose_cmd = shlex.split(compose)
@@ -190,6 +192,7 @@ class Stack:
                if not k.startswith("RN_") or k == "RN_EXTRA_CA_CERTS"}
         self.env = dict(env, RN_TAG="ctest", RN_HTTP_ADDR="127.0.0.1",
                         RN_HTTP_PORT=str(self.port), RN_MONITOR_JSON="1",
+                        RN_PROMETHEUS_ADDR="127.0.0.1", RN_PROMETHEUS_PORT=str(self.prometheus_port),
                         COMPOSE_DOCKER_CLI_BUILD="0", DOCKER_BUILDKIT="0")
         if "RN_EXTRA_CA_CERTS" not in self.env:
             pems = [Path(p).read_text() for p in sorted(glob.glob("/usr/local/share/ca-certificates/*.crt"))]
@@ -200,7 +203,8 @@ class Stack:
 
     def compose(self, *args, timeout=600, check=True):
         files = [a for f in [COMPOSE_FILE, *self.overrides] for a in ("-f", str(f))]
-        cmd = [*self.compose_cmd, *files, "-p", self.project, "--profile", "monitor", *args]
+        cmd = [*self.compose_cmd, *files, "-p", self.project, "--profile", "monitor",
+               "--profile", "observability", *args]
         return run(cmd, env=self.env, timeout=timeout, check=check)
 
     def containers(self, service, all_=False):
@@ -447,12 +451,42 @@ def remove_gateway(stack, clients, dist, how, timeout):
     return dist
 
 
+def prometheus_api(stack, path):
+    url = f"http://127.0.0.1:{stack.prometheus_port}/api/v1/{path}"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read().decode())["data"]
+
+
+def check_prometheus(stack, gateways):
+    """The observability profile's Prometheus scrapes every gateway replica and the bus
+    exporter (found through Docker's DNS), has the alert rules loaded, and answers a query
+    over the gateways' delivery counters."""
+    def all_up():
+        try:
+            targets = prometheus_api(stack, "targets")["activeTargets"]
+        except (OSError, KeyError, ValueError):
+            return None
+        jobs = sorted(t["labels"]["job"] for t in targets if t["health"] == "up")
+        return jobs if jobs == ["bus"] + ["gateway"] * gateways else None
+    jobs = wait_until(all_up, 60, "Prometheus to scrape every target", interval=1)
+    check(True, f"Prometheus scrapes {gateways} gateways and the bus exporter, all up: {jobs}")
+    rules = [r["name"] for g in prometheus_api(stack, "rules")["groups"] for r in g["rules"]]
+    check(len(rules) == 8 and "RnGeneratorDown" in rules, f"the alert rules are loaded: {rules}")
+
+    def delivered():
+        q = urllib.parse.quote("sum(rn_gateway_events_delivered_total)")
+        result = prometheus_api(stack, f"query?query={q}")["result"]
+        return result and float(result[0]["value"][1]) > 0 and result
+    got = wait_until(delivered, 30, "a query over rn_gateway_events_delivered_total", interval=1)
+    check(True, f"sum(rn_gateway_events_delivered_total) = {got[0]['value'][1]}")
+
+
 def scenario(stack, timings):
     t = time.monotonic()
     stack.compose("build", "--force-rm", timeout=3000)
     timings["build"] = time.monotonic() - t
     sizes = {}
-    for img in ("rn-generator", "rn-gateway", "rn-monitor", "rn-lb"):
+    for img in ("rn-generator", "rn-gateway", "rn-monitor", "rn-lb", "rn-prometheus"):
         info = json.loads(run([stack.docker, "image", "inspect", f"{img}:ctest"],
                               quiet=True).stdout)[0]
         sizes[img] = f"{info['Size'] / 1e6:.1f} MB"
@@ -490,6 +524,8 @@ def scenario(stack, timings):
             env=dict(os.environ, RN_PLAYWRIGHT_CORE=str(mod)))
     check(p.returncode == 0, f"the page shows a live number in Chromium: {p.stdout.strip()[-800:]}"
           + (p.stderr[-1500:] if p.returncode else ""))
+
+    check_prometheus(stack, 3)
 
     # The images' HEALTHCHECKs work: Docker reports every program healthy.
     def health():
