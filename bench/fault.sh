@@ -26,7 +26,8 @@
 # peak reconnects/s (the largest per-second increase in the timeline), streams stalled
 # (no byte for 20 s) at most.
 # The raw timeline (one line a second) goes to bench/results/fault-<timestamp>/ as CSV and
-# JSON lines, with the operations' log. The stack is always torn down (trap).
+# JSON lines, with the streams on each gateway (a line per gateway a second) and the
+# operations' log; bench/plot.sh draws it there (fault.png). The stack is always torn down.
 #
 # Options: --clients N, --quick, --pause-s S (after an operation has settled; default 10,
 # quick 5), --cut-s S (30), --ops "rolling kill ..." (a subset, in that order), --rev REV
@@ -133,10 +134,15 @@ export RN_TAG=rnfault RN_HTTP_ADDR=127.0.0.1 RN_HTTP_PORT=$port RN_GATEWAY_THREA
 export COMPOSE_DOCKER_CLI_BUILD=0 DOCKER_BUILDKIT=0
 compose() { timeout "${CT:-300}" "${compose_cmd[@]}" -f "$compose_file" -p "$project" "$@"; }
 
-load_pid=""
+load_pid="" sampler_pid=""
+stop_sampler() {
+  [ -z "$sampler_pid" ] || { kill "$sampler_pid" 2>/dev/null || true; wait "$sampler_pid" 2>/dev/null || true; }
+  sampler_pid=""
+}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  stop_sampler
   if [ -n "$load_pid" ] && kill -0 "$load_pid" 2>/dev/null; then
     kill "$load_pid" 2>/dev/null || true
     wait "$load_pid" 2>/dev/null || true
@@ -223,6 +229,15 @@ busiest() {
   echo "$best"
 }
 hit() { echo "$marks,$1" >>"$results/hit.csv"; } # streams the current operation hit directly
+# The streams on each running gateway, once a second, for the timeline's picture.
+sample_gateways() {
+  echo "wall,gateway,streams"
+  while :; do
+    local w c; w=$(date +%s.%N)
+    for c in $(containers gateway); do echo "$w,$c,$(streams_on "$c")"; done
+    sleep 1
+  done
+}
 wait_lb 3 180 || { CT=120 compose logs --no-color --tail 40 >&2 || true; exit 1; }
 log "3 gateways UP in the balancer"
 
@@ -232,6 +247,8 @@ timeline=$results/timeline.jsonl
 "$load_bin" --reconnect --host 127.0.0.1 --port "$port" --clients "$clients" --ramp-per-s 500 \
   --duration-s 3600 --report-every-s 1 --json >"$timeline" 2>"$results/sse_load.err" &
 load_pid=$!
+sample_gateways >"$results/gateways.csv" 2>/dev/null &
+sampler_pid=$!
 last_tick() { grep '^{"t"' "$timeline" | grep '}$' | tail -n 1; }
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
 # settle [TIMEOUT]: every client streaming again, none waiting to reconnect.
@@ -347,6 +364,7 @@ for op in $ops; do
   sleep "$pause_s"
 done
 mark end
+stop_sampler
 kill -TERM "$load_pid"
 wait "$load_pid" || true
 load_pid=""
@@ -412,4 +430,5 @@ if summary:
 open(f"{results}/table.md", "w").write(table + "\n")
 print(table)
 PY
+bash "$root/bench/plot.sh" "$results" || log "WARNING: no plot"
 log "results in $results"

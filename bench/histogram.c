@@ -44,3 +44,21 @@ double histogram_percentile(const histogram_t *h, double p)
     }
     return (double)h->max_us;
 }
+
+int histogram_write_cdf(const histogram_t *h, FILE *f)
+{
+    if (fprintf(f, "latency_ms,fraction\n") < 0)
+        return -1;
+    uint64_t seen = 0;
+    for (int b = 0; b < HISTOGRAM_BUCKETS && seen < h->total; b++) {
+        if (h->counts[b] == 0)
+            continue;
+        seen += h->counts[b];
+        double top = bucket_top(b);
+        if (top > (double)h->max_us)
+            top = (double)h->max_us;
+        if (fprintf(f, "%.3f,%.6f\n", top / 1e3, (double)seen / (double)h->total) < 0)
+            return -1;
+    }
+    return 0;
+}

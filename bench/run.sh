@@ -2,13 +2,17 @@
 # run.sh [--quick | SCENARIO...] -- the same SSE load against (a) our generator + one gateway and (b)
 # nginx + nchan (Debian's packages, one worker: per core), on 127.0.0.1, in one go; one
 # table per scenario with the ratio ours/nchan. Every run is bounded in time.
+# The raw results (the tables as CSV, each run's JSON, latency CDFs, the ramp) go to
+# bench/results/run-<timestamp>/, and bench/plot.sh draws them there as PNGs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# SCENARIO: 1000x100, 10000x1, 100x5000, max, storm (default: all five). RN_BENCH_GATEWAY_ARGS
-# adds gateway flags, e.g. "--coalesce-ms 20".
+# SCENARIO: 1000x100, 10000x1, 100x5000, max, storm, ramp (default: all six). RN_BENCH_GATEWAY_ARGS
+# adds gateway flags, e.g. "--coalesce-ms 20"; RN_BENCH_RAMP the ramp's client counts.
 quick=0; [ "${1:-}" = "--quick" ] && quick=1
 only=" $* "
 wanted() { [ "$only" = "  " ] || [[ "$only" == *" $1 "* ]]; }
+results=$PWD/bench/results/run-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$results"
 
 need=()
 for p in nginx-light libnginx-mod-nchan curl; do
@@ -74,6 +78,9 @@ start_ours() { # CLIENTS RATE
   wait_http "http://127.0.0.1:$http/readyz"
 }
 
+# nginx counts more connections than sockets with nchan subscribers: with worker_connections
+# at clients + 1,000, 15,000 subscribers made it "reuse" (close) the publisher's keep-alive
+# connection, and publishing stopped. Twice the clients is room enough.
 start_nchan() { # CLIENTS
   local http; http=$(port)
   mkdir -p "$work/nginx"
@@ -83,7 +90,7 @@ worker_processes 1;
 worker_rlimit_nofile 70000;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log warn;
-events { worker_connections $(($1 + 1000)); }
+events { worker_connections $((2 * $1 + 1000)); }
 http {
   access_log off;
   keepalive_requests 100000000;
@@ -105,22 +112,56 @@ NGINX
 
 stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
 
-# scenario TITLE CLIENTS RATE RAMP DURATION
-scenario() {
-  local title=$1 clients=$2 rate=$3 ramp=$4 duration=$5
-  echo "== $title: $clients clients x $rate events/s ($duration s measured)" >&2
+# measure_both SLUG CLIENTS RATE RAMP DURATION -- measure ours, then nchan, with the same
+# load; their JSON goes to $results/SLUG-{ours,nchan}.json, their latency CDFs beside it.
+measure_both() {
+  local slug=$1 clients=$2 rate=$3 ramp=$4 duration=$5
   start_ours "$clients" "$rate"
-  measure "ours" "$clients" "$rate" "$ramp" "$duration" --port "$load_port"
+  measure "ours" "$clients" "$rate" "$ramp" "$duration" --port "$load_port" \
+    --cdf "$results/cdf-$slug-ours"
   stop_all
   start_nchan "$clients"
   local total; total=$(/usr/bin/python3 -c "print(int($clients/$ramp + $duration + 4))")
   "$bin/nchan_pub" "$load_port" /pub "$rate" "$total" > "$work/pub.out" &
   pids+=($!)
-  measure "nchan" "$clients" "$rate" "$ramp" "$duration" --port "$load_port" --path /sub --nchan
+  measure "nchan" "$clients" "$rate" "$ramp" "$duration" --port "$load_port" --path /sub --nchan \
+    --cdf "$results/cdf-$slug-nchan"
   stop_all
-  /usr/bin/python3 - "$title" "$work/ours.json" "$work/nchan.json" <<'PY' | tee -a "$work/tables.md"
+  cp "$work/ours.json" "$results/$slug-ours.json"
+  cp "$work/nchan.json" "$results/$slug-nchan.json"
+}
+
+# table SLUG TITLE: one table (markdown on stdout, rows appended to $results/tables.csv) from
+# "label|ours|nchan" lines on stdin; the ratio is computed here.
+table() {
+  /usr/bin/python3 -c '
+import csv, os, sys
+slug, title, path = sys.argv[1:4]
+new = not os.path.exists(path)
+out = csv.writer(open(path, "a", newline=""))
+if new:
+    out.writerow(["scenario", "title", "metric", "ours", "nchan", "ours_per_nchan"])
+print(f"\n### {title}\n\n| | ours | nchan | ours/nchan |\n|---|---|---|---|")
+for line in sys.stdin:
+    label, x, y = line.rstrip("\n").split("|")
+    try:
+        fx, fy = float(x), float(y)
+        ratio = f"{fx / fy:.2f}" if fy else ("-" if fx == 0 else "inf")
+    except ValueError:
+        ratio = ""
+    print(f"| {label} | {x} | {y} | {ratio} |")
+    out.writerow([slug, title, label, x, y, ratio])
+' "$1" "$2" "$results/tables.csv" | tee -a "$results/tables.md"
+}
+
+# scenario SLUG TITLE CLIENTS RATE RAMP DURATION
+scenario() {
+  local slug=$1 title=$2 clients=$3 rate=$4 ramp=$5 duration=$6
+  echo "== $title: $clients clients x $rate events/s ($duration s measured)" >&2
+  measure_both "$slug" "$clients" "$rate" "$ramp" "$duration"
+  /usr/bin/python3 - "$results/$slug-ours.json" "$results/$slug-nchan.json" <<'PY' | table "$slug" "$title"
 import json, sys
-title, a, b = sys.argv[1], json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 rows = [("clients connected", "connected", "{:.0f}"), ("events/s", "events_per_s", "{:.0f}"),
         ("deliveries/s", "deliveries_per_s", "{:.0f}"),
         ("server CPU s per million deliveries", "cpu_per_million", "{:.2f}"),
@@ -130,15 +171,12 @@ rows = [("clients connected", "connected", "{:.0f}"), ("events/s", "events_per_s
         ("server RSS in all MiB", "rss_total_mb", "{:.0f}"),
         ("missed events", "missed", "{:.0f}"), ("duplicated events", "duplicated", "{:.0f}"),
         ("refused / failed / errors", None, None)]
-print(f"\n### {title}\n\n| | ours | nchan | ours/nchan |\n|---|---|---|---|")
 for label, key, fmt in rows:
     if key is None:
         f = lambda r: f"{r['refused']} / {r['failed']} / {r['errors']}"
-        print(f"| {label} | {f(a)} | {f(b)} | |")
-        continue
-    x, y = a[key], b[key]
-    ratio = f"{x / y:.2f}" if y else ("-" if x == 0 else "inf")
-    print(f"| {label} | {fmt.format(x)} | {fmt.format(y)} | {ratio} |")
+        print(f"{label}|{f(a)}|{f(b)}")
+    else:
+        print(f"{label}|{fmt.format(a[key])}|{fmt.format(b[key])}")
 PY
 }
 
@@ -149,7 +187,7 @@ PY
 storm_measure() {
   local name=$1; shift
   "$bin/sse_load" --clients 1000 --ramp-per-s 1000 --duration-s 120 --json "$@" \
-    > "$work/$name.steady.jsonl" &
+    --cdf "$work/cdf-storm-$name" > "$work/$name.steady.jsonl" &
   local steady=$!
   sleep 3; kill -USR1 "$steady"; sleep 5; kill -USR1 "$steady"
   local cpu0; cpu0=$(cpu_s "${server_pids[@]}")
@@ -160,6 +198,10 @@ storm_measure() {
   local cpu1; cpu1=$(cpu_s "${server_pids[@]}")
   wait "$storm"; kill -TERM "$steady"; wait "$steady" || true
   echo "{\"cpu_s\": $(( cpu1 - cpu0 ))}" > "$work/$name.cpu.json"
+  # Mark 2 ends the quiet window, mark 3 the storm's: the steady clients' latency in each.
+  mv "$work/cdf-storm-$name.mark2.csv" "$results/cdf-storm-quiet-$name.csv"
+  mv "$work/cdf-storm-$name.mark3.csv" "$results/cdf-storm-during-$name.csv"
+  cp "$work/$name.steady.jsonl" "$work/$name.storm.json" "$work/$name.cpu.json" "$results/"
 }
 
 storm_scenario() {
@@ -173,9 +215,9 @@ storm_scenario() {
   pids+=($!)
   storm_measure nchan --port "$load_port" --path /sub --nchan
   stop_all
-  /usr/bin/python3 - "$title" "$work" <<'PY' | tee -a "$work/tables.md"
+  /usr/bin/python3 - "$results" <<'PY' | table storm "$title"
 import json, sys
-title, work = sys.argv[1], sys.argv[2]
+work = sys.argv[1]
 def load(name):
     lines = [json.loads(l) for l in open(f"{work}/{name}.steady.jsonl") if l.strip()]
     marks = [l for l in lines if "mark" in l]
@@ -183,12 +225,9 @@ def load(name):
     storm = json.load(open(f"{work}/{name}.storm.json"))
     cpu = json.load(open(f"{work}/{name}.cpu.json"))["cpu_s"] / 100.0
     return marks[1], marks[2], final, storm, cpu
-rows = []
 (aq, as_, af, an, ac), (bq, bs, bf, bn, bc) = load("ours"), load("nchan")
 def row(label, x, y, fmt="{:.1f}"):
-    ratio = f"{x / y:.2f}" if y else ("-" if x == 0 else "inf")
-    print(f"| {label} | {fmt.format(x)} | {fmt.format(y)} | {ratio} |")
-print(f"\n### {title}\n\n| | ours | nchan | ours/nchan |\n|---|---|---|---|")
+    print(f"{label}|{fmt.format(x)}|{fmt.format(y)}")
 row("steady p50 ms, no storm", aq["mark_latency_p50_ms"], bq["mark_latency_p50_ms"])
 row("steady p99 ms, no storm", aq["mark_latency_p99_ms"], bq["mark_latency_p99_ms"])
 row("steady p50 ms, during the storm", as_["mark_latency_p50_ms"], bs["mark_latency_p50_ms"])
@@ -206,17 +245,43 @@ row("server CPU s in the storm window (6 s)", ac, bc, "{:.2f}")
 PY
 }
 
+# ramp_scenario CLIENTS... -- growth: both servers at 2 events/s for each client count in
+# turn; a row per count and server in $results/ramp.csv.
+ramp_scenario() {
+  echo "== ramp: $* clients x 2 events/s" >&2
+  local n
+  echo "server,clients,connected,deliveries_per_s,cpu_per_million,rss_total_mb,rss_per_client_kb,p50_ms,p99_ms,missed" \
+    > "$results/ramp.csv"
+  for n in "$@"; do
+    measure_both "ramp-$n" "$n" 2 1000 10
+    /usr/bin/python3 - "$results" "$n" >> "$results/ramp.csv" <<'PY'
+import json, sys
+results, n = sys.argv[1:3]
+for server in ("ours", "nchan"):
+    r = json.load(open(f"{results}/ramp-{n}-{server}.json"))
+    print(",".join([server, n] + [f"{r[k]:.3f}" for k in ("connected", "deliveries_per_s",
+          "cpu_per_million", "rss_total_mb", "rss_per_client_kb", "p50_ms", "p99_ms", "missed")]))
+PY
+  done
+  column -s, -t < "$results/ramp.csv" | tee -a "$results/tables.md"
+}
+
 if [ $quick = 1 ]; then
-  scenario "1,000 clients x 100 events/s (quick: 200 x 50)" 200 50 1000 5
-  scenario "100 clients x 5,000 events/s (quick: 50 x 1,000)" 50 1000 1000 5
+  scenario 1000x100 "1,000 clients x 100 events/s (quick: 200 x 50)" 200 50 1000 5
+  scenario 100x5000 "100 clients x 5,000 events/s (quick: 50 x 1,000)" 50 1000 1000 5
+  ramp_scenario 100 500
 else
-  if wanted 1000x100; then scenario "1,000 clients x 100 events/s" 1000 100 2000 20; fi
-  if wanted 10000x1; then scenario "10,000 clients x 1 event/s" 10000 1 1000 20; fi
-  if wanted 100x5000; then scenario "100 clients x 5,000 events/s" 100 5000 1000 20; fi
+  if wanted 1000x100; then scenario 1000x100 "1,000 clients x 100 events/s" 1000 100 2000 20; fi
+  if wanted 10000x1; then scenario 10000x1 "10,000 clients x 1 event/s" 10000 1 1000 20; fi
+  if wanted 100x5000; then scenario 100x5000 "100 clients x 5,000 events/s" 100 5000 1000 20; fi
   if wanted max; then
-    scenario "most concurrent clients (ramp to 20,000 x 1 event/s)" 20000 1 1000 10
+    scenario max "most concurrent clients (ramp to 20,000 x 1 event/s)" 20000 1 1000 10
   fi
   if wanted storm; then storm_scenario; fi
+  # shellcheck disable=SC2086
+  if wanted ramp; then ramp_scenario ${RN_BENCH_RAMP:-1000 2500 5000 10000 15000 20000}; fi
 fi
 echo
 echo "ours = gateway + generator CPU and RSS; nchan = its one nginx worker (publishing included)."
+echo "raw results: $results (bash bench/plot.sh $results draws them again)"
+bash bench/plot.sh "$results"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # smoke.sh BIN_DIR -- a few hundred SSE clients against one gateway for a few seconds:
-# every client connected, no error, no missed and no duplicated event. Not a speed test.
+# every client connected, no error, no missed and no duplicated event, and the latency CDF
+# it writes for bench/plot.sh agrees with its own percentiles. Not a speed test.
 set -euo pipefail
 bin=$1
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -10,15 +11,22 @@ gen=$!
 "$bin/gateway" --listen "127.0.0.1:$http" --connect "tcp://127.0.0.1:$bus" --threads 400 \
   --drain-ms 0 2>/dev/null &
 gw=$!
-trap 'kill $gw $gen 2>/dev/null; wait' EXIT
+cdf=$(mktemp -d)
+trap 'kill $gw $gen 2>/dev/null; wait; rm -rf "$cdf"' EXIT
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$http/readyz" >/dev/null && break; sleep 0.1; done
-out=$("$bin/sse_load" --port "$http" --clients 300 --ramp-per-s 1000 --duration-s 4 --json)
+out=$("$bin/sse_load" --port "$http" --clients 300 --ramp-per-s 1000 --duration-s 4 --json \
+  --cdf "$cdf/latency")
 echo "$out"
-/usr/bin/python3 - "$out" <<'PY'
-import json, sys
+/usr/bin/python3 - "$out" "$cdf/latency.csv" <<'PY'
+import csv, json, sys
 r = json.loads(sys.argv[1])
+rows = [(float(x["latency_ms"]), float(x["fraction"])) for x in csv.DictReader(open(sys.argv[2]))]
 problems = [k for k in ("refused", "failed", "errors", "missed", "duplicated") if r[k]]
 if r["connected"] != 300: problems.append(f"connected {r['connected']} of 300")
 if r["deliveries"] < 300 * 4 * 40: problems.append(f"only {r['deliveries']} deliveries")
+if any(b[0] < a[0] or b[1] <= a[1] for a, b in zip(rows, rows[1:])): problems.append("CDF not rising")
+if not rows or rows[-1] != (r["max_ms"], 1.0): problems.append(f"CDF ends at {rows[-1:]}, max {r['max_ms']}")
+median = next((ms for ms, f in rows if f >= 0.5), None)
+if median != r["p50_ms"]: problems.append(f"CDF median {median} ms, p50 {r['p50_ms']} ms")
 sys.exit(f"smoke: {problems}" if problems else 0)
 PY

@@ -43,7 +43,7 @@ static const char *const reason_names[REASONS] = {"too-old", "epoch", "gap", "in
 static const char *const reason_keys[REASONS] = {"too_old", "epoch", "gap", "invalid_id", "other"};
 
 typedef struct {
-    const char *host, *path;
+    const char *host, *path, *cdf;
     int port, clients, ramp_per_s, duration_s, nchan, json;
     int reconnect, retry_ms, report_every_s, idle_timeout_s;
 } options_t;
@@ -337,7 +337,7 @@ static void on_readable(int ep, conn_t *c, const options_t *o, totals_t *t)
 
 static int parse_options(options_t *o, int argc, char **argv)
 {
-    *o = (options_t){"127.0.0.1", "/events", 8080, 100, 1000, 10, 0, 0, 0, 2000, 0, 0};
+    *o = (options_t){"127.0.0.1", "/events", NULL, 8080, 100, 1000, 10, 0, 0, 0, 2000, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json"))
@@ -350,6 +350,8 @@ static int parse_options(options_t *o, int argc, char **argv)
             o->host = v, i++;
         else if (v && !strcmp(a, "--path"))
             o->path = v, i++;
+        else if (v && !strcmp(a, "--cdf"))
+            o->cdf = v, i++;
         else if (v && !strcmp(a, "--port"))
             o->port = atoi(v), i++;
         else if (v && !strcmp(a, "--clients"))
@@ -368,7 +370,8 @@ static int parse_options(options_t *o, int argc, char **argv)
             fprintf(stderr,
                     "usage: sse_load [--host H] [--port P] [--path /events] [--clients N]\n"
                     "  [--ramp-per-s R] [--duration-s D] [--nchan] [--json]\n"
-                    "  [--reconnect [--retry-ms MS] [--idle-timeout-s S]] [--report-every-s S]\n");
+                    "  [--reconnect [--retry-ms MS] [--idle-timeout-s S]] [--report-every-s S]\n"
+                    "  [--cdf PREFIX]  (latency CDFs as CSV: PREFIX.csv, PREFIX.markN.csv)\n");
             return -1;
         }
     }
@@ -423,13 +426,36 @@ static void print_histogram(const char *name, const histogram_t *h)
            histogram_percentile(h, 0.99) / 1e3, name, (double)h->max_us / 1e3);
 }
 
+/* The latency distribution h as CSV in PREFIX SUFFIX.csv, for bench/plot.sh; a failure is
+ * reported and leaves the run's numbers alone. */
+static void write_cdf(const char *prefix, const char *suffix, const histogram_t *h)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s%s.csv", prefix, suffix) >= (int)sizeof path) {
+        fprintf(stderr, "sse_load: --cdf prefix too long\n");
+        return;
+    }
+    FILE *f = fopen(path, "w");
+    if (f == NULL || histogram_write_cdf(h, f) < 0 || fclose(f) != 0) {
+        if (f != NULL)
+            (void)fclose(f);
+        fprintf(stderr, "sse_load: %s: %s\n", path, strerror(errno));
+    }
+}
+
 /* One timeline line: the time since start (s), wall clock (s), streams with no byte for
  * STALL_S, the cumulative counters; a mark (SIGUSR1) adds the reconnect times since the
  * previous mark and starts a new interval. */
-static void print_tick(totals_t *t, double since_start, int64_t stalled, int mark)
+static void print_tick(const options_t *o, totals_t *t, double since_start, int64_t stalled,
+                       int mark)
 {
     printf("{\"t\":%.3f,\"wall\":%.3f,", since_start, (double)wall_ns() / 1e9);
     if (mark) {
+        if (o->cdf) {
+            char suffix[32];
+            snprintf(suffix, sizeof suffix, ".mark%d", t->marks);
+            write_cdf(o->cdf, suffix, &t->latency_mark);
+        }
         printf("\"mark\":%d,", t->marks);
         print_histogram("mark_reconnect", &t->reconnect_mark);
         print_histogram("mark_latency", &t->latency_mark);
@@ -568,14 +594,14 @@ int main(int argc, char **argv)
             for (int i = 0; i < opened; i++)
                 stalled += conns[i].state == STREAMING && now - conns[i].last_byte_at > STALL_S;
             if (report_due) {
-                print_tick(t, now - start, stalled, 0);
+                print_tick(&o, t, now - start, stalled, 0);
                 while (next_report <= now)
                     next_report += o.report_every_s;
             }
             if (marks_done != marks_requested) {
                 marks_done = marks_requested;
                 t->marks++;
-                print_tick(t, now - start, stalled, 1);
+                print_tick(&o, t, now - start, stalled, 1);
             }
         }
         int n = epoll_wait(ep, events, 1024, 10);
@@ -603,6 +629,8 @@ int main(int argc, char **argv)
     }
     t->waiting = 0;
     report(&o, t, seconds);
+    if (o.cdf)
+        write_cdf(o.cdf, "", &t->latency);
     close(ep);
     free(conns);
     free(t);

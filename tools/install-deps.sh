@@ -6,7 +6,7 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libzmq3-dev libcivetweb-dev libprotobuf-c-dev
             protobuf-c-compiler curl ca-certificates)
 test_pkgs=(chromium python3 python3-zmq python3-protobuf protobuf-compiler clang iproute2 procps
-           libclang-rt-14-dev haproxy prometheus clang-format)
+           libclang-rt-14-dev haproxy prometheus clang-format gnuplot-nox fonts-dejavu-core)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

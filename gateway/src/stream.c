@@ -162,9 +162,11 @@ static int send_events(stream_t *s, const char *bytes, size_t len, uint64_t even
     return 0;
 }
 
-/* "event: reset\ndata: REASON\n\n", without an id, so the client keeps its last id. */
-static int reset_encode(stream_t *s, metrics_reset_t reason, char *dst, size_t cap)
+/* "event: reset\ndata: REASON\n\n", without an id, so the client keeps its last id. A
+ * cursor_reset_fn too, hence the stream as void *. */
+static int reset_encode(void *stream, metrics_reset_t reason, char *dst, size_t cap)
 {
+    stream_t *s = stream;
     metrics_add(&s->hub->metrics.sse_resets[reason], 1);
     const char *name = metrics_reset_name(reason);
     sse_event_t ev = {NULL, "reset", NULL, name, strlen(name)};
@@ -240,18 +242,13 @@ static void start_position(stream_t *s)
     }
 }
 
-static int reset_encode_cb(void *ctx, metrics_reset_t reason, char *dst, size_t cap)
-{
-    return reset_encode(ctx, reason, dst, cap);
-}
-
 /* Copies frames from the cursor up to head into dst, with resets where the client's ids
  * would jump (cursor.c). Returns the byte count and sets *events, or -ERANGE when the
  * client's next frame was already overwritten. */
 static int collect(stream_t *s, uint64_t head, char *dst, size_t cap, uint64_t *events)
 {
     return cursor_collect(&s->cur, s->hub->ring, head, s->html, dst, cap, events, &s->oldest_ns,
-                          reset_encode_cb, s);
+                          reset_encode, s);
 }
 
 /* Frames fetched events into buf and sends them, batched. 0 or <0 to close. */
