@@ -58,7 +58,7 @@ def quoted(text):
 
 
 def header(width, height, rows, cols, title):
-    return (f"set terminal pngcairo size {width},{height} font 'DejaVu Sans,10'\n"
+    return (f"set terminal pngcairo noenhanced size {width},{height} font 'DejaVu Sans,10'\n"
             "set grid lc rgb '#dddddd'\nset key top left\n"
             f"set multiplot layout {rows},{cols} title {quoted(title)}\n")
 
@@ -121,13 +121,15 @@ def growth_script(directory):
         if not points:
             raise PlotError(f"{path}: no rows for {server}")
         script += datablock(server, points)
-    script += "set xlabel 'connected clients'\nset xrange [0:*]\nset yrange [0:*]\n"
-    for col, label in ((2, "server CPU s per million deliveries"), (3, "server RSS MiB"),
-                       (4, "latency p99 ms")):
-        script += (f"set title {quoted(label)}\nset ylabel {quoted(label)}\n"
-                   f"plot $ours using 1:{col} with linespoints lw 2 pt 7 lc rgb '{OURS}' "
-                   f"title 'ours', $nchan using 1:{col} with linespoints lw 2 pt 5 "
-                   f"lc rgb '{NCHAN}' title 'nchan'\n")
+    script += "set xlabel 'connected clients, thousands'\nset xrange [0:*]\n"
+    # p99 spans milliseconds to seconds when a server is overloaded: a log axis.
+    for col, label, yaxis in ((2, "server CPU s per million deliveries", "set yrange [0:*]"),
+                              (3, "server RSS MiB", "set yrange [0:*]"),
+                              (4, "latency p99 ms (log)", "set logscale y\nset yrange [*:*]")):
+        script += (f"set title {quoted(label)}\nset ylabel {quoted(label)}\n{yaxis}\n"
+                   f"plot $ours using ($1/1000):{col} with linespoints lw 2 pt 7 "
+                   f"lc rgb '{OURS}' title 'ours', $nchan using ($1/1000):{col} "
+                   f"with linespoints lw 2 pt 5 lc rgb '{NCHAN}' title 'nchan'\n")
     return script + "unset multiplot\n"
 
 
@@ -137,9 +139,11 @@ def gateway_series(directory, offset):
     if not os.path.exists(path):
         return []
     series = {}
-    for r in read_csv(path, ["wall", "gateway", "streams"], ["wall", "streams"]):
-        label = re.sub(r"^.*?(gateway[-_]\d+)$", r"\1", r["gateway"])
-        series.setdefault(label, []).append((round(r["wall"] - offset, 3), r["streams"]))
+    for r in read_csv(path, ["wall", "gateway", "streams"], ["wall"]):
+        label = re.sub(r"^.*?gateway[-_](\d+)$", r"gateway \1", r["gateway"])
+        # Empty: its /metrics did not answer; NaN breaks the line there.
+        streams = r["streams"] if r["streams"] != "" else "NaN"
+        series.setdefault(label, []).append((round(r["wall"] - offset, 3), streams))
     return sorted(series.items(), key=lambda kv: int(re.sub(r"\D", "", kv[0]) or 0))
 
 
@@ -148,12 +152,14 @@ def fault_script(directory):
     marks_path = os.path.join(directory, "marks.csv")
     if not (os.path.exists(timeline_path) and os.path.exists(marks_path)):
         return None
-    ticks = read_csv(timeline_path, ["t", "wall", "connected_now", "stalled", "reconnects", "lost"])
+    ticks = read_csv(timeline_path,
+                     ["t", "wall", "connected_now", "stalled", "reconnects", "resets", "lost"])
     marks = read_csv(marks_path, ["operation", "wall"], ["wall"])
     if len(ticks) < 2:
         raise PlotError(f"{timeline_path}: fewer than two ticks")
     offset = ticks[0]["wall"] - ticks[0]["t"]
-    rates = [(b["t"], (b["reconnects"] - a["reconnects"]) / (b["t"] - a["t"]), b["lost"])
+    per_s = lambda a, b, key: (b[key] - a[key]) / (b["t"] - a["t"])
+    rates = [(b["t"], per_s(a, b, "reconnects"), per_s(a, b, "resets"), b["lost"])
              for a, b in zip(ticks, ticks[1:]) if b["t"] > a["t"]]
     clients = int(max(t["connected_now"] for t in ticks))
     script = header(1200, 760, 2, 1, f"Faults on the compose stack: {clients} clients through "
@@ -173,7 +179,7 @@ def fault_script(directory):
         else:
             end = t
     script += (f"set xrange [0:{end + 5}]\nset yrange [0:{clients * 1.25}]\n"
-               "set key center right\n"
+               "set lmargin 10\nset rmargin 24\nset key outside right top\n"
                "set ylabel 'streams'\nset title 'streams per gateway (its /metrics) and "
                "in all (the load client)'\n")
     plots = [f"$clients using 1:2 with lines lw 2 lc rgb '#222222' title 'streaming (client)'",
@@ -182,11 +188,12 @@ def fault_script(directory):
     plots += [f"$g{i} using 1:2 with lines lw 1.5 title {quoted(name)}"
               for i, (name, _) in enumerate(gateways)]
     script += "plot " + ", ".join(plots) + "\n"
-    script += ("unset label\nset yrange [0:*]\nset key top right\n"
-               "set title 'reconnects per second, and events lost (cumulative)'\n"
+    script += ("unset label\nset yrange [0:*]\n"
+               "set title 'reconnects and resets per second, events lost (cumulative)'\n"
                "set xlabel 'seconds since the load started'\nset ylabel 'per second / events'\n"
                f"plot $rates using 1:2 with impulses lw 2 lc rgb '{OURS}' title 'reconnects/s', "
-               "$rates using 1:3 with lines lw 2 lc rgb '#c00000' title 'events lost'\n")
+               f"$rates using ($1+0.4):3 with impulses lw 2 lc rgb '{NCHAN}' title 'resets/s', "
+               "$rates using 1:4 with lines lw 2 lc rgb '#c00000' title 'events lost'\n")
     return script + "unset multiplot\n"
 
 

@@ -263,7 +263,23 @@ for server in ("ours", "nchan"):
           "cpu_per_million", "rss_total_mb", "rss_per_client_kb", "p50_ms", "p99_ms", "missed")]))
 PY
   done
-  column -s, -t < "$results/ramp.csv" | tee -a "$results/tables.md"
+  /usr/bin/python3 - "$results/ramp.csv" <<'PY' | tee -a "$results/tables.md"
+import csv, sys
+by = {}
+for r in csv.DictReader(open(sys.argv[1])):
+    by.setdefault(int(r["clients"]), {})[r["server"]] = {k: float(v) for k, v in r.items() if k != "server"}
+print("\n### ramp: clients x 2 events/s\n")
+print("| clients | connected ours / nchan | CPU s per 10^6 deliveries ours / nchan | RSS in all MiB "
+      "ours / nchan | RSS per client KiB ours / nchan | p50 ms ours / nchan | p99 ms ours / nchan "
+      "| missed |\n|---|---|---|---|---|---|---|---|")
+for n, v in sorted(by.items()):
+    a, b = v["ours"], v["nchan"]
+    f = lambda k, fmt: f"{fmt.format(a[k])} / {fmt.format(b[k])}"
+    ratio = f" ({a['cpu_per_million'] / b['cpu_per_million']:.2f}x)" if b["cpu_per_million"] > 0 else ""
+    print(f"| {n:,} | {f('connected', '{:.0f}')} | {f('cpu_per_million', '{:.2f}')}{ratio} "
+          f"| {f('rss_total_mb', '{:.0f}')} | {f('rss_per_client_kb', '{:.1f}')} "
+          f"| {f('p50_ms', '{:.1f}')} | {f('p99_ms', '{:.1f}')} | {f('missed', '{:.0f}')} |")
+PY
 }
 
 if [ $quick = 1 ]; then
