@@ -19,8 +19,9 @@ void histogram_add(histogram_t *h, int64_t us);
 /* The smallest value v such that at least p (0..1) of the samples are <= v, in us. */
 double histogram_percentile(const histogram_t *h, double p);
 
-/* Writes h as a cumulative distribution in CSV, "latency_ms,fraction", a row per non-empty
- * bucket (its upper bound, the max for the last). Returns 0, or -1 if the write failed. */
+/* Writes h as a cumulative distribution in CSV, "latency_ms,fraction,events" (events at or
+ * below latency_ms), a row per non-empty bucket: its upper bound, the max for the last.
+ * Returns 0, or -1 if the write failed. */
 int histogram_write_cdf(const histogram_t *h, FILE *f);
 
 #endif

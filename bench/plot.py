@@ -9,7 +9,9 @@ What DIR holds decides what is drawn (bench/run.sh and bench/fault.sh write it):
                                               and events lost over time, operations marked
 The data goes into the gnuplot script itself, so a picture is made from nothing but DIR.
 Exit 2 with one line on stderr when DIR holds nothing to draw or a file lacks a column."""
+import argparse
 import csv
+import math
 import os
 import re
 import subprocess
@@ -27,9 +29,9 @@ class PlotError(Exception):
     pass
 
 
-def read_csv(path, columns, numeric=None):
-    """The rows of path as dicts; every name in columns must be a column, those in numeric
-    (default: all of columns) are turned into floats."""
+def read_csv(path, columns, numeric=(), optional=()):
+    """The rows of path as dicts. Every name in columns must be a column; those in numeric
+    become finite floats, those in optional floats or None (empty or nan: not measured)."""
     try:
         with open(path, newline="") as f:
             reader = csv.DictReader(f)
@@ -40,21 +42,31 @@ def read_csv(path, columns, numeric=None):
     except OSError as e:
         raise PlotError(f"{path}: {e.strerror}") from None
     for n, row in enumerate(rows, start=2):
-        for c in columns if numeric is None else numeric:
+        for c in list(numeric) + list(optional):
+            text = (row[c] or "").strip()
+            if c in optional and text.lower() in ("", "nan"):
+                row[c] = None
+                continue
             try:
-                row[c] = float(row[c])
-            except (TypeError, ValueError):
-                raise PlotError(f"{path}:{n}: {c} is not a number: {row[c]!r}") from None
+                row[c] = float(text)
+            except ValueError:
+                row[c] = math.nan
+            if not math.isfinite(row[c]):
+                raise PlotError(f"{path}:{n}: {c} is not a number: {text[:40]!r}")
     return rows
 
 
 def datablock(name, rows):
-    lines = [f"${name} << EOD"] + [" ".join(str(v) for v in r) for r in rows] + ["EOD"]
+    """Numbers only (None: a gap), so nothing from a file is read as a gnuplot command."""
+    number = lambda v: "NaN" if v is None else repr(float(v))
+    lines = [f"${name} << EOD"] + [" ".join(number(v) for v in r) for r in rows] + ["EOD"]
     return "\n".join(lines) + "\n"
 
 
 def quoted(text):
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A gnuplot string in single quotes, where nothing is substituted (in double quotes,
+    backquotes run a shell command); one line."""
+    return "'" + re.sub(r"[\x00-\x1f]", " ", text).replace("'", "''") + "'"
 
 
 def header(width, height, rows, cols, title):
@@ -67,7 +79,7 @@ def scenario_titles(directory):
     path = os.path.join(directory, "tables.csv")
     if not os.path.exists(path):
         return {}
-    return {r["scenario"]: r["title"] for r in read_csv(path, ["scenario", "title"], [])}
+    return {r["scenario"]: r["title"] for r in read_csv(path, ["scenario", "title"])}
 
 
 def latency_script(directory):
@@ -92,7 +104,7 @@ def latency_script(directory):
     for i, slug in enumerate(slugs):
         for server in ("ours", "nchan"):
             cdf = read_csv(os.path.join(directory, f"cdf-{slug}-{server}.csv"),
-                           ["latency_ms", "fraction"])
+                           ["latency_ms", "fraction"], ["latency_ms", "fraction"])
             # A floor for the log axis: a bucket of 0 ms would vanish.
             points = [(max(r["latency_ms"], 0.001), r["fraction"]) for r in cdf] or [(1, 0)]
             script += datablock(f"d{i}{server}", points)
@@ -108,7 +120,8 @@ def growth_script(directory):
         return None
     cols = ["connected", "deliveries_per_s", "cpu_per_million", "rss_total_mb", "p99_ms"]
     rows = []
-    for r in read_csv(path, ["server"] + cols, cols):
+    for r in read_csv(path, ["server"] + cols, cols[:2] + ["rss_total_mb"],
+                      ["cpu_per_million", "p99_ms"]):
         if r["deliveries_per_s"] > 0:
             rows.append(r)
         else:  # no latency and no CPU per delivery to show
@@ -134,17 +147,24 @@ def growth_script(directory):
 
 
 def gateway_series(directory, offset):
-    """Streams per gateway as (gateway label, [(t, streams)]), t on the timeline's clock."""
+    """Streams per gateway as (gateway label, [(t, streams)]), t on the timeline's clock;
+    None (a gap in the line) where its /metrics did not answer or it was not running."""
     path = os.path.join(directory, "gateways.csv")
     if not os.path.exists(path):
         return []
     series = {}
-    for r in read_csv(path, ["wall", "gateway", "streams"], ["wall"]):
+    for r in read_csv(path, ["wall", "gateway", "streams"], ["wall"], ["streams"]):
         label = re.sub(r"^.*?gateway[-_](\d+)$", r"gateway \1", r["gateway"])
-        # Empty: its /metrics did not answer; NaN breaks the line there.
-        streams = r["streams"] if r["streams"] != "" else "NaN"
-        series.setdefault(label, []).append((round(r["wall"] - offset, 3), streams))
+        points = series.setdefault(label, [])
+        t = r["wall"] - offset
+        if points and t - points[-1][0] > 2.5:  # missing from `docker ps`: killed or removed
+            points.append((points[-1][0] + 1, None))
+        points.append((t, r["streams"]))
     return sorted(series.items(), key=lambda kv: int(re.sub(r"\D", "", kv[0]) or 0))
+
+
+def per_second(a, b, key):
+    return (b[key] - a[key]) / (b["t"] - a["t"])
 
 
 def fault_script(directory):
@@ -152,14 +172,13 @@ def fault_script(directory):
     marks_path = os.path.join(directory, "marks.csv")
     if not (os.path.exists(timeline_path) and os.path.exists(marks_path)):
         return None
-    ticks = read_csv(timeline_path,
-                     ["t", "wall", "connected_now", "stalled", "reconnects", "resets", "lost"])
+    columns = ["t", "wall", "connected_now", "stalled", "reconnects", "resets", "lost"]
+    ticks = read_csv(timeline_path, columns, columns)
     marks = read_csv(marks_path, ["operation", "wall"], ["wall"])
     if len(ticks) < 2:
         raise PlotError(f"{timeline_path}: fewer than two ticks")
     offset = ticks[0]["wall"] - ticks[0]["t"]
-    per_s = lambda a, b, key: (b[key] - a[key]) / (b["t"] - a["t"])
-    rates = [(b["t"], per_s(a, b, "reconnects"), per_s(a, b, "resets"), b["lost"])
+    rates = [(b["t"], per_second(a, b, "reconnects"), per_second(a, b, "resets"), b["lost"])
              for a, b in zip(ticks, ticks[1:]) if b["t"] > a["t"]]
     clients = int(max(t["connected_now"] for t in ticks))
     script = header(1200, 760, 2, 1, f"Faults on the compose stack: {clients} clients through "
@@ -208,16 +227,12 @@ def draw(script, png):
 
 
 def main(argv):
-    args = argv[1:]
-    out = None
-    if len(args) == 3 and args[1] == "--out":
-        out = args[2]
-        args = args[:1]
-    if len(args) != 1 or args[0].startswith("-"):
-        print("usage: plot.py DIR [--out OUTDIR]", file=sys.stderr)
-        return 2
-    directory = args[0]
-    out = out or directory
+    parser = argparse.ArgumentParser(prog="plot.py", description="Draws a benchmark's CSV.")
+    parser.add_argument("directory")
+    parser.add_argument("--out", help="where the PNGs go (default: DIR)")
+    args = parser.parse_args(argv[1:])  # a usage error exits 2
+    directory = args.directory
+    out = args.out or directory
     try:
         if not os.path.isdir(directory):
             raise PlotError(f"{directory}: not a directory")

@@ -129,6 +129,10 @@ measure_both() {
   stop_all
   cp "$work/ours.json" "$results/$slug-ours.json"
   cp "$work/nchan.json" "$results/$slug-nchan.json"
+  local f
+  for f in "$results/cdf-$slug-ours.csv" "$results/cdf-$slug-nchan.csv"; do
+    [ -s "$f" ] || echo "WARNING: no latency CDF $f (see sse_load's message above)" >&2
+  done
 }
 
 # table SLUG TITLE: one table (markdown on stdout, rows appended to $results/tables.csv) from
@@ -199,8 +203,9 @@ storm_measure() {
   wait "$storm"; kill -TERM "$steady"; wait "$steady" || true
   echo "{\"cpu_s\": $(( cpu1 - cpu0 ))}" > "$work/$name.cpu.json"
   # Mark 2 ends the quiet window, mark 3 the storm's: the steady clients' latency in each.
-  mv "$work/cdf-storm-$name.mark2.csv" "$results/cdf-storm-quiet-$name.csv"
-  mv "$work/cdf-storm-$name.mark3.csv" "$results/cdf-storm-during-$name.csv"
+  mv "$work/cdf-storm-$name.mark2.csv" "$results/cdf-storm-quiet-$name.csv" &&
+    mv "$work/cdf-storm-$name.mark3.csv" "$results/cdf-storm-during-$name.csv" ||
+    echo "WARNING: sse_load wrote no latency CDF for the storm's windows ($name)" >&2
   cp "$work/$name.steady.jsonl" "$work/$name.storm.json" "$work/$name.cpu.json" "$results/"
 }
 
@@ -259,8 +264,9 @@ import json, sys
 results, n = sys.argv[1:3]
 for server in ("ours", "nchan"):
     r = json.load(open(f"{results}/ramp-{n}-{server}.json"))
-    print(",".join([server, n] + [f"{r[k]:.3f}" for k in ("connected", "deliveries_per_s",
-          "cpu_per_million", "rss_total_mb", "rss_per_client_kb", "p50_ms", "p99_ms", "missed")]))
+    print(",".join([server, n, str(r["connected"])] + [f"{r[k]:.3f}" for k in ("deliveries_per_s",
+          "cpu_per_million", "rss_total_mb", "rss_per_client_kb", "p50_ms", "p99_ms")] +
+          [str(r["missed"])]))
 PY
   done
   /usr/bin/python3 - "$results/ramp.csv" <<'PY' | tee -a "$results/tables.md"
@@ -300,4 +306,4 @@ fi
 echo
 echo "ours = gateway + generator CPU and RSS; nchan = its one nginx worker (publishing included)."
 echo "raw results: $results (bash bench/plot.sh $results draws them again)"
-bash bench/plot.sh "$results"
+bash bench/plot.sh "$results" || echo "WARNING: no pictures drawn (the results are all there)" >&2

@@ -436,11 +436,15 @@ static void write_cdf(const char *prefix, const char *suffix, const histogram_t 
         return;
     }
     FILE *f = fopen(path, "w");
-    if (f == NULL || histogram_write_cdf(h, f) < 0 || fclose(f) != 0) {
-        if (f != NULL)
-            (void)fclose(f);
+    if (f == NULL) {
         fprintf(stderr, "sse_load: %s: %s\n", path, strerror(errno));
+        return;
     }
+    int written = histogram_write_cdf(h, f), err = errno;
+    if (fclose(f) != 0 && written == 0)
+        written = -1, err = errno;
+    if (written < 0)
+        fprintf(stderr, "sse_load: %s: %s\n", path, strerror(err));
 }
 
 /* One timeline line: the time since start (s), wall clock (s), streams with no byte for
@@ -452,8 +456,8 @@ static void print_tick(const options_t *o, totals_t *t, double since_start, int6
     printf("{\"t\":%.3f,\"wall\":%.3f,", since_start, (double)wall_ns() / 1e9);
     if (mark) {
         if (o->cdf) {
-            char suffix[32];
-            snprintf(suffix, sizeof suffix, ".mark%d", t->marks);
+            char suffix[32]; /* ".mark" and an int always fit */
+            (void)snprintf(suffix, sizeof suffix, ".mark%d", t->marks);
             write_cdf(o->cdf, suffix, &t->latency_mark);
         }
         printf("\"mark\":%d,", t->marks);

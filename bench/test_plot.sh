@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# test_plot.sh -- the published results draw again: bench/plot.sh turns every directory of
-# bench/published/ into the PNGs committed there (the same files, the same sizes), every
-# picture RESULTS.md and the README show is one of them, and a results file lacking a
-# column is refused with exit 2 and one line naming it.
+# test_plot.sh -- the published results and what shows them agree: bench/plot.sh turns every
+# directory of bench/published/ into the PNGs committed there (byte for byte with the
+# gnuplot they were drawn with, Debian bookworm's; else the same files and sizes), every
+# picture RESULTS.md and the README show is one of them, every table row a published run
+# printed is in RESULTS.md as printed, and a results file lacking a column is refused with
+# exit 2 and one line naming it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp -d)
@@ -16,7 +18,9 @@ if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
     print("%dx%d" % struct.unpack(">II", head[16:24]))' "$1"
 }
 
+drawn_with="gnuplot 5.4 patchlevel 4"
 bash "$here/plot.sh" --out "$out" >/dev/null
+same_gnuplot=0; [ "$(gnuplot --version)" = "$drawn_with" ] && same_gnuplot=1
 committed=$(cd "$here/published" && ls -- */*.png | sort)
 drawn=$(cd "$out" && ls -- */*.png | sort)
 [ -n "$committed" ] || fail "no PNG in bench/published"
@@ -24,6 +28,16 @@ drawn=$(cd "$out" && ls -- */*.png | sort)
 for f in $committed; do
   want=$(png_size "$here/published/$f") got=$(png_size "$out/$f")
   [ -n "$got" ] && [ "$got" = "$want" ] || fail "$f: drawn ${got:-not a PNG}, committed $want"
+  [ $same_gnuplot = 0 ] || cmp -s "$here/published/$f" "$out/$f" ||
+    fail "$f is not what its CSV draws: run bash bench/plot.sh and commit the pictures"
+done
+[ $same_gnuplot = 1 ] || echo "test_plot: $(gnuplot --version), not $drawn_with: sizes compared, not bytes"
+
+# The tables in RESULTS.md are the published runs' own.
+for table in "$here"/published/*/table*.md; do
+  while IFS= read -r row; do
+    grep -qxF -- "$row" "$here/RESULTS.md" || fail "RESULTS.md lacks this row of $table: $row"
+  done < <(grep '^|' "$table")
 done
 
 # Every picture the documents show is there.
