@@ -14,7 +14,14 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+# What draws the pictures, byte for byte; recorded beside the published ones (test_plot.sh).
+drawn_with() {
+  dpkg-query -W -f='${Package} ${Version}\n' gnuplot-nox libcairo2 libpango-1.0-0 \
+    libpangocairo-1.0-0 fonts-dejavu-core fontconfig-config libpng16-16 2>/dev/null
+}
+published=0
 if [ ${#dirs[@]} -eq 0 ]; then
+  published=1
   for d in "$here"/published/*/; do dirs+=("${d%/}"); done
 fi
 for p in gnuplot-nox fonts-dejavu-core; do
@@ -29,3 +36,4 @@ for d in "${dirs[@]}"; do
     /usr/bin/python3 "$here/plot.py" "$d"
   fi
 done
+if [ $published = 1 ] && [ ${#out[@]} -eq 0 ]; then drawn_with >"$here/published/drawn-with.txt"; fi
