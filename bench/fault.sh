@@ -214,10 +214,12 @@ wait_lb() {
   log "WARNING: the balancer did not show $n gateways UP in time (up: $(echo $up))"
   return 1
 }
-# streams_on GATEWAY: its rn_gateway_sse_clients (from /metrics on its container IP).
+# streams_on GATEWAY [UNANSWERED]: its rn_gateway_sse_clients (from /metrics on its container
+# IP), or UNANSWERED (default 0) when its /metrics does not answer.
 streams_on() {
-  curl -fsS --max-time 3 "http://$(ip_of "$1"):8080/metrics" 2>/dev/null |
-    awk '$1 == "rn_gateway_sse_clients" { print $2; found = 1 } END { if (!found) print 0 }'
+  { curl -fsS --max-time 3 "http://$(ip_of "$1"):8080/metrics" 2>/dev/null || true; } |
+    awk -v none="${2-0}" '$1 == "rn_gateway_sse_clients" { print $2; found = 1 }
+      END { if (!found) print none }'
 }
 # busiest: the gateway holding the most streams (the target of the one-gateway faults).
 busiest() {
@@ -235,10 +237,7 @@ sample_gateways() {
   echo "wall,gateway,streams"
   while :; do
     local w c; w=$(date +%s.%N)
-    for c in $(containers gateway); do
-      echo "$w,$c,$(curl -fsS --max-time 1 "http://$(ip_of "$c"):8080/metrics" 2>/dev/null |
-        awk '$1 == "rn_gateway_sse_clients" { print $2 }')"
-    done
+    for c in $(containers gateway); do echo "$w,$c,$(streams_on "$c" "")"; done
     sleep 1
   done
 }
