@@ -38,18 +38,19 @@ wait_http() { for _ in $(seq 300); do curl -fs "$1" >/dev/null 2>&1 && return 0;
 # measure NAME CLIENTS RATE RAMP DURATION LOAD_ARGS... -- runs sse_load while sampling the
 # server processes in $server_pids inside its measuring window: half a second in from
 # each end, so neither the last connections nor the final mass disconnect are counted.
+# Its JSON, with the server figures added, goes to $results/NAME.json.
 measure() {
   local name=$1 clients=$2 rate=$3 ramp=$4 duration=$5; shift 5
   local settle; settle=$(/usr/bin/python3 -c "print($clients/$ramp + 1.5)")
   local rss0; rss0=$(rss_kb "${server_pids[@]}")
   "$bin/sse_load" --clients "$clients" --ramp-per-s "$ramp" --duration-s "$duration" --json "$@" \
-    > "$work/$name.json" &
+    > "$results/$name.json" &
   local load=$!
   sleep "$settle"; local cpu0 t0; cpu0=$(cpu_s "${server_pids[@]}"); t0=$(date +%s.%N)
   local rss1; rss1=$(rss_kb "${server_pids[@]}")
   sleep "$((duration - 1))"; local cpu1 t1; cpu1=$(cpu_s "${server_pids[@]}"); t1=$(date +%s.%N)
   wait "$load"
-  /usr/bin/python3 - "$work/$name.json" "$clients" "$rate" "$cpu0" "$cpu1" "$rss0" "$rss1" \
+  /usr/bin/python3 - "$results/$name.json" "$clients" "$rate" "$cpu0" "$cpu1" "$rss0" "$rss1" \
     "$t0" "$t1" <<'PY'
 import json, sys
 path, clients, rate, cpu0, cpu1, rss0, rss1, t0, t1 = sys.argv[1], *map(float, sys.argv[2:])
@@ -117,18 +118,16 @@ stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait
 measure_both() {
   local slug=$1 clients=$2 rate=$3 ramp=$4 duration=$5
   start_ours "$clients" "$rate"
-  measure "ours" "$clients" "$rate" "$ramp" "$duration" --port "$load_port" \
+  measure "$slug-ours" "$clients" "$rate" "$ramp" "$duration" --port "$load_port" \
     --cdf "$results/cdf-$slug-ours"
   stop_all
   start_nchan "$clients"
   local total; total=$(/usr/bin/python3 -c "print(int($clients/$ramp + $duration + 4))")
   "$bin/nchan_pub" "$load_port" /pub "$rate" "$total" > "$work/pub.out" &
   pids+=($!)
-  measure "nchan" "$clients" "$rate" "$ramp" "$duration" --port "$load_port" --path /sub --nchan \
+  measure "$slug-nchan" "$clients" "$rate" "$ramp" "$duration" --port "$load_port" --path /sub --nchan \
     --cdf "$results/cdf-$slug-nchan"
   stop_all
-  cp "$work/ours.json" "$results/$slug-ours.json"
-  cp "$work/nchan.json" "$results/$slug-nchan.json"
   local f
   for f in "$results/cdf-$slug-ours.csv" "$results/cdf-$slug-nchan.csv"; do
     [ -s "$f" ] || echo "WARNING: no latency CDF $f (see sse_load's message above)" >&2
@@ -191,22 +190,21 @@ PY
 storm_measure() {
   local name=$1; shift
   "$bin/sse_load" --clients 1000 --ramp-per-s 1000 --duration-s 120 --json "$@" \
-    --cdf "$work/cdf-storm-$name" > "$work/$name.steady.jsonl" &
+    --cdf "$work/cdf-storm-$name" > "$results/$name.steady.jsonl" &
   local steady=$!
   sleep 3; kill -USR1 "$steady"; sleep 5; kill -USR1 "$steady"
   local cpu0; cpu0=$(cpu_s "${server_pids[@]}")
   "$bin/sse_load" --clients 15000 --ramp-per-s 3000 --duration-s 2 --json "$@" \
-    > "$work/$name.storm.json" &
+    > "$results/$name.storm.json" &
   local storm=$!
   sleep 6; kill -USR1 "$steady"
   local cpu1; cpu1=$(cpu_s "${server_pids[@]}")
   wait "$storm"; kill -TERM "$steady"; wait "$steady" || true
-  echo "{\"cpu_s\": $(( cpu1 - cpu0 ))}" > "$work/$name.cpu.json"
+  echo "{\"cpu_s\": $(( cpu1 - cpu0 ))}" > "$results/$name.cpu.json"
   # Mark 2 ends the quiet window, mark 3 the storm's: the steady clients' latency in each.
   mv "$work/cdf-storm-$name.mark2.csv" "$results/cdf-storm-quiet-$name.csv" &&
     mv "$work/cdf-storm-$name.mark3.csv" "$results/cdf-storm-during-$name.csv" ||
     echo "WARNING: sse_load wrote no latency CDF for the storm's windows ($name)" >&2
-  cp "$work/$name.steady.jsonl" "$work/$name.storm.json" "$work/$name.cpu.json" "$results/"
 }
 
 storm_scenario() {
