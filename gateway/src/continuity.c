@@ -6,10 +6,9 @@ continuity_verdict_t continuity_next(continuity_t *c, uint64_t epoch, uint64_t s
     int same_epoch = c->known && epoch == c->epoch;
     if (same_epoch && seq <= c->seq)
         return CONTINUITY_SKIP;
-    /* While waiting to reach the client's id, events of another epoch belong to a stream
-     * the client has already left. */
-    if (c->known && c->awaiting && !same_epoch)
-        return CONTINUITY_SKIP;
+    /* A client waiting for its id (ahead of us, in the epoch we relay) meets an event of
+     * another epoch only when the generator has restarted: its id can never come, so the
+     * wait ends here with a reset, and the new epoch is sent from its first event. */
     continuity_verdict_t verdict = !c->known           ? CONTINUITY_SEND
                                    : !same_epoch       ? CONTINUITY_RESET_EPOCH
                                    : seq == c->seq + 1 ? CONTINUITY_SEND

@@ -180,6 +180,28 @@ static void test_giving_up_says_why(void)
     ring_destroy(r);
 }
 
+/* The client holds an id ahead of us and the generator restarts while it waits: its id
+ * can never come, and the new epoch's events are sent from the first, after a reset. */
+static void test_a_new_epoch_ends_the_wait_at_its_first_event(void)
+{
+    ring_t *r = ring_5_3_10();
+    cursor_t c;
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 5, 12, 5, 1), CURSOR_AWAIT);
+    publish(r, 5, 11);
+    for (uint64_t s = 1; s <= 3; s++)
+        publish(r, 6, s);
+    collect_all(&c, r, 0, "[epoch]6-1;6-2;6-3;");
+    CHECK(c.held.awaiting == 0);
+    /* Had the wait timed out first, giving up starts where the cursor stands. */
+    CHECK_EQ_INT(cursor_start(&c, r, 0, 6, 9, 6, 1), CURSOR_AWAIT);
+    uint64_t waited_at = c.pos;
+    publish(r, 6, 4);
+    CHECK_EQ_INT(cursor_give_up(&c, r), RESET_INVALID_ID);
+    CHECK(c.pos == waited_at);
+    collect_all(&c, r, 0, "6-4;");
+    ring_destroy(r);
+}
+
 static void test_gaps_and_epochs_in_the_ring_get_resets(void)
 {
     ring_t *r = ring_create(16);
@@ -238,6 +260,7 @@ int main(void)
     test_a_fetch_that_got_nothing_goes_live();
     test_an_older_epoch_too_old_for_the_ring();
     test_giving_up_says_why();
+    test_a_new_epoch_ends_the_wait_at_its_first_event();
     test_gaps_and_epochs_in_the_ring_get_resets();
     test_an_overwritten_next_frame_is_the_end();
     test_collect_stops_where_the_buffer_ends();
