@@ -63,32 +63,52 @@ static long open_file_limit(void)
     return rl.rlim_cur > 1000000000 ? 1000000000 : (long)rl.rlim_cur;
 }
 
+/* civetweb marks a TLS port with an 's' (and a redirect to TLS with an 'r'). Streams
+ * leave civetweb as plain sockets, and Debian's civetweb cannot do TLS: TLS ends at the
+ * load balancer. */
+static int listen_check(const char *listen, char *err, size_t errlen)
+{
+    for (const char *p = listen; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n > 0 && (p[n - 1] == 's' || p[n - 1] == 'r')) {
+            snprintf(err, errlen,
+                     "--listen '%.*s': the gateway serves plain HTTP only (end TLS at the "
+                     "load balancer)",
+                     (int)n, p);
+            return -EINVAL;
+        }
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
 static int validate(gateway_config_t *cfg, const char *level, char *err, size_t errlen)
 {
+    if (listen_check(cfg->listen, err, errlen) < 0)
+        return -EINVAL;
     if (wire_topic_check(cfg->topic, err, errlen) < 0)
         return -EINVAL;
     if (log_level_parse(level, &cfg->log_level) < 0) {
         snprintf(err, errlen, "--log-level: '%s' is not debug, info, warn or error", level);
         return -EINVAL;
     }
-    long usable = cfg->threads - CONFIG_RESERVED_THREADS;
-    long limit = open_file_limit();
-    long files = limit - CONFIG_FD_OVERHEAD - CONFIG_RESERVED_THREADS;
-    if (cfg->max_clients == 0)
-        cfg->max_clients = usable < files ? usable : files;
-    if (cfg->max_clients > usable) {
-        snprintf(err, errlen, "--max-clients %ld leaves fewer than %d of --threads %ld free",
-                 cfg->max_clients, CONFIG_RESERVED_THREADS, cfg->threads);
-        return -EINVAL;
+    if (cfg->writers == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->writers = cores < 1 ? 1 : cores > 64 ? 64 : cores;
     }
-    /* Past the limit accept() fails, and civetweb would retry it in a busy loop while the
-     * client waits unanswered: refuse with 503 before that. */
+    /* Each stream holds one descriptor; each worker may hold a connection too. */
+    long limit = open_file_limit();
+    long files = limit - CONFIG_FD_OVERHEAD - cfg->threads;
+    if (cfg->max_clients == 0)
+        cfg->max_clients = files;
+    /* Past the limit accept() fails and the client waits unanswered: refuse with 503
+     * before that. */
     if (cfg->max_clients > files || cfg->max_clients < 1) {
         long want = cfg->max_clients > 1 ? cfg->max_clients : 1;
         snprintf(err, errlen,
                  "%ld SSE clients need %ld open files, the limit is %ld: raise "
                  "ulimit -n or lower --max-clients",
-                 want, want + CONFIG_FD_OVERHEAD + CONFIG_RESERVED_THREADS, limit);
+                 want, want + CONFIG_FD_OVERHEAD + cfg->threads, limit);
         return -EINVAL;
     }
     if (cfg->max_lag == 0 || cfg->max_lag >= cfg->history)
@@ -107,7 +127,7 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
                               .replay_connect = "",
                               .curve_server_key_file = "",
                               .curve_secret_key_file = "",
-                              .threads = 1024,
+                              .threads = 16,
                               .history = 1024,
                               .heartbeat_ms = 15000,
                               .retry_ms = 2000,
@@ -116,7 +136,7 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
                               .header_timeout_ms = 5000,
                               .drain_ms = 3000,
                               .warm_timeout_ms = 5000,
-                              .writers = 2};
+                              .writers = 0};
     const cli_option_t opts[] = {
         {"listen", "GATEWAY_LISTEN", CLI_STRING, &cfg->listen, 0, 0,
          "HTTP address:port (civetweb syntax)"},
@@ -125,11 +145,12 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
         {"topic", "GATEWAY_TOPIC", CLI_STRING, &cfg->topic, 0, 0, "data topic to relay"},
         {"on-demand", "GATEWAY_ON_DEMAND", CLI_BOOL, &cfg->on_demand, 0, 0,
          "subscribe to the data topic only while some SSE client is connected"},
-        {"threads", "GATEWAY_THREADS", CLI_INT, &cfg->threads, CONFIG_RESERVED_THREADS + 1, 30000,
-         "HTTP worker threads: one per connection, each SSE client holds one"},
-        {"max-clients", "GATEWAY_MAX_CLIENTS", CLI_INT, &cfg->max_clients, 0, 30000,
-         "SSE clients admitted before answering 503 (0: threads - 8, or fewer to fit the "
-         "open-file limit)"},
+        {"threads", "GATEWAY_THREADS", CLI_INT, &cfg->threads, 2, 1024,
+         "HTTP worker threads: they answer the page, fragment, health, metrics and the head of "
+         "each stream, which then leaves its worker for a writer"},
+        {"max-clients", "GATEWAY_MAX_CLIENTS", CLI_INT, &cfg->max_clients, 0, 10000000,
+         "SSE clients admitted before answering 503 (0: as many as the open-file limit "
+         "allows)"},
         {"history", "GATEWAY_HISTORY", CLI_INT, &cfg->history, 16, 10000000,
          "events kept for slow readers and resuming clients"},
         {"max-lag", "GATEWAY_MAX_LAG", CLI_INT, &cfg->max_lag, 0, 10000000,
@@ -141,15 +162,14 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
         {"bus-timeout-ms", "GATEWAY_BUS_TIMEOUT_MS", CLI_INT, &cfg->bus_timeout_ms, 100, 600000,
          "the generator counts as down after this long without a message"},
         {"write-timeout-ms", "GATEWAY_WRITE_TIMEOUT_MS", CLI_INT, &cfg->write_timeout_ms, 100,
-         600000, "a client that accepts no bytes for this long is dropped"},
+         600000, "a client that has not taken a write whole within this long is dropped"},
         {"header-timeout-ms", "GATEWAY_HEADER_TIMEOUT_MS", CLI_INT, &cfg->header_timeout_ms, 100,
          600000, "a connection must send its request headers within this long"},
         {"coalesce-ms", "GATEWAY_COALESCE_MS", CLI_INT, &cfg->coalesce_ms, 0, 1000,
          "wake clients at most once per this many ms, sending what came meanwhile in one "
          "write: less CPU at high event rates for up to this much latency (0: at once)"},
         {"writers", "GATEWAY_WRITERS", CLI_INT, &cfg->writers, 0, 64,
-         "threads that write to caught-up streams from an event loop, so an event does not "
-         "wake one worker per client (0: every stream writes from its own worker)"},
+         "threads that own the SSE streams, each an event loop (0: one per core)"},
         {"drain-ms", "GATEWAY_DRAIN_MS", CLI_INT, &cfg->drain_ms, 0, 600000,
          "on SIGTERM: not ready and refusing new streams for this long, then close streams"},
         {"replay-connect", "GATEWAY_REPLAY_CONNECT", CLI_STRING, &cfg->replay_connect, 0, 0,

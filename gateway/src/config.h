@@ -5,9 +5,6 @@
 
 #include "log.h"
 
-/* Worker threads kept free of SSE streams for the page, fragment, health and metrics. */
-#define CONFIG_RESERVED_THREADS 8
-
 /* Open files the gateway needs besides its connections: ZeroMQ, eventfds, epoll, the
  * listening socket, stdio. */
 #define CONFIG_FD_OVERHEAD 64

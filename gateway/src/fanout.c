@@ -1,9 +1,8 @@
-/* fanout.c -- writer threads, each an epoll loop over the streams parked with it. The
- * epoll set holds an eventfd (wake-ups: new events, arrivals, stop) and each stream's
- * socket, watched only for the peer closing it. */
+/* fanout.c -- writer threads, each an epoll loop over the streams it owns. The epoll set
+ * holds an eventfd (wake-ups: new events, ticks, arrivals, kicks, stop) and each stream's
+ * socket, watched for the peer closing it and, while the stream owes bytes, for room. */
 #include "fanout.h"
 
-#include "futex.h"
 #include "log.h"
 
 #include <errno.h>
@@ -13,19 +12,23 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 enum { EVENTS_PER_WAIT = 256 };
 
-typedef struct {
+#define RELEASED ((size_t)-1) /* a client's slot once its writer let it go */
+
+typedef struct writer {
     pthread_t thread;
     int started;
     int epoll_fd, event_fd;
     _Atomic int pump_due, stop;
+    _Atomic long streams;
     pthread_mutex_t lock;
-    int closed;                /* under lock: parks are refused */
+    int closed;                /* under lock: adoptions are refused */
     fanout_client_t *arrivals; /* under lock */
+    fanout_client_t *kicks;    /* under lock */
+    fanout_client_t *released; /* released in this turn of the loop, freed at its end */
     fanout_client_t **clients; /* the writer thread's own from here on */
     size_t count, cap;
     char scratch[FANOUT_SCRATCH];
@@ -43,29 +46,53 @@ static void writer_signal(writer_t *w)
     (void)eventfd_write(w->event_fd, 1);
 }
 
-/* After the store the worker may return and free the client: never touch it again. */
-static void hand_back(fanout_client_t *c, uint32_t state)
+static int watch(writer_t *w, fanout_client_t *c, int op, int for_room)
 {
-    atomic_store(&c->state, state);
-    futex_wake_all(&c->state);
+    struct epoll_event ev = {.events = EPOLLRDHUP | (for_room ? EPOLLOUT : 0), .data.ptr = c};
+    if (epoll_ctl(w->epoll_fd, op, c->fd, &ev) < 0)
+        return -errno;
+    c->waits_for_room = for_room;
+    return 0;
 }
 
-/* Leaves a hole in the list, which the next pump closes: the list keeps its order. */
-static void release(writer_t *w, fanout_client_t *c, uint32_t state)
+/* Leaves a hole in the list, which the next pump closes: the list keeps its order. The
+ * stream's own release waits for the end of this turn of the loop: an event later in the
+ * batch epoll returned may still name it, and must find it, marked, not freed. */
+static void release(writer_t *w, fanout_client_t *c)
 {
     if (epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL) < 0)
         log_error("fan-out cannot unwatch a stream", "fd=%d error=\"%s\"", c->fd, strerror(errno));
     w->clients[c->slot] = NULL;
-    hand_back(c, state);
+    c->slot = RELEASED;
+    c->next = w->released;
+    w->released = c;
+}
+
+static void free_released(writer_t *w)
+{
+    while (w->released != NULL) {
+        fanout_client_t *c = w->released;
+        w->released = c->next;
+        atomic_fetch_sub_explicit(&w->streams, 1, memory_order_relaxed);
+        c->release(c);
+    }
 }
 
 /* 1 when the stream stays with this writer. */
 static int pump_one(writer_t *w, fanout_client_t *c)
 {
-    int rc = c->pump(c->ctx, w->scratch, sizeof w->scratch);
-    if (rc != 0)
-        release(w, c, rc == -EWOULDBLOCK ? FANOUT_RETURNED : FANOUT_ENDED);
-    return rc == 0;
+    int rc = c->pump(c, w->scratch, sizeof w->scratch);
+    if (rc != 0 && rc != -EWOULDBLOCK) {
+        release(w, c);
+        return 0;
+    }
+    int for_room = rc == -EWOULDBLOCK;
+    if (for_room != c->waits_for_room && watch(w, c, EPOLL_CTL_MOD, for_room) < 0) {
+        log_error("fan-out cannot watch a stream", "fd=%d error=\"%s\"", c->fd, strerror(errno));
+        release(w, c);
+        return 0;
+    }
+    return 1;
 }
 
 /* Oldest first, so the streams already connected get each event before those arriving in
@@ -93,15 +120,15 @@ static int admit(writer_t *w, fanout_client_t *c)
         w->clients = grown;
         w->cap = cap;
     }
-    struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = c};
-    if (epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, c->fd, &ev) < 0)
-        return -errno;
+    int rc = watch(w, c, EPOLL_CTL_ADD, 0);
+    if (rc < 0)
+        return rc;
     c->slot = w->count;
     w->clients[w->count++] = c;
     return 0;
 }
 
-/* New streams are pumped at once: events may have come since their worker caught up. */
+/* New streams are pumped at once: their first bytes are due. */
 static void take_arrivals(writer_t *w)
 {
     pthread_mutex_lock(&w->lock);
@@ -112,9 +139,10 @@ static void take_arrivals(writer_t *w)
         fanout_client_t *next = c->next;
         int rc = admit(w, c);
         if (rc < 0) {
-            log_warn("fan-out cannot take a stream, its worker keeps it", "error=\"%s\"",
-                     strerror(-rc));
-            hand_back(c, FANOUT_RETURNED);
+            log_warn("fan-out cannot take a stream", "error=\"%s\"", strerror(-rc));
+            c->slot = RELEASED;
+            c->next = w->released;
+            w->released = c;
         } else {
             pump_one(w, c);
         }
@@ -122,34 +150,61 @@ static void take_arrivals(writer_t *w)
     }
 }
 
-/* Refuses new parks and gives every stream back to its worker, which then sees why. */
-static void writer_close(writer_t *w)
+static void take_kicks(writer_t *w)
 {
     pthread_mutex_lock(&w->lock);
-    w->closed = 1;
-    fanout_client_t *c = w->arrivals;
-    w->arrivals = NULL;
+    fanout_client_t *c = w->kicks;
+    w->kicks = NULL;
     pthread_mutex_unlock(&w->lock);
     while (c) {
-        fanout_client_t *next = c->next;
-        hand_back(c, FANOUT_RETURNED);
+        fanout_client_t *next = c->kick_next;
+        if (c->kicked(c) && c->slot != RELEASED)
+            pump_one(w, c);
         c = next;
     }
-    for (size_t i = 0; i < w->count; i++)
-        if (w->clients[i] != NULL)
-            release(w, w->clients[i], FANOUT_RETURNED);
-    w->count = 0;
 }
 
 static void on_epoll_event(writer_t *w, const struct epoll_event *ev)
 {
-    if (ev->data.ptr) { /* the peer closed or the socket failed */
-        release(w, ev->data.ptr, FANOUT_ENDED);
+    fanout_client_t *c = ev->data.ptr;
+    if (c == NULL) {
+        uint64_t n;
+        if (read(w->event_fd, &n, sizeof n) < 0 && errno != EAGAIN)
+            log_warn("fan-out cannot read its eventfd", "error=\"%s\"", strerror(errno));
         return;
     }
-    uint64_t n;
-    if (read(w->event_fd, &n, sizeof n) < 0 && errno != EAGAIN)
-        log_warn("fan-out cannot read its eventfd", "error=\"%s\"", strerror(errno));
+    if (c->slot == RELEASED)
+        return; /* released earlier in this batch: its events no longer count */
+    if (ev->events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        release(w, c); /* the peer closed or the socket failed */
+    else if (ev->events & EPOLLOUT)
+        pump_one(w, c);
+}
+
+/* Releases every stream: the fan-out stops. Later adoptions are refused. */
+static void writer_close(writer_t *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->closed = 1;
+    fanout_client_t *c = w->arrivals, *kicks = w->kicks;
+    w->arrivals = w->kicks = NULL;
+    pthread_mutex_unlock(&w->lock);
+    while (c != NULL) {
+        fanout_client_t *next = c->next;
+        atomic_fetch_sub_explicit(&w->streams, 1, memory_order_relaxed);
+        c->release(c);
+        c = next;
+    }
+    for (size_t i = 0; i < w->count; i++)
+        if (w->clients[i] != NULL)
+            release(w, w->clients[i]);
+    w->count = 0;
+    free_released(w);
+    while (kicks != NULL) { /* each is released by now: it frees itself */
+        fanout_client_t *next = kicks->kick_next;
+        (void)kicks->kicked(kicks);
+        kicks = next;
+    }
 }
 
 static void *writer_main(void *arg)
@@ -164,12 +219,13 @@ static void *writer_main(void *arg)
         }
         for (int i = 0; i < n; i++)
             on_epoll_event(w, &events[i]);
+        take_kicks(w);
         /* The connected streams first: arrivals are pumped as they are taken, after. */
         if (atomic_exchange(&w->pump_due, 0))
             pump_all(w);
         take_arrivals(w);
+        free_released(w);
     }
-    writer_close(w);
     return NULL;
 }
 
@@ -221,6 +277,7 @@ void fanout_destroy(fanout_t *f)
             atomic_store(&w->stop, 1);
             writer_signal(w);
             pthread_join(w->thread, NULL);
+            writer_close(w);
             pthread_mutex_destroy(&w->lock);
         }
         if (w->epoll_fd >= 0)
@@ -233,6 +290,25 @@ void fanout_destroy(fanout_t *f)
     free(f);
 }
 
+int fanout_adopt(fanout_t *f, fanout_client_t *c)
+{
+    writer_t *w = &f->writers[atomic_fetch_add(&f->next, 1) % (unsigned)f->count];
+    c->writer = w;
+    c->waits_for_room = 0;
+    pthread_mutex_lock(&w->lock);
+    int open = !w->closed && !atomic_load(&w->stop);
+    if (open) {
+        c->next = w->arrivals;
+        w->arrivals = c;
+        atomic_fetch_add_explicit(&w->streams, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (!open)
+        return -ESHUTDOWN;
+    writer_signal(w);
+    return 0;
+}
+
 void fanout_wake(fanout_t *f)
 {
     for (int i = 0; i < f->count; i++) {
@@ -241,45 +317,20 @@ void fanout_wake(fanout_t *f)
     }
 }
 
-/* A parked worker sleeps for as long as its client stays, on a stack whose deeper pages
- * only served the request (civetweb's parsing and log buffers): give those back. They
- * return zero-filled if the thread ever goes that deep again. */
-static void stack_release_unused(void)
+void fanout_kick(fanout_client_t *c)
 {
-    pthread_attr_t attr;
-    void *low;
-    size_t size;
-    if (pthread_getattr_np(pthread_self(), &attr) != 0)
-        return;
-    int rc = pthread_attr_getstack(&attr, &low, &size);
-    pthread_attr_destroy(&attr);
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    /* Measured from a local of this frame, which is live whatever the compiler inlines
-     * (a frame address need not be, with LTO); a page of margin for madvise's own frame. */
-    volatile char here = 0;
-    uintptr_t start = ((uintptr_t)low + page - 1) & ~(page - 1);
-    uintptr_t end = ((uintptr_t)&here - page) & ~(page - 1);
-    if (rc == 0 && end > start && madvise((void *)start, end - start, MADV_DONTNEED) != 0)
-        log_debug("cannot release a parked stack", "error=\"%s\"", strerror(errno));
+    writer_t *w = c->writer;
+    pthread_mutex_lock(&w->lock);
+    c->kick_next = w->kicks;
+    w->kicks = c;
+    pthread_mutex_unlock(&w->lock);
+    writer_signal(w);
 }
 
-int fanout_park(fanout_t *f, fanout_client_t *c)
+long fanout_streams(const fanout_t *f)
 {
-    writer_t *w = &f->writers[atomic_fetch_add(&f->next, 1) % (unsigned)f->count];
-    atomic_store(&c->state, FANOUT_PARKED);
-    pthread_mutex_lock(&w->lock);
-    int open = !w->closed;
-    if (open) {
-        c->next = w->arrivals;
-        w->arrivals = c;
-    }
-    pthread_mutex_unlock(&w->lock);
-    if (!open)
-        return FANOUT_RETURNED;
-    writer_signal(w);
-    stack_release_unused();
-    uint32_t state;
-    while ((state = atomic_load(&c->state)) == FANOUT_PARKED)
-        futex_wait(&c->state, FANOUT_PARKED, NULL);
-    return (int)state;
+    long n = 0;
+    for (int i = 0; i < f->count; i++)
+        n += atomic_load_explicit(&f->writers[i].streams, memory_order_relaxed);
+    return n;
 }

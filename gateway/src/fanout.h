@@ -1,12 +1,10 @@
-/* fanout.h -- event-loop writers for SSE streams.
+/* fanout.h -- the writers: a few threads, each an epoll loop that owns the SSE streams
+ * handed to it from their response head to their close.
  *
- * civetweb keeps one worker thread per connection. Waking every one of them for every
- * event costs a context switch per client per event, most of the CPU at low rates. So
- * once a stream has sent its headers and caught up, its worker parks the stream here and
- * sleeps; a few writer threads then send every parked stream's events with non-blocking
- * writes from one loop each, like an event-driven server. A stream whose socket is full
- * goes back to its own worker, which waits on that socket with the write timeout, so the
- * writers never wait for anyone. */
+ * A stream costs a descriptor and a small struct, never a thread: an event wakes each
+ * writer once, and it sends to every stream of its own with non-blocking writes. A stream
+ * whose socket is full is watched for room (EPOLLOUT) and keeps only what it still owes;
+ * the writers never wait for anyone. */
 #ifndef GATEWAY_FANOUT_H
 #define GATEWAY_FANOUT_H
 
@@ -15,41 +13,60 @@
 #include <stdint.h>
 
 typedef struct fanout fanout_t;
+typedef struct fanout_client fanout_client_t;
 
 /* Bytes of the scratch buffer each writer lends the pumps. */
 #define FANOUT_SCRATCH 8192
 
 /* Sends what is due to one stream without blocking, using scratch (cap bytes, valid only
- * during the call) to assemble it. Returns 0 to keep the stream, -EWOULDBLOCK to give it
- * back to its worker, another negative errno to end it. Runs on a writer thread. */
-typedef int (*fanout_pump_fn)(void *ctx, char *scratch, size_t cap);
+ * during the call) to assemble it. Returns 0 when done for now, -EWOULDBLOCK when the
+ * socket is full (pumped again once it has room, and on every wake), another negative
+ * errno to end the stream. Runs on the stream's writer. */
+typedef int (*fanout_pump_fn)(fanout_client_t *client, char *scratch, size_t cap);
 
-enum { FANOUT_PARKED, FANOUT_RETURNED, FANOUT_ENDED };
+/* The writer is done with the stream (it ended, its peer left, or the fan-out stops):
+ * close its socket and free it. Runs on the stream's writer, or on the thread that
+ * destroys the fan-out. */
+typedef void (*fanout_release_fn)(fanout_client_t *client);
 
-/* One parked stream. The worker fills fd, pump and ctx and owns the memory, which must
- * outlive fanout_park; the rest belongs to the fan-out while parked. */
-typedef struct fanout_client {
+/* A kick for the client reached its writer (see fanout_kick). Returns 1 to have it pumped,
+ * 0 when it was released before the kick arrived (it then frees itself here). */
+typedef int (*fanout_kicked_fn)(fanout_client_t *client);
+
+/* Embedded in a stream. Its owner fills fd, pump, release and kicked; the rest is the
+ * fan-out's. */
+struct fanout_client {
     int fd;
     fanout_pump_fn pump;
-    void *ctx;
-    _Atomic uint32_t state;
+    fanout_release_fn release;
+    fanout_kicked_fn kicked;
+    struct writer *writer;
     size_t slot;                /* index in its writer's list */
-    struct fanout_client *next; /* in its writer's arrivals */
-} fanout_client_t;
+    int waits_for_room;         /* EPOLLOUT is watched */
+    struct fanout_client *next;      /* in its writer's arrivals */
+    struct fanout_client *kick_next; /* in its writer's kicks: one at a time per client */
+};
 
 /* Starts `writers` threads (at least 1). NULL on failure, with the reason in err. */
 fanout_t *fanout_create(int writers, char *err, size_t errlen);
 
-/* Stops and joins the writers. Call once no worker can park any more (after mg_stop). */
+/* Stops and joins the writers and releases every stream they still hold. */
 void fanout_destroy(fanout_t *fanout);
 
-/* Makes every writer pump all its streams soon: after new events, for heartbeats, and
- * when the ring closes (the pumps then end their streams). */
+/* Takes the stream: from now on a writer pumps it and releases it. Returns 0, or <0
+ * (stopped, out of memory) with the stream still the caller's. Any thread. */
+int fanout_adopt(fanout_t *fanout, fanout_client_t *client) __attribute__((warn_unused_result));
+
+/* Makes every writer pump all its streams soon: after new events, for heartbeats and
+ * deadlines, and when the ring closes (the pumps then end their streams). */
 void fanout_wake(fanout_t *fanout);
 
-/* Hands the stream to a writer and sleeps until the writer gives it back. Returns
- * FANOUT_RETURNED (the socket was full: go on writing from the worker) or FANOUT_ENDED
- * (the client left, the pump ended it, or the fan-out stopped). */
-int fanout_park(fanout_t *fanout, fanout_client_t *client);
+/* Makes the client's writer call its kicked function, then pump it (any thread: e.g. a
+ * fetch for it finished). The client must stay allocated until that call, even if it is
+ * released meanwhile: kicked then frees it. */
+void fanout_kick(fanout_client_t *client);
+
+/* Streams the writers hold now. */
+long fanout_streams(const fanout_t *fanout);
 
 #endif

@@ -9,7 +9,7 @@
  * reads the request as usual) and queues it. civetweb's master thread, which would poll and
  * accept the listening sockets, polls the queue's eventfd instead and accepts from the
  * queue. For that, this file defines listen(), poll() and accept(), which the dynamic
- * linker prefers to libc's (as in sigpipe.c): listen() notes civetweb's sockets, and poll()
+ * linker prefers to libc's: listen() notes civetweb's sockets, and poll()
  * and accept() change only on civetweb's master thread while the gate runs. Everywhere
  * else they are libc's (through ppoll and accept4, never a failing lookup). A waiting
  * connection costs an fd and a list entry, never a thread; past the header timeout it gets
@@ -53,6 +53,7 @@ typedef struct gate_conn {
 
 struct gate {
     metrics_t *metrics;
+    handoff_t *handoff;
     long header_timeout_ms;
     size_t head_max;
     int civet_fds[GATE_MAX_LISTENERS]; /* civetweb's listening sockets, as recorded */
@@ -323,8 +324,8 @@ static int watch(gate_t *g, int fd, void *ptr, char *err, size_t errlen)
     return -1;
 }
 
-gate_t *gate_create(metrics_t *metrics, long header_timeout_ms, size_t head_max, char *err,
-                    size_t errlen)
+gate_t *gate_create(metrics_t *metrics, handoff_t *handoff, long header_timeout_ms,
+                    size_t head_max, char *err, size_t errlen)
 {
     gate_t *g = calloc(1, sizeof *g);
     char *head = malloc(head_max);
@@ -335,6 +336,7 @@ gate_t *gate_create(metrics_t *metrics, long header_timeout_ms, size_t head_max,
         return NULL;
     }
     g->metrics = metrics;
+    g->handoff = handoff;
     g->header_timeout_ms = header_timeout_ms;
     g->head_max = head_max;
     g->head = head;
@@ -476,6 +478,15 @@ int accept(int fd, __SOCKADDR_ARG addr, socklen_t *__restrict len)
         *len = c->peer_len;
     }
     int conn_fd = c->fd;
+    /* Noted for the stream that may take it back; without the note a stream would have
+     * to stay on its worker, so a connection that cannot be noted is refused. */
+    if (handoff_note(g->handoff, conn_fd, (struct sockaddr *)&c->peer, c->peer_len) < 0) {
+        log_warn("gate: cannot note a connection, closing it", "errno=%d", ENOMEM);
+        close(conn_fd);
+        free(c);
+        errno = ECONNABORTED;
+        return -1;
+    }
     free(c);
     return conn_fd;
 }

@@ -3,6 +3,7 @@
 #ifndef GATEWAY_GATE_H
 #define GATEWAY_GATE_H
 
+#include "handoff.h"
 #include "metrics.h"
 
 #include <stddef.h>
@@ -11,9 +12,10 @@ typedef struct gate gate_t;
 
 /* A gate that closes (with 408) a connection whose head has not arrived within
  * header_timeout_ms, and hands over a head of head_max bytes unfinished (civetweb refuses
- * it). metrics is borrowed. Returns NULL with a reason in err. */
-gate_t *gate_create(metrics_t *metrics, long header_timeout_ms, size_t head_max, char *err,
-                    size_t errlen);
+ * it). Each connection civetweb accepts from it is noted in handoff first. metrics and
+ * handoff are borrowed. Returns NULL with a reason in err. */
+gate_t *gate_create(metrics_t *metrics, handoff_t *handoff, long header_timeout_ms,
+                    size_t head_max, char *err, size_t errlen);
 
 /* While on, every socket this thread starts listening on is one the gate will take over:
  * on around mg_start. */
@@ -23,8 +25,7 @@ void gate_record_listeners(gate_t *gate, int on);
  * sockets go through the gate once it runs (from civetweb's init_thread callback). */
 void gate_serve_this_thread(gate_t *gate);
 
-/* Starts the gate thread on the sockets recorded. Returns 0, or -1 with a reason in err:
- * then civetweb keeps accepting by itself (the gate fails open). */
+/* Starts the gate thread on the sockets recorded. Returns 0, or -1 with a reason in err. */
 int gate_start(gate_t *gate, char *err, size_t errlen);
 
 /* Stops the gate and closes the connections still waiting. Call after mg_stop. */

@@ -1,11 +1,12 @@
 /* http.c -- civetweb set-up and the routes other than the SSE stream. */
 #include "http.h"
 
+#include "events.h"
 #include "fragment.h"
 #include "gate.h"
+#include "handoff.h"
 #include "log.h"
 #include "response.h"
-#include "stream.h"
 
 #include <civetweb.h>
 #include <errno.h>
@@ -17,7 +18,9 @@ struct http_server {
     struct mg_context *ctx;
     hub_t *hub;             /* borrowed */
     const assets_t *assets; /* borrowed */
-    gate_t *gate;           /* NULL: civetweb accepts by itself */
+    gate_t *gate;
+    handoff_t *handoff; /* the gate notes each connection here, a stream takes its own */
+    events_route_t events;
 };
 
 enum { HTTP_HEAD_MAX = 8192 }; /* civetweb's max_request_size, and what the gate awaits */
@@ -122,7 +125,7 @@ static int on_metrics(struct mg_connection *conn, http_server_t *srv)
 
 static int on_events(struct mg_connection *conn, http_server_t *srv)
 {
-    return stream_serve(conn, srv->hub);
+    return events_serve(conn, &srv->events);
 }
 
 typedef int (*route_fn)(struct mg_connection *, http_server_t *);
@@ -250,32 +253,40 @@ static struct mg_context *start_civetweb(http_server_t *srv, char *err, size_t e
     return ctx;
 }
 
-/* Without the gate the gateway still serves, with half-sent requests holding workers. */
-static void start_gate(http_server_t *srv)
+static void server_free(http_server_t *srv)
 {
-    char err[256];
-    if (gate_start(srv->gate, err, sizeof err) == 0)
-        return;
-    log_warn("serving without the accept gate", "error=\"%s\"", err);
+    srv->hub->gate = NULL;
+    gate_destroy(srv->gate); /* after mg_stop: civetweb's master polls the gate until then */
+    handoff_destroy(srv->handoff);
+    free(srv);
 }
 
-http_server_t *http_start(hub_t *hub, const assets_t *assets, char *err, size_t errlen)
+http_server_t *http_start(hub_t *hub, const assets_t *assets, fanout_t *fanout,
+                          backfill_t *backfill, char *err, size_t errlen)
 {
     http_server_t *srv = calloc(1, sizeof *srv);
-    if (srv == NULL) {
+    handoff_t *handoff = handoff_create();
+    if (srv == NULL || handoff == NULL) {
         snprintf(err, errlen, "out of memory");
+        free(srv);
+        handoff_destroy(handoff);
         return NULL;
     }
-    *srv = (http_server_t){NULL, hub, assets, NULL};
-    srv->gate = gate_create(&hub->metrics, hub->cfg->header_timeout_ms, HTTP_HEAD_MAX, err, errlen);
+    *srv = (http_server_t){NULL, hub, assets, NULL, handoff, {hub, handoff, fanout, backfill}};
+    srv->gate = gate_create(&hub->metrics, handoff, hub->cfg->header_timeout_ms, HTTP_HEAD_MAX,
+                            err, errlen);
     hub->gate = srv->gate;
     if (srv->gate == NULL || (srv->ctx = start_civetweb(srv, err, errlen)) == NULL) {
-        hub->gate = NULL;
-        gate_destroy(srv->gate);
-        free(srv);
+        server_free(srv);
         return NULL;
     }
-    start_gate(srv);
+    /* Streams are found through the gate's notes: without it, no stream could leave its
+     * worker, so the gateway does not serve. */
+    if (gate_start(srv->gate, err, errlen) < 0) {
+        mg_stop(srv->ctx);
+        server_free(srv);
+        return NULL;
+    }
     mg_set_request_handler(srv->ctx, "/", on_request, srv);
     return srv;
 }
@@ -285,7 +296,5 @@ void http_stop(http_server_t *srv)
     if (srv == NULL)
         return;
     mg_stop(srv->ctx);
-    srv->hub->gate = NULL;
-    gate_destroy(srv->gate); /* after mg_stop: civetweb's master polls the gate until then */
-    free(srv);
+    server_free(srv);
 }

@@ -46,7 +46,6 @@ void hub_wake_bus(hub_t *hub)
 
 void hub_wake_streams(hub_t *hub)
 {
-    ring_wake(hub->ring);
     if (hub->fanout)
         fanout_wake(hub->fanout);
 }
@@ -62,10 +61,6 @@ int hub_client_enter(hub_t *hub)
 {
     if (atomic_load(&hub->draining))
         return -ESHUTDOWN;
-    /* Before its history is warm a stream would start from nothing and then be sent the
-     * history as it arrives: send it to another gateway instead. */
-    if (!atomic_load(&hub->warm))
-        return -EAGAIN;
     long before = atomic_fetch_add(&hub->clients, 1);
     if (before >= hub->cfg->max_clients) {
         atomic_fetch_sub(&hub->clients, 1);

@@ -22,7 +22,6 @@ typedef struct hub_s {
     metrics_t metrics;
     _Atomic long clients;
     _Atomic long busy_workers; /* civetweb workers inside one of our handlers */
-    _Atomic long parked;       /* streams a fan-out writer sends for */
     _Atomic int draining;
     _Atomic int64_t drain_started_ms; /* monotonic; streams close at spread moments after */
     _Atomic int64_t last_bus_ms;      /* monotonic ms of the last valid bus message, 0: never */
@@ -37,26 +36,25 @@ typedef struct hub_s {
     pthread_mutex_t replay_lock;
     char replay_endpoint[256];
     _Atomic int replay_known;
-    _Atomic int backfills; /* streams fetching from the replay socket now */
     void *zmq_context;     /* borrowed from main */
     int wake_fd;           /* eventfd: wakes the bus thread (clients 0<->1, stop) */
-    struct fanout *fanout; /* borrowed from main; NULL: every stream on its worker */
+    struct fanout *fanout; /* borrowed from main: the writers, woken for each event */
     struct gate *gate;     /* borrowed from http.c: civetweb's master accepts through it */
 } hub_t;
 
 int hub_init(hub_t *hub, const gateway_config_t *cfg) __attribute__((warn_unused_result));
 void hub_deinit(hub_t *hub);
 
-/* Admits one SSE client. Returns 0, -ESHUTDOWN while draining, -EAGAIN while the
- * history is not warm yet, -EBUSY at the limit. */
+/* Admits one SSE client. Returns 0, -ESHUTDOWN while draining, -EBUSY at the limit. A
+ * client admitted before the history is warm waits for it (stream.c). */
 int hub_client_enter(hub_t *hub) __attribute__((warn_unused_result));
 void hub_client_leave(hub_t *hub);
 
-/* Wakes every stream, on its worker or parked: after publishing, and periodically so idle
- * streams send their heartbeats. */
+/* Wakes every stream: after publishing, and periodically so idle streams send their
+ * heartbeats and deadlines are kept. */
 void hub_wake_streams(hub_t *hub);
 
-/* Ends every stream: they return, and their browsers reconnect elsewhere. */
+/* Ends every stream: their browsers reconnect elsewhere. */
 void hub_close_streams(hub_t *hub);
 
 /* Wakes the bus thread so it re-reads the client count and the draining flag. */

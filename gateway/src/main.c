@@ -1,5 +1,6 @@
 /* main.c -- the gateway: wiring, signals, periodic client counts and orderly shutdown. */
 #include "assets.h"
+#include "backfill.h"
 #include "bus.h"
 #include "clock.h"
 #include "config.h"
@@ -30,11 +31,12 @@ static client_counts_t read_counts(hub_t *hub)
                              metrics_get(&hub->metrics.sse_dropped_slow)};
 }
 
-/* Idle streams sleep without timers; this wakes them often enough for their heartbeats. */
+/* Streams have no timers of their own; this wakes them often enough for their
+ * heartbeats and deadlines (a wait for an id, a write, the warm-up, the drain). */
 static long tick_interval_ms(const gateway_config_t *cfg)
 {
     long ms = cfg->heartbeat_ms / 4;
-    return ms < 50 ? 50 : ms;
+    return ms < 50 ? 50 : ms > 250 ? 250 : ms;
 }
 
 /* Waits for SIGINT or SIGTERM, ticking the ring for heartbeats and logging client counts
@@ -93,21 +95,18 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
     char err[512];
     void *context = zmq_ctx_new();
     hub->zmq_context = context;
-    bus_t *bus = context ? bus_create(context, hub, err, sizeof err) : NULL;
-    http_server_t *http = NULL;
-    fanout_t *fanout = NULL;
-    int rc = 1;
-    if (bus == NULL || bus_start(bus) < 0) {
-        log_error("cannot start", "error=\"%s\"", bus ? "bus thread" : err);
-        goto out;
-    }
-    long writers = hub->cfg->writers;
-    if (writers > 0 && (fanout = fanout_create((int)writers, err, sizeof err)) == NULL) {
-        log_error("cannot start", "error=\"%s\"", err);
-        goto out;
-    }
+    /* The writers first: the bus thread wakes them for each event. */
+    fanout_t *fanout = fanout_create((int)hub->cfg->writers, err, sizeof err);
     hub->fanout = fanout;
-    http = http_start(hub, assets, err, sizeof err);
+    bus_t *bus = context && fanout ? bus_create(context, hub, err, sizeof err) : NULL;
+    backfill_t *backfill = bus ? backfill_create(hub, context, err, sizeof err) : NULL;
+    http_server_t *http = NULL;
+    int rc = 1;
+    if (backfill == NULL || bus_start(bus) < 0) {
+        log_error("cannot start", "error=\"%s\"", backfill ? "bus thread" : err);
+        goto out;
+    }
+    http = http_start(hub, assets, fanout, backfill, err, sizeof err);
     if (http == NULL) {
         log_error("cannot start", "error=\"%s\"", err);
         goto out;
@@ -123,11 +122,12 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
     rc = 0;
 out:
     atomic_store(&hub->draining, 1);
-    hub_close_streams(hub); /* SSE handlers return, so mg_stop can join them */
-    http_stop(http);
-    bus_destroy(bus); /* the bus thread wakes the writers: stop it first */
+    http_stop(http);        /* no new streams; no worker is held by one */
+    hub_close_streams(hub); /* the writers end every stream at their next pump */
+    backfill_destroy(backfill); /* answers what is queued: its kicks reach the writers */
+    bus_destroy(bus);           /* the bus thread wakes the writers: stop it first */
     hub->fanout = NULL;
-    fanout_destroy(fanout);
+    fanout_destroy(fanout); /* closes what is left */
     if (context)
         zmq_ctx_term(context);
     return rc;

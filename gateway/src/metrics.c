@@ -123,15 +123,16 @@ static void render_clients(text_t *t, const hub_t *hub)
     counter(t, "sse_refused_total", "SSE clients refused with 503 at the limit.", &m->sse_refused);
     counter(t, "sse_dropped_slow_total", "SSE clients dropped for falling too far behind.",
             &m->sse_dropped_slow);
-    gauge(t, "sse_clients_parked",
-          "SSE clients written by the fan-out writers, not their own worker.",
-          (double)atomic_load(&hub->parked));
-    counter(t, "sse_returned_total",
-            "Times a writer gave a stream back to its worker (socket full).", &m->sse_returned);
-    counter(t, "sse_park_fallback_total",
-            "SSE clients never parked because their socket was not found: each costs a "
-            "thread wake-up per event (sockfd.c).",
-            &m->sse_park_fallback);
+    counter(t, "backfill_replay_connections_total",
+            "Connections the backfill fetcher made to the generator's replay socket (one, kept, "
+            "unless the generator moves or stops answering).",
+            &m->replay_connections);
+    counter(t, "backfill_fetches_answered_total",
+            "Fetches for resuming clients the generator answered.", &m->backfill_answered);
+    counter(t, "backfill_fetches_refused_total",
+            "Fetches refused because the fetcher's queue was full: those clients got "
+            "reset: too-old.",
+            &m->backfill_refused);
     counter(t, "sse_resumes_total", "SSE clients resumed exactly after their Last-Event-ID.",
             &m->sse_resumes);
     counter(t, "sse_backfilled_events_total",
@@ -175,6 +176,21 @@ static double last_event_age(const hub_t *hub)
         return -1;
     return (double)(clock_ns(CLOCK_MONOTONIC) - m.received_ns) / 1e9;
 }
+/* The process's thread count, from /proc; -1 when it cannot be read. */
+static long process_threads(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    long n = -1;
+    while (n < 0 && fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "Threads: %ld", &n) != 1)
+            n = -1;
+    fclose(f);
+    return n;
+}
+
 /* Connections held by the accept gate until their request head arrives (gate.c). */
 static void render_gate(text_t *t, const metrics_t *m)
 {
@@ -197,9 +213,13 @@ int metrics_render(const hub_t *hub, char *buf, size_t cap)
     gauge(&t, "last_event_age_seconds", "Seconds since the newest event arrived (-1: none yet).",
           last_event_age(hub));
     render_clients(&t, hub);
-    gauge(&t, "workers_busy", "HTTP worker threads serving a request or stream now.",
+    gauge(&t, "workers_busy", "HTTP worker threads serving a request now.",
           (double)atomic_load(&hub->busy_workers));
     gauge(&t, "workers", "HTTP worker threads.", (double)hub->cfg->threads);
+    gauge(&t, "writers", "Writer threads: event loops that own the SSE streams.",
+          (double)hub->cfg->writers);
+    gauge(&t, "threads", "Threads of the process (constant: no thread per client).",
+          (double)process_threads());
     render_gate(&t, &hub->metrics);
     render_latency(&t, &hub->metrics);
     return t.overflow ? -ENOSPC : (int)t.len;

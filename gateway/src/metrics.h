@@ -33,6 +33,9 @@ typedef struct {
     _Atomic uint64_t bus_gap_events;     /* seq numbers skipped within an epoch */
     _Atomic uint64_t bus_replayed;       /* events fetched from the replay socket and relayed */
     _Atomic uint64_t replay_failures;    /* replay requests unanswered or refused */
+    _Atomic uint64_t replay_connections; /* replay clients the backfill fetcher made */
+    _Atomic uint64_t backfill_answered;  /* fetches for streams the generator answered */
+    _Atomic uint64_t backfill_refused;   /* fetches refused: the fetcher's queue was full */
     _Atomic uint64_t bus_resubscribes;   /* heartbeats said nobody wants the topic we want */
     _Atomic uint64_t http_heads_waiting; /* gauge: accepted, request head not complete */
     _Atomic uint64_t http_head_timeouts; /* closed with 408 after --header-timeout-ms */
@@ -40,8 +43,6 @@ typedef struct {
     _Atomic uint64_t sse_connections;
     _Atomic uint64_t sse_refused;
     _Atomic uint64_t sse_dropped_slow;
-    _Atomic uint64_t sse_returned;      /* parked streams given back to their worker */
-    _Atomic uint64_t sse_park_fallback; /* streams whose socket was not found: never parked */
     _Atomic uint64_t sse_resumes;       /* resumed exactly after their Last-Event-ID */
     _Atomic uint64_t sse_resets[RESET_KINDS];
     _Atomic uint64_t sse_backfilled; /* events older than the ring sent from the replay */

@@ -1,9 +1,5 @@
-/* ring.c -- seqlock slots and a futex wake counter. */
+/* ring.c -- seqlock slots. */
 #include "ring.h"
-
-#include "clock.h"
-
-#include "futex.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -26,7 +22,6 @@ typedef struct {
 struct ring {
     size_t capacity;
     _Atomic uint64_t head;
-    _Atomic uint32_t wake;
     _Atomic int closed;
     slot_t *slots;
     uint64_t last_epoch, run; /* the writer's */
@@ -55,14 +50,6 @@ void ring_destroy(ring_t *ring)
         return;
     free(ring->slots);
     free(ring);
-}
-
-/* A waiter reads the counter before it checks the head, and sleeps only while the
- * counter still has that value, so a publish between the two is never missed. */
-static void wake_all(ring_t *ring)
-{
-    atomic_fetch_add(&ring->wake, 1);
-    futex_wake_all(&ring->wake);
 }
 
 int ring_publish(ring_t *ring, const ring_meta_t *meta, const char *frame, size_t len)
@@ -241,23 +228,6 @@ ring_find_t ring_find(const ring_t *ring, uint64_t epoch, uint64_t seq, uint64_t
     return RING_UNKNOWN;
 }
 
-int ring_wait(ring_t *ring, uint64_t pos, int timeout_ms)
-{
-    uint32_t seen = atomic_load(&ring->wake);
-    if (atomic_load(&ring->closed))
-        return -ESHUTDOWN;
-    if (ring_head(ring) > pos)
-        return 1;
-    struct timespec ts = clock_timespec_ms(timeout_ms);
-    futex_wait(&ring->wake, seen, timeout_ms < 0 ? NULL : &ts);
-    return atomic_load(&ring->closed) ? -ESHUTDOWN : ring_head(ring) > pos;
-}
-
-void ring_wake(ring_t *ring)
-{
-    wake_all(ring);
-}
-
 int ring_closed(const ring_t *ring)
 {
     return atomic_load(&ring->closed);
@@ -266,5 +236,4 @@ int ring_closed(const ring_t *ring)
 void ring_close(ring_t *ring)
 {
     atomic_store(&ring->closed, 1);
-    wake_all(ring);
 }

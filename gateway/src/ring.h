@@ -4,8 +4,9 @@
  * Positions count events from 1 and never repeat. A slot holds the frame of the position
  * it was last written with; a reader whose position was overwritten has fallen more than
  * `capacity` events behind and must be dropped. Readers never lock: each slot is a
- * seqlock, and waiting is a futex on a wake counter that ring_wake bumps, so the writer
- * never waits on a reader and one stalled reader delays no one. Pure: no civetweb, no ZeroMQ. */
+ * seqlock, so the writer never waits on a reader and one stalled reader delays no one.
+ * Readers are told of new events by whoever publishes (the writers' wake-ups), not here.
+ * Pure: no civetweb, no ZeroMQ. */
 #ifndef GATEWAY_RING_H
 #define GATEWAY_RING_H
 
@@ -29,9 +30,8 @@ typedef struct ring ring_t;
 ring_t *ring_create(size_t capacity);
 void ring_destroy(ring_t *ring);
 
-/* Writer only. Stores the frame at position ring_head(). Readers see it at once but are
- * not woken: call ring_wake after a batch, so a burst costs one wake-up, not one per
- * event. Returns 0 or -EMSGSIZE. */
+/* Writer only. Stores the frame at position ring_head(); readers see it at once. Returns
+ * 0 or -EMSGSIZE. */
 int ring_publish(ring_t *ring, const ring_meta_t *meta, const char *frame, size_t len)
     __attribute__((warn_unused_result));
 
@@ -70,16 +70,7 @@ int ring_read_plain(const ring_t *ring, uint64_t pos, char *dst, size_t cap, rin
 int ring_meta(const ring_t *ring, uint64_t pos, ring_meta_t *meta)
     __attribute__((warn_unused_result));
 
-/* Blocks until ring_head() > pos, ring_wake() or ring_close() is called, or timeout_ms
- * passed (-1: no timeout, so no timer is armed per wait). Returns 1 if an event is
- * ready, 0 otherwise, -ESHUTDOWN once closed. */
-int ring_wait(ring_t *ring, uint64_t pos, int timeout_ms);
-
-/* Wakes every waiter: after publishing, and periodically so idle readers can do their
- * periodic work (heartbeats) without a timer each. */
-void ring_wake(ring_t *ring);
-
-/* Wakes every waiter now and makes every later ring_wait return -ESHUTDOWN. */
+/* Marks the ring closed: the gateway stops, and every stream that sees it ends. */
 void ring_close(ring_t *ring);
 
 int ring_closed(const ring_t *ring);

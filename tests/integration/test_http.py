@@ -72,11 +72,11 @@ class HttpTest(SystemTest):
     def test_the_client_limit_fits_the_open_file_limit(self):
         """Past the open-file limit accept() would fail and a client would hang unanswered:
         the default limit leaves room to answer 503, and a larger one is refused."""
-        r = run("gateway", ["--threads", "300", "--max-clients", "200"], nofile=200)
+        r = run("gateway", ["--max-clients", "200"], nofile=200)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("ulimit -n", r.stderr)
         _, endpoint = self.generator()
-        _, url = self.gateway(endpoint, ["--threads", "300"], nofile=150)
+        _, url = self.gateway(endpoint, [], nofile=150)
         limit = int(metrics(url)["rn_gateway_sse_clients_max"])
         self.assertLess(limit, 150 - 8)
         clients = [SSEClient(url) for _ in range(limit)]
@@ -210,7 +210,8 @@ class HttpTest(SystemTest):
             ("generator", [], {"GENERATOR_INTERVAL_MS": "fast"}, "GENERATOR_INTERVAL_MS"),
             ("gateway", ["--threads", "abc"], {}, "--threads"),
             ("gateway", ["--on-demand=maybe"], {}, "--on-demand"),
-            ("gateway", ["--threads", "16", "--max-clients", "15"], {}, "--max-clients"),
+            ("gateway", ["--threads", "1"], {}, "--threads"),
+            ("gateway", ["--writers", "65"], {}, "--writers"),
             ("gateway", [], {"GATEWAY_HISTORY": "-1"}, "GATEWAY_HISTORY"),
             ("monitor", ["--count", "x"], {}, "--count"),
         ]

@@ -74,14 +74,12 @@ class SlowClientTest(SystemTest):
 
 
     def test_a_stalled_client_is_dropped_and_the_others_do_not_notice(self):
-        m = self.stall_one_of_four([])
-        self.assertGreaterEqual(m["rn_gateway_sse_returned_total"], 1,
-                                "the writer gave the full socket back to its worker")
+        self.stall_one_of_four([])
 
-    def test_the_same_when_every_stream_writes_from_its_own_worker(self):
-        # No fan-out writers: the drop and the others' latency (asserted in
-        # stall_one_of_four) come from the workers' own blocking writes.
-        self.stall_one_of_four(["--writers", "0"])
+    def test_the_same_with_one_writer_for_every_stream(self):
+        # The stalled stream and the readers share one event loop: its full socket must
+        # not hold up the loop.
+        self.stall_one_of_four(["--writers", "1"])
 
     def stall_one_of_four(self, args):
         _, endpoint = self.generator(interval_ms=1)

@@ -1,65 +1,71 @@
-/* test_fanout.c -- parking streams with the fan-out writers, over real socket pairs: a wake
- * pumps every parked stream (the first parked first), a peer that closes ends its stream
- * at once, a full socket hands the stream back, and stopping the fan-out returns whatever
- * is still parked. */
+/* test_fanout.c -- the writers own streams, over real socket pairs: a wake pumps every
+ * stream (the first adopted first), a peer that closes ends its stream at once, a full
+ * socket is pumped again when the peer makes room, a kick pumps one stream (and frees one
+ * released meanwhile), and stopping the fan-out releases whatever it still holds. */
 #include "check.h"
 #include "fanout.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 typedef struct {
-    fanout_t *fanout;
     fanout_client_t client;
     int peer;
     _Atomic int pumps;
     _Atomic int pumped_at; /* the pump clock at its latest pump */
-    int verdict;           /* what the pump returns after writing */
-    _Atomic int result;    /* what fanout_park returned, -1 while parked */
-    pthread_t worker;
+    _Atomic int verdict;   /* what the pump returns after writing */
+    _Atomic int released, kicks, freed;
+    int keep_after_release; /* a kick is on its way: the memory must stay */
+    size_t write;           /* bytes each pump writes */
 } stream_t;
 
 static _Atomic int pump_clock;
 
-static int on_pump(void *ctx, char *scratch, size_t cap)
+static int on_pump(fanout_client_t *c, char *scratch, size_t cap)
 {
-    stream_t *s = ctx;
+    stream_t *s = (stream_t *)c;
     CHECK(scratch != NULL && cap == FANOUT_SCRATCH);
     atomic_store(&s->pumped_at, atomic_fetch_add(&pump_clock, 1) + 1);
     atomic_fetch_add(&s->pumps, 1);
-    if (send(s->client.fd, "x", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+    static const char bytes[FANOUT_SCRATCH];
+    size_t want = s->write ? s->write : 1;
+    ssize_t n = send(c->fd, bytes, want, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && errno != EAGAIN)
         return -EPIPE;
-    return s->verdict;
+    return n == (ssize_t)want ? atomic_load(&s->verdict) : -EWOULDBLOCK;
 }
 
-static void *worker_main(void *arg)
+static void on_release(fanout_client_t *c)
 {
-    stream_t *s = arg;
-    atomic_store(&s->result, fanout_park(s->fanout, &s->client));
-    return NULL;
+    stream_t *s = (stream_t *)c;
+    close(c->fd);
+    atomic_store(&s->released, 1);
+    if (!s->keep_after_release)
+        atomic_store(&s->freed, 1);
 }
 
-static void stream_park(stream_t *s, fanout_t *f, int verdict)
+static int on_kicked(fanout_client_t *c)
+{
+    stream_t *s = (stream_t *)c;
+    atomic_fetch_add(&s->kicks, 1);
+    if (!atomic_load(&s->released))
+        return 1;
+    atomic_store(&s->freed, 1);
+    return 0;
+}
+
+static void stream_adopt(stream_t *s, fanout_t *f, int verdict)
 {
     int sv[2];
     CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    *s = (stream_t){.fanout = f, .peer = sv[1], .verdict = verdict};
-    s->client = (fanout_client_t){.fd = sv[0], .pump = on_pump, .ctx = s};
-    atomic_store(&s->result, -1);
-    CHECK_EQ_INT(pthread_create(&s->worker, NULL, worker_main, s), 0);
-}
-
-/* Joins the worker once fanout_park returned and closes both ends. */
-static int stream_finish(stream_t *s)
-{
-    CHECK_EQ_INT(pthread_join(s->worker, NULL), 0);
-    close(s->client.fd);
-    close(s->peer);
-    return atomic_load(&s->result);
+    *s = (stream_t){.peer = sv[1]};
+    atomic_store(&s->verdict, verdict);
+    s->client = (fanout_client_t){
+        .fd = sv[0], .pump = on_pump, .release = on_release, .kicked = on_kicked};
+    CHECK_EQ_INT(fanout_adopt(f, &s->client), 0);
 }
 
 static int wait_for(_Atomic int *value, int at_least)
@@ -69,46 +75,51 @@ static int wait_for(_Atomic int *value, int at_least)
     return atomic_load(value) >= at_least;
 }
 
-static void test_wake_pumps_every_parked_stream(void)
+static void peer_leaves(stream_t *s)
+{
+    CHECK_EQ_INT(shutdown(s->peer, SHUT_RDWR), 0);
+    CHECK(wait_for(&s->freed, 1));
+    close(s->peer);
+}
+
+static void test_wake_pumps_every_stream(void)
 {
     char err[128];
     fanout_t *f = fanout_create(2, err, sizeof err);
     enum { N = 50 };
     static stream_t s[N];
     for (int i = 0; i < N; i++)
-        stream_park(&s[i], f, 0);
+        stream_adopt(&s[i], f, 0);
     for (int i = 0; i < N; i++) /* each is pumped once on arrival */
         CHECK(wait_for(&s[i].pumps, 1));
+    CHECK_EQ_INT(fanout_streams(f), N);
     fanout_wake(f);
     for (int i = 0; i < N; i++) {
         CHECK(wait_for(&s[i].pumps, 2));
         char got[2];
         CHECK_EQ_INT(recv(s[i].peer, got, sizeof got, MSG_WAITALL), 2);
-        CHECK_EQ_INT(atomic_load(&s[i].result), -1);
+        CHECK_EQ_INT(atomic_load(&s[i].released), 0);
     }
     for (int i = 0; i < N; i++) /* the peer leaves: its stream ends without a wake */
-        CHECK_EQ_INT(shutdown(s[i].peer, SHUT_RDWR), 0);
-    for (int i = 0; i < N; i++)
-        CHECK_EQ_INT(stream_finish(&s[i]), FANOUT_ENDED);
+        peer_leaves(&s[i]);
+    CHECK_EQ_INT(fanout_streams(f), 0);
     fanout_destroy(f);
 }
 
-/* The streams connected first get each event first, whatever left in between: in a
- * storm of new streams the connected ones do not wait for the newcomers. */
+/* The streams adopted first get each event first, whatever left in between: in a storm of
+ * new streams the connected ones do not wait for the newcomers. */
 static void test_wake_pumps_oldest_first(void)
 {
     char err[128];
     fanout_t *f = fanout_create(1, err, sizeof err);
     enum { N = 40 };
     static stream_t s[N];
-    for (int i = 0; i < N; i++) { /* one at a time, so they park in this order */
-        stream_park(&s[i], f, 0);
+    for (int i = 0; i < N; i++) { /* one at a time, so they arrive in this order */
+        stream_adopt(&s[i], f, 0);
         CHECK(wait_for(&s[i].pumps, 1));
     }
-    for (int i = 1; i < N; i += 3) { /* some leave, leaving holes in the writer's list */
-        CHECK_EQ_INT(shutdown(s[i].peer, SHUT_RDWR), 0);
-        CHECK_EQ_INT(stream_finish(&s[i]), FANOUT_ENDED);
-    }
+    for (int i = 1; i < N; i += 3) /* some leave, leaving holes in the writer's list */
+        peer_leaves(&s[i]);
     fanout_wake(f);
     int last = 0;
     for (int i = 0; i < N; i++) {
@@ -118,44 +129,81 @@ static void test_wake_pumps_oldest_first(void)
         CHECK(atomic_load(&s[i].pumped_at) > last);
         last = atomic_load(&s[i].pumped_at);
     }
-    for (int i = 0; i < N; i++) {
-        if (i % 3 == 1)
-            continue;
-        CHECK_EQ_INT(shutdown(s[i].peer, SHUT_RDWR), 0);
-        CHECK_EQ_INT(stream_finish(&s[i]), FANOUT_ENDED);
-    }
+    for (int i = 0; i < N; i++)
+        if (i % 3 != 1)
+            peer_leaves(&s[i]);
     fanout_destroy(f);
 }
 
+/* A pump that ends its stream releases it; one whose socket is full is pumped again once
+ * the peer reads, without a wake. */
 static void test_pump_verdicts(void)
 {
     char err[128];
     fanout_t *f = fanout_create(1, err, sizeof err);
     stream_t full, ended;
-    stream_park(&full, f, -EWOULDBLOCK);
-    stream_park(&ended, f, -ESHUTDOWN);
-    CHECK_EQ_INT(stream_finish(&full), FANOUT_RETURNED);
-    CHECK_EQ_INT(stream_finish(&ended), FANOUT_ENDED);
+    stream_adopt(&ended, f, -ESHUTDOWN);
+    CHECK(wait_for(&ended.freed, 1));
+    close(ended.peer);
+    int sv[2];
+    CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    int small = 4096;
+    CHECK_EQ_INT(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    full = (stream_t){.peer = sv[1], .write = FANOUT_SCRATCH};
+    full.client = (fanout_client_t){
+        .fd = sv[0], .pump = on_pump, .release = on_release, .kicked = on_kicked};
+    CHECK_EQ_INT(fanout_adopt(f, &full.client), 0);
+    CHECK(wait_for(&full.pumps, 1));
+    nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
+    int before = atomic_load(&full.pumps);
+    char sink[FANOUT_SCRATCH];
+    for (int i = 0; i < 8; i++) /* room: the writer pumps it by itself */
+        CHECK(recv(full.peer, sink, sizeof sink, MSG_DONTWAIT) > 0 || errno == EAGAIN);
+    CHECK(wait_for(&full.pumps, before + 1));
+    peer_leaves(&full);
     fanout_destroy(f);
 }
 
-static void test_destroy_returns_parked_streams(void)
+static void test_kicks(void)
 {
     char err[128];
     fanout_t *f = fanout_create(1, err, sizeof err);
     stream_t s;
-    stream_park(&s, f, 0);
+    stream_adopt(&s, f, 0);
+    CHECK(wait_for(&s.pumps, 1));
+    fanout_kick(&s.client); /* a live stream: kicked, then pumped */
+    CHECK(wait_for(&s.kicks, 1));
+    CHECK(wait_for(&s.pumps, 2));
+    s.keep_after_release = 1; /* as if a fetch were still out */
+    CHECK_EQ_INT(shutdown(s.peer, SHUT_RDWR), 0);
+    CHECK(wait_for(&s.released, 1));
+    CHECK_EQ_INT(atomic_load(&s.freed), 0);
+    fanout_kick(&s.client); /* the fetch comes back: now it frees itself */
+    CHECK(wait_for(&s.freed, 1));
+    CHECK_EQ_INT(atomic_load(&s.pumps), 2);
+    close(s.peer);
+    fanout_destroy(f);
+}
+
+static void test_destroy_releases_every_stream(void)
+{
+    char err[128];
+    fanout_t *f = fanout_create(1, err, sizeof err);
+    stream_t s;
+    stream_adopt(&s, f, 0);
     CHECK(wait_for(&s.pumps, 1));
     fanout_destroy(f);
-    CHECK_EQ_INT(stream_finish(&s), FANOUT_RETURNED);
+    CHECK_EQ_INT(atomic_load(&s.freed), 1);
+    close(s.peer);
     CHECK(fanout_create(0, err, sizeof err) == NULL);
 }
 
 int main(void)
 {
-    test_wake_pumps_every_parked_stream();
+    test_wake_pumps_every_stream();
     test_wake_pumps_oldest_first();
     test_pump_verdicts();
-    test_destroy_returns_parked_streams();
+    test_kicks();
+    test_destroy_releases_every_stream();
     CHECK_DONE();
 }
