@@ -12,8 +12,8 @@
 #include <string.h>
 
 enum {
-    BACKFILL_QUEUE_MAX = 1024,   /* fetches waiting; past it a stream is told too-old */
-    BACKFILL_TIMEOUT_MS = 2000,  /* one answer */
+    BACKFILL_QUEUE_MAX = 1024,    /* fetches waiting; past it a stream is told too-old */
+    BACKFILL_TIMEOUT_MS = 2000,   /* one answer */
     BACKFILL_QUEUED_MAX_MS = 5000 /* a fetch that waited this long is not asked any more */
 };
 

@@ -41,8 +41,8 @@ struct fanout_client {
     fanout_release_fn release;
     fanout_kicked_fn kicked;
     struct writer *writer;
-    size_t slot;                /* index in its writer's list */
-    int waits_for_room;         /* EPOLLOUT is watched */
+    size_t slot;                     /* index in its writer's list */
+    int waits_for_room;              /* EPOLLOUT is watched */
     struct fanout_client *next;      /* in its writer's arrivals */
     struct fanout_client *kick_next; /* in its writer's kicks: one at a time per client */
 };

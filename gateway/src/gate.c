@@ -324,8 +324,8 @@ static int watch(gate_t *g, int fd, void *ptr, char *err, size_t errlen)
     return -1;
 }
 
-gate_t *gate_create(metrics_t *metrics, handoff_t *handoff, long header_timeout_ms,
-                    size_t head_max, char *err, size_t errlen)
+gate_t *gate_create(metrics_t *metrics, handoff_t *handoff, long header_timeout_ms, size_t head_max,
+                    char *err, size_t errlen)
 {
     gate_t *g = calloc(1, sizeof *g);
     char *head = malloc(head_max);

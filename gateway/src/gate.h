@@ -14,8 +14,8 @@ typedef struct gate gate_t;
  * header_timeout_ms, and hands over a head of head_max bytes unfinished (civetweb refuses
  * it). Each connection civetweb accepts from it is noted in handoff first. metrics and
  * handoff are borrowed. Returns NULL with a reason in err. */
-gate_t *gate_create(metrics_t *metrics, handoff_t *handoff, long header_timeout_ms,
-                    size_t head_max, char *err, size_t errlen);
+gate_t *gate_create(metrics_t *metrics, handoff_t *handoff, long header_timeout_ms, size_t head_max,
+                    char *err, size_t errlen);
 
 /* While on, every socket this thread starts listening on is one the gate will take over:
  * on around mg_start. */

@@ -122,8 +122,8 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
     rc = 0;
 out:
     atomic_store(&hub->draining, 1);
-    http_stop(http);        /* no new streams; no worker is held by one */
-    hub_close_streams(hub); /* the writers end every stream at their next pump */
+    http_stop(http);            /* no new streams; no worker is held by one */
+    hub_close_streams(hub);     /* the writers end every stream at their next pump */
     backfill_destroy(backfill); /* answers what is queued: its kicks reach the writers */
     bus_destroy(bus);           /* the bus thread wakes the writers: stop it first */
     hub->fanout = NULL;

@@ -43,7 +43,7 @@ typedef struct {
     _Atomic uint64_t sse_connections;
     _Atomic uint64_t sse_refused;
     _Atomic uint64_t sse_dropped_slow;
-    _Atomic uint64_t sse_resumes;       /* resumed exactly after their Last-Event-ID */
+    _Atomic uint64_t sse_resumes; /* resumed exactly after their Last-Event-ID */
     _Atomic uint64_t sse_resets[RESET_KINDS];
     _Atomic uint64_t sse_backfilled; /* events older than the ring sent from the replay */
     _Atomic uint64_t events_delivered;

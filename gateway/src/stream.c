@@ -370,9 +370,8 @@ static int send_due(stream_t *s, char *scratch, size_t cap)
     if (head > s->cur.pos) {
         uint64_t events = 0;
         int n = is_slow(s, head) ? -ERANGE
-                                 : cursor_collect(&s->cur, s->hub->ring, head, s->req.html,
-                                                  scratch, cap, &events, &s->oldest_ns,
-                                                  reset_encode, s);
+                                 : cursor_collect(&s->cur, s->hub->ring, head, s->req.html, scratch,
+                                                  cap, &events, &s->oldest_ns, reset_encode, s);
         if (n < 0) {
             drop_slow(s, "lag");
             return n;
@@ -463,13 +462,14 @@ int stream_open(hub_t *hub, fanout_t *fanout, backfill_t *backfill, int fd,
     if (s == NULL)
         return -ENOMEM;
     long drain = hub->cfg->drain_ms;
-    *s = (stream_t){.client = {.fd = fd, .pump = on_pump, .release = on_release, .kicked = on_kicked},
-                    .hub = hub,
-                    .backfill = backfill,
-                    .req = *req,
-                    .phase = PHASE_WARMING,
-                    .drain_offset_ms = drain > 0 ? (int64_t)arc4random_uniform((uint32_t)drain) : 0,
-                    .last_write_ns = clock_ns(CLOCK_MONOTONIC)};
+    *s = (stream_t){
+        .client = {.fd = fd, .pump = on_pump, .release = on_release, .kicked = on_kicked},
+        .hub = hub,
+        .backfill = backfill,
+        .req = *req,
+        .phase = PHASE_WARMING,
+        .drain_offset_ms = drain > 0 ? (int64_t)arc4random_uniform((uint32_t)drain) : 0,
+        .last_write_ns = clock_ns(CLOCK_MONOTONIC)};
     s->last_flush_ns = s->last_write_ns;
     int rc = fanout_adopt(fanout, &s->client);
     if (rc < 0)

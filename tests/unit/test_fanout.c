@@ -63,8 +63,8 @@ static void stream_adopt(stream_t *s, fanout_t *f, int verdict)
     CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     *s = (stream_t){.peer = sv[1]};
     atomic_store(&s->verdict, verdict);
-    s->client = (fanout_client_t){
-        .fd = sv[0], .pump = on_pump, .release = on_release, .kicked = on_kicked};
+    s->client =
+        (fanout_client_t){.fd = sv[0], .pump = on_pump, .release = on_release, .kicked = on_kicked};
     CHECK_EQ_INT(fanout_adopt(f, &s->client), 0);
 }
 
@@ -150,8 +150,8 @@ static void test_pump_verdicts(void)
     int small = 4096;
     CHECK_EQ_INT(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
     full = (stream_t){.peer = sv[1], .write = FANOUT_SCRATCH};
-    full.client = (fanout_client_t){
-        .fd = sv[0], .pump = on_pump, .release = on_release, .kicked = on_kicked};
+    full.client =
+        (fanout_client_t){.fd = sv[0], .pump = on_pump, .release = on_release, .kicked = on_kicked};
     CHECK_EQ_INT(fanout_adopt(f, &full.client), 0);
     CHECK(wait_for(&full.pumps, 1));
     nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);

@@ -4,8 +4,8 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <sched.h>
+#include <stdio.h>
 
 static void publish(ring_t *r, uint64_t epoch, uint64_t seq)
 {
