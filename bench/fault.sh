@@ -32,9 +32,7 @@
 # Options: --clients N, --quick, --pause-s S (after an operation has settled; default 10,
 # quick 5), --cut-s S (30), --ops "rolling kill ..." (a subset, in that order), --rev REV
 # (build the images from a git revision instead of the working tree), --keep (leave the
-# stack up), --gateway-threads N (default: clients + 128, at least 1024, so that two
-# gateways can hold every client during a fault and no 503 for capacity muddles the
-# numbers), --wait-others-s S (how long to wait for other projects' containers to end
+# stack up), --wait-others-s S (how long to wait for other projects' containers to end
 # before starting anyway, default 900).
 # Environment: RN_COMPOSE (compose command), RN_EXTRA_CA_CERTS (PEM text for the build),
 # RN_FAULT_PORT (18480), RN_BENCH_BUILD (where sse_load is built, /tmp/rn-bench-build).
@@ -42,7 +40,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-clients=2000 pause_s=10 cut_s=30 keep=0 rev="" threads="" wait_others_s=900
+clients=2000 pause_s=10 cut_s=30 keep=0 rev="" wait_others_s=900
 ops="rolling kill scale generator buscut netcut"
 while [ $# -gt 0 ]; do
   case $1 in
@@ -53,21 +51,19 @@ while [ $# -gt 0 ]; do
     --ops) ops=$2; shift ;;
     --rev) rev=$2; shift ;;
     --keep) keep=1 ;;
-    --gateway-threads) threads=$2; shift ;;
     --wait-others-s) wait_others_s=$2; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "fault.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
-for v in "$clients" "$pause_s" "$cut_s" "$wait_others_s" ${threads:+"$threads"}; do
+for v in "$clients" "$pause_s" "$cut_s" "$wait_others_s"; do
   [[ $v =~ ^[0-9]+$ ]] || { echo "fault.sh: $v is not a number" >&2; exit 2; }
 done
 for op in $ops; do
   [[ " rolling kill scale generator buscut netcut " == *" $op "* ]] ||
     { echo "fault.sh: unknown operation $op" >&2; exit 2; }
 done
-[ -n "$threads" ] || threads=$(( clients + 128 > 1024 ? clients + 128 : 1024 ))
 
 project=rnfault
 port=${RN_FAULT_PORT:-18480}
@@ -130,7 +126,7 @@ if [ -z "${RN_EXTRA_CA_CERTS:-}" ] && compgen -G '/usr/local/share/ca-certificat
   RN_EXTRA_CA_CERTS=$(cat /usr/local/share/ca-certificates/*.crt)
 fi
 export RN_EXTRA_CA_CERTS=${RN_EXTRA_CA_CERTS:-}
-export RN_TAG=rnfault RN_HTTP_ADDR=127.0.0.1 RN_HTTP_PORT=$port RN_GATEWAY_THREADS=$threads
+export RN_TAG=rnfault RN_HTTP_ADDR=127.0.0.1 RN_HTTP_PORT=$port
 export COMPOSE_DOCKER_CLI_BUILD=0 DOCKER_BUILDKIT=0
 compose() { timeout "${CT:-300}" "${compose_cmd[@]}" -f "$compose_file" -p "$project" "$@"; }
 

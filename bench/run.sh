@@ -72,7 +72,7 @@ start_ours() { # CLIENTS RATE
   "$bin/generator" --bind "tcp://127.0.0.1:$bus" --interval-us $((1000000 / $2)) --log-level warn &
   local gen=$!
   "$bin/gateway" --listen "127.0.0.1:$http" --connect "tcp://127.0.0.1:$bus" \
-    --threads $(($1 + 64)) --history 8192 --log-level warn --drain-ms 0 \
+    --history 8192 --log-level warn --drain-ms 0 \
     ${RN_BENCH_GATEWAY_ARGS:-} &
   local gw=$!
   pids+=("$gen" "$gw"); server_pids=("$gw" "$gen"); load_port=$http
