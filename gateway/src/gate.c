@@ -40,6 +40,7 @@ enum {
     GATE_ACCEPTS_PER_WAKE = 64,
     GATE_EVENTS = 64,
     GATE_PAUSE_MS = 100, /* out of file descriptors: stop accepting this long */
+    GATE_CLOSING_POLL_MS = 10,
 };
 
 typedef struct gate_conn {
@@ -63,6 +64,7 @@ struct gate {
     int epfd, bell_fd, stop_fd;
     pthread_t thread;
     _Atomic int running;
+    _Atomic int closing; /* civetweb is stopping: its master must not sleep in poll */
     gate_conn_t waiting; /* list sentinel: oldest first, so deadlines are in order */
     long n_waiting;
     int64_t paused_until_ms; /* 0: accepting */
@@ -401,6 +403,13 @@ int gate_start(gate_t *g, char *err, size_t errlen)
     return 0;
 }
 
+void gate_closing(gate_t *g)
+{
+    atomic_store_explicit(&g->closing, 1, memory_order_release);
+    if (eventfd_write(g->bell_fd, 1) < 0) /* ends the master's current poll */
+        log_warn("gate: cannot ring the bell", "errno=%d", errno);
+}
+
 void gate_destroy(gate_t *g)
 {
     if (g == NULL)
@@ -453,6 +462,12 @@ int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
     gate_t *g = master_gate;
     if (g == NULL || !atomic_load_explicit(&g->running, memory_order_acquire) || n == 0)
         return libc_poll(fds, n, timeout_ms);
+    /* civetweb's master polls with a timeout of seconds and checks for mg_stop only
+     * between polls, and the bell rings only for connections: once stopping, short
+     * naps let it see the stop at once. */
+    if (atomic_load_explicit(&g->closing, memory_order_acquire) &&
+        (timeout_ms < 0 || timeout_ms > GATE_CLOSING_POLL_MS))
+        timeout_ms = GATE_CLOSING_POLL_MS;
     struct pollfd bell = {.fd = g->bell_fd, .events = POLLIN};
     int rc = libc_poll(&bell, 1, timeout_ms);
     for (nfds_t i = 0; i < n; i++)

@@ -28,6 +28,10 @@ void gate_serve_this_thread(gate_t *gate);
 /* Starts the gate thread on the sockets recorded. Returns 0, or -1 with a reason in err. */
 int gate_start(gate_t *gate, char *err, size_t errlen);
 
+/* civetweb is about to stop (call just before mg_stop): its master thread's waits in
+ * poll() become short, so mg_stop does not wait out a whole poll timeout. */
+void gate_closing(gate_t *gate);
+
 /* Stops the gate and closes the connections still waiting. Call after mg_stop. */
 void gate_destroy(gate_t *gate);
 

@@ -295,6 +295,7 @@ void http_stop(http_server_t *srv)
 {
     if (srv == NULL)
         return;
+    gate_closing(srv->gate);
     mg_stop(srv->ctx);
     server_free(srv);
 }
