@@ -7,7 +7,8 @@ import subprocess
 import os
 import unittest
 
-from harness import BIN, SSEClient, SystemTest, http_get, metrics, parse_id, wait_until
+from harness import (BIN, SSEClient, SystemTest, free_port, http_get, metrics, parse_id,
+                     wait_until)
 
 
 class StreamHandoffTest(SystemTest):
@@ -91,6 +92,23 @@ class StreamHandoffTest(SystemTest):
             self.assertTrue(data.startswith(b"HTTP/1.1 200"), data)
         finally:
             s.close()
+
+    def test_a_stream_that_arrives_while_warming_is_held_not_refused(self):
+        """A browser's EventSource takes any non-200 as final: a stream that comes while
+        the gateway still waits for its history gets 200 and its events once warm."""
+        port = free_port()
+        endpoint = f"tcp://127.0.0.1:{port}"
+        _, url = self.gateway(endpoint, ["--warm-timeout-ms", "20000"], ready=False)
+        self.assertEqual(http_get(url + "/readyz")[2], b"generator down\n")
+        early = SSEClient(url)
+        self.assertEqual(early.status, 200)
+        self.assertIsNone(early.next_event(timeout=0.5), "nothing before the history")
+        self.generator(port=port, interval_ms=50)
+        first = early.events(3, timeout=15)
+        ids = [parse_id(e["id"]) for e in first]
+        self.assertEqual([s for _, s in ids], list(range(ids[0][1], ids[0][1] + 3)))
+        self.assertNotIn("reset", [e.get("event") for e in first])
+        early.close()
 
     def test_tls_on_the_gateway_is_refused_with_a_clear_error(self):
         r = subprocess.run([os.path.join(BIN, "gateway"), "--listen", "127.0.0.1:8443s",
