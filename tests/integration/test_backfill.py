@@ -120,8 +120,8 @@ class BackfillTest(SystemTest):
         print(f"replay connections through the proxy: {proxy.accepted}; backfill requests: "
               + ", ".join(f"{k[k.index('=') + 2:-2]} {int(v)}" for k, v in m.items()
                           if k.startswith("rn_gateway_backfill_requests_total")))
-        self.assertFalse(wrong, f"{len(wrong)} of {READERS} readers were not sent every event "
-                         f"after their id, in order; reader {wrong[0][0]} got {wrong[0][1]}"
+        self.assertEqual(len(wrong), 0, f"{len(wrong)} of {READERS} readers were not sent every "
+                         f"event after their id, in order; reader {wrong[0][0]} got {wrong[0][1]}"
                          if wrong else "")
         self.assertEqual(m['rn_gateway_sse_resets_total{reason="too-old"}'], 0)
         # One for the bus thread, one shared by every stream; a reconnect after a timeout
