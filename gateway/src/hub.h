@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct backfill;
 struct fanout;
 struct gate;
 
@@ -32,16 +33,17 @@ typedef struct hub_s {
     _Atomic int warm;                 /* history filled from the generator (or given up on) */
     _Atomic int warm_complete;        /* ... and it got everything it asked for */
     /* The generator's replay socket, once known: written by the bus thread (again when a
-     * restarted generator announces another port), read by streams that fetch what is
-     * older than the ring; both under replay_lock. */
+     * restarted generator announces another port), read by the backfill fetcher before
+     * each request; both under replay_lock. */
     pthread_mutex_t replay_lock;
     char replay_endpoint[256];
     _Atomic int replay_known;
-    _Atomic int backfills; /* streams fetching from the replay socket now */
-    void *zmq_context;     /* borrowed from main */
-    int wake_fd;           /* eventfd: wakes the bus thread (clients 0<->1, stop) */
-    struct fanout *fanout; /* borrowed from main; NULL: every stream on its worker */
-    struct gate *gate;     /* borrowed from http.c: civetweb's master accepts through it */
+    void *zmq_context;         /* borrowed from main */
+    int wake_fd;               /* eventfd: wakes the bus thread (clients 0<->1, stop) */
+    struct fanout *fanout;     /* borrowed from main; NULL: every stream on its worker */
+    struct backfill *backfill; /* borrowed from main: fetches older than the ring for
+                                * streams; NULL: none (a resume that old gets a reset) */
+    struct gate *gate;         /* borrowed from http.c: civetweb's master accepts through it */
 } hub_t;
 
 int hub_init(hub_t *hub, const gateway_config_t *cfg) __attribute__((warn_unused_result));

@@ -1,5 +1,6 @@
 /* main.c -- the gateway: wiring, signals, periodic client counts and orderly shutdown. */
 #include "assets.h"
+#include "backfill.h"
 #include "bus.h"
 #include "clock.h"
 #include "config.h"
@@ -88,6 +89,24 @@ static void drain(hub_t *hub, const sigset_t *signals)
     log_info("closing streams", "clients=%ld", atomic_load(&hub->clients));
 }
 
+/* The backfill fetcher asks where the replay socket is: where the bus thread found it. */
+static int replay_endpoint(void *hub, char *out, size_t cap)
+{
+    return hub_replay_endpoint(hub, out, cap);
+}
+
+static backfill_t *start_backfill(hub_t *hub, void *context, char *err, size_t errlen)
+{
+    const gateway_config_t *cfg = hub->cfg;
+    backfill_deps_t deps = {.zmq_context = context,
+                            .endpoint = replay_endpoint,
+                            .endpoint_ctx = hub,
+                            .curve_server_key_file = cfg->curve_server_key_file,
+                            .curve_secret_key_file = cfg->curve_secret_key_file,
+                            .metrics = &hub->metrics};
+    return backfill_create(&deps, err, errlen);
+}
+
 static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
 {
     char err[512];
@@ -96,11 +115,17 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
     bus_t *bus = context ? bus_create(context, hub, err, sizeof err) : NULL;
     http_server_t *http = NULL;
     fanout_t *fanout = NULL;
+    backfill_t *backfill = NULL;
     int rc = 1;
     if (bus == NULL || bus_start(bus) < 0) {
         log_error("cannot start", "error=\"%s\"", bus ? "bus thread" : err);
         goto out;
     }
+    if ((backfill = start_backfill(hub, context, err, sizeof err)) == NULL) {
+        log_error("cannot start", "error=\"%s\"", err);
+        goto out;
+    }
+    hub->backfill = backfill;
     long writers = hub->cfg->writers;
     if (writers > 0 && (fanout = fanout_create((int)writers, err, sizeof err)) == NULL) {
         log_error("cannot start", "error=\"%s\"", err);
@@ -123,11 +148,14 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
     rc = 0;
 out:
     atomic_store(&hub->draining, 1);
-    hub_close_streams(hub); /* SSE handlers return, so mg_stop can join them */
+    hub_close_streams(hub);  /* SSE handlers return, so mg_stop can join them */
+    backfill_stop(backfill); /* ... those waiting for a fetch too */
     http_stop(http);
     bus_destroy(bus); /* the bus thread wakes the writers: stop it first */
     hub->fanout = NULL;
     fanout_destroy(fanout);
+    hub->backfill = NULL;
+    backfill_destroy(backfill);
     if (context)
         zmq_ctx_term(context);
     return rc;

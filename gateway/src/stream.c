@@ -5,13 +5,13 @@
  * fills up. */
 #include "stream.h"
 
+#include "backfill.h"
 #include "clock.h"
 #include "continuity.h"
 #include "cursor.h"
 #include "fanout.h"
 #include "frame.h"
 #include "log.h"
-#include "replay_client.h"
 #include "response.h"
 #include "sockfd.h"
 #include "sse.h"
@@ -26,18 +26,13 @@
 
 enum { STREAM_BUF = FANOUT_SCRATCH };
 
-/* Backfills from the generator at once, each with its own replay socket; beyond this a
- * client resuming from before our history gets `reset: too-old` as before. */
 /* A stream is slow only if the event it is behind on came this long ago: a refill from
  * the generator puts every stream far behind at once, which is not theirs to answer. */
 static const int64_t LAG_GRACE_NS = 1000 * 1000000LL;
 
-enum {
-    BACKFILLS_MAX = 64,
-    BACKFILL_TIMEOUT_MS = 2000,
-    BACKFILL_EVENTS_MAX = 100000,
-    BACKFILL_ROUNDS = 4
-};
+/* What one resume may fetch from the generator, in requests of up to
+ * WIRE_REPLAY_EVENTS_MAX events, each queued behind the other streams' (backfill.c). */
+enum { BACKFILL_EVENTS_MAX = 100000, BACKFILL_ROUNDS = 4 };
 
 /* How often a client adds its write counters to the shared ones. */
 static const int64_t FLUSH_NS = 100 * 1000000;
@@ -285,22 +280,24 @@ static int send_fetched(stream_t *s, const wire_number_t *events, size_t count)
     return len > 0 ? send_events(s, s->buf, len, batch) : 0;
 }
 
-/* Fetches s->cur.fill_from..fill_to of the client's epoch and sends them. Returns how many
- * were sent, or <0 to close. */
-static int fetch_and_send(stream_t *s, replay_client_t *client, wire_number_t *events)
+/* Fetches s->cur.fill_from..fill_to of the client's epoch and sends them. Each request
+ * is finished before its events are written, so a client that reads slowly holds
+ * nothing of the fetcher. Returns how many were sent, or <0 to close. */
+static int fetch_and_send(stream_t *s, wire_number_t *events)
 {
     long sent = 0;
     wire_replay_reply_t reply = {.events = events};
     uint64_t from = s->cur.fill_from, to = s->cur.fill_to;
     while (from <= to && sent < BACKFILL_EVENTS_MAX) {
         wire_replay_request_t req = {s->cur.held.epoch, from, to};
-        if (replay_client_fetch(client, &req, &reply, BACKFILL_TIMEOUT_MS) < 0 ||
-            reply.epoch != req.epoch || reply.count == 0)
+        int rc = backfill_fetch(s->hub->backfill, &req, &reply);
+        if (rc == -ESHUTDOWN) /* the gateway stops: the stream ends, with no reset */
+            return rc;
+        if (rc < 0 || reply.epoch != req.epoch || reply.count == 0)
             break;
         if (events[0].seq != from && sent == 0) /* the generator no longer has the first */
             break;
-        int rc = send_fetched(s, events, reply.count);
-        if (rc < 0)
+        if ((rc = send_fetched(s, events, reply.count)) < 0)
             return rc;
         sent += (long)reply.count;
         from = events[reply.count - 1].seq + 1;
@@ -311,11 +308,11 @@ static int fetch_and_send(stream_t *s, replay_client_t *client, wire_number_t *e
 /* Fetches and sends until the ring holds what follows: by the time one fetch is sent
  * the ring may have moved on past it (a slow client, a fast stream), so ask again up to
  * its newest, a few times. Returns the events sent, or <0 to close. */
-static int fetch_until_ring(stream_t *s, replay_client_t *client, wire_number_t *events)
+static int fetch_until_ring(stream_t *s, wire_number_t *events)
 {
     long total = 0;
     for (int round = 0; round < BACKFILL_ROUNDS; round++) {
-        int sent = fetch_and_send(s, client, events);
+        int sent = fetch_and_send(s, events);
         if (sent <= 0)
             return sent < 0 ? sent : (int)total;
         total += sent;
@@ -326,25 +323,18 @@ static int fetch_until_ring(stream_t *s, replay_client_t *client, wire_number_t 
 }
 
 /* A client resuming from before our history: what the generator still holds of the gap
- * is fetched from its replay socket and sent before the ring's events. If it holds none,
- * the client is told (`reset: too-old`) and goes on live. Returns 0, or <0 to close. */
-static int backfill(stream_t *s)
+ * is fetched through the gateway's one fetcher and sent before the ring's events. If it
+ * holds none, or the fetcher's queue is full or too slow, the client is told
+ * (`reset: too-old`) and goes on live. Returns 0, or <0 to close. */
+static int fill_from_generator(stream_t *s)
 {
     hub_t *hub = s->hub;
-    const gateway_config_t *cfg = hub->cfg;
-    char err[256], endpoint[sizeof hub->replay_endpoint];
     int sent = 0;
-    if (atomic_fetch_add(&hub->backfills, 1) < BACKFILLS_MAX && stream_buffer(s) &&
-        hub_replay_endpoint(hub, endpoint, sizeof endpoint) == 0) {
-        replay_client_t *client =
-            replay_client_create(hub->zmq_context, endpoint, cfg->curve_server_key_file,
-                                 cfg->curve_secret_key_file, err, sizeof err);
+    if (hub->backfill && stream_buffer(s)) {
         wire_number_t *events = malloc(WIRE_REPLAY_EVENTS_MAX * sizeof *events);
-        sent = client && events ? fetch_until_ring(s, client, events) : 0;
+        sent = events ? fetch_until_ring(s, events) : 0;
         free(events);
-        replay_client_destroy(client);
     }
-    atomic_fetch_sub(&hub->backfills, 1);
     if (sent < 0)
         return sent;
     if (sent > 0) {
@@ -499,7 +489,7 @@ int stream_serve(struct mg_connection *conn, hub_t *hub)
     start_position(&s);
     rc = send_preamble(&s);
     if (rc == 0 && s.cur.fill_from)
-        rc = backfill(&s);
+        rc = fill_from_generator(&s);
     while (rc == 0)
         rc = can_park(&s) ? park(&s) : pump(&s);
     metrics_writes_flush(&hub->metrics, &s.writes);
