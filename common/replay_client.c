@@ -18,6 +18,7 @@ enum { REPLY_MAX_BYTES = 256 * 1024 };
 struct replay_client {
     void *context;
     void *socket; /* NULL until needed, and after a timeout */
+    uint64_t opened;
     char endpoint[256];
     char server_key[512], secret_key[512];
 };
@@ -30,8 +31,10 @@ static void *open_socket(replay_client_t *c, char *err, size_t errlen)
         zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size) != 0) {
         snprintf(err, errlen, "cannot create the replay socket: %s", zmq_strerror(zmq_errno()));
     } else if (curve_client_from_flags(socket, c->server_key, c->secret_key, err, errlen) == 0) {
-        if (zmq_connect(socket, c->endpoint) == 0)
+        if (zmq_connect(socket, c->endpoint) == 0) {
+            c->opened++;
             return socket;
+        }
         snprintf(err, errlen, "cannot connect to replay '%s': %s", c->endpoint,
                  zmq_strerror(zmq_errno()));
     }
@@ -73,6 +76,11 @@ void replay_client_destroy(replay_client_t *c)
 const char *replay_client_endpoint(const replay_client_t *c)
 {
     return c->endpoint;
+}
+
+uint64_t replay_client_opened(const replay_client_t *c)
+{
+    return c->opened;
 }
 
 static int send_request(void *socket, const wire_replay_request_t *req)

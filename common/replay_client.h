@@ -22,6 +22,10 @@ void replay_client_destroy(replay_client_t *client);
 
 const char *replay_client_endpoint(const replay_client_t *client);
 
+/* Sockets opened so far: the one made at create, and one for each fetch after a timeout
+ * closed the last. Each is a connection (and a CURVE handshake) at the replay socket. */
+uint64_t replay_client_opened(const replay_client_t *client);
+
 /* Sends req and waits up to timeout_ms for the reply, decoded into reply, whose events
  * array must hold WIRE_REPLAY_EVENTS_MAX. Returns 0, -ETIMEDOUT, -EPROTO for an answer
  * that breaks the contract or refuses the request (reply->error says why), or -errno. */

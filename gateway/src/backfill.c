@@ -1,4 +1,5 @@
-/* backfill.c -- the fetcher thread: one replay client for every stream; see backfill.h. */
+/* backfill.c -- fetches for streams: one replay connection, a bounded FIFO of requests,
+ * one thread that answers them in order. */
 #include "backfill.h"
 
 #include "clock.h"
@@ -11,147 +12,248 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum {
-    BACKFILL_QUEUE_MAX = 1024,    /* fetches waiting; past it a stream is told too-old */
-    BACKFILL_TIMEOUT_MS = 2000,   /* one answer */
-    BACKFILL_QUEUED_MAX_MS = 5000 /* a fetch that waited this long is not asked any more */
-};
+/* One round trip on a LAN is a few ms (1,000 events are about 45 KB), so a full queue
+ * (BACKFILL_QUEUE_MAX) drains within seconds; a request still waiting after QUEUE_WAIT_MS
+ * is not fetched (its client is told `reset: too-old`). A fetch that takes
+ * FETCH_TIMEOUT_MS holds the queue up that long once, then the socket is made anew (lazy
+ * pirate). */
+enum { QUEUE_WAIT_MS = 5000, FETCH_TIMEOUT_MS = 1000 };
 
 struct backfill {
-    hub_t *hub;
-    void *zmq_context;
+    backfill_deps_t deps;
+    char server_key[512], secret_key[512];
     pthread_t thread;
-    int started;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    int stopping;                  /* under lock */
-    backfill_fetch_t *head, *tail; /* under lock: oldest first */
-    long queued;                   /* under lock */
-    replay_client_t *client;       /* the thread's own: made when first needed */
-    char endpoint[256];            /* the client's */
+    /* Under lock: */
+    backfill_request_t *head, *tail; /* waiting, oldest first */
+    size_t queued;
+    backfill_request_t *current; /* being fetched; NULL once done or withdrawn */
+    int stopping;
+    /* The thread's own: */
+    replay_client_t *client; /* NULL until the first request, and after a failed create */
+    wire_number_t *fetched;  /* WIRE_REPLAY_EVENTS_MAX, each answer before it is copied */
 };
 
-static backfill_fetch_t *take(backfill_t *b, int64_t *queued_ms)
-{
-    pthread_mutex_lock(&b->lock);
-    while (b->head == NULL && !b->stopping)
-        pthread_cond_wait(&b->wake, &b->lock);
-    backfill_fetch_t *f = b->head;
-    if (f != NULL) {
-        b->head = f->next;
-        if (b->head == NULL)
-            b->tail = NULL;
-        b->queued--;
-        *queued_ms = f->queued_ms;
-    }
-    pthread_mutex_unlock(&b->lock);
-    return f;
-}
+static void *run(void *arg);
 
-/* The replay client for the endpoint the heartbeats announce now (a restarted generator
- * may announce another): one connection, kept. */
-static replay_client_t *client_for_now(backfill_t *b)
-{
-    char endpoint[sizeof b->endpoint], err[256];
-    if (hub_replay_endpoint(b->hub, endpoint, sizeof endpoint) < 0)
-        return NULL;
-    if (b->client != NULL && strcmp(endpoint, b->endpoint) == 0)
-        return b->client;
-    replay_client_destroy(b->client);
-    const gateway_config_t *cfg = b->hub->cfg;
-    b->client = replay_client_create(b->zmq_context, endpoint, cfg->curve_server_key_file,
-                                     cfg->curve_secret_key_file, err, sizeof err);
-    if (b->client == NULL) {
-        log_warn("backfill: no replay client", "error=\"%s\"", err);
-        return NULL;
-    }
-    snprintf(b->endpoint, sizeof b->endpoint, "%s", endpoint);
-    metrics_add(&b->hub->metrics.replay_connections, 1);
-    return b->client;
-}
-
-static void answer(backfill_t *b, backfill_fetch_t *f, int64_t queued_ms)
-{
-    if (clock_mono_ms() - queued_ms > BACKFILL_QUEUED_MAX_MS) {
-        f->rc = -ETIMEDOUT;
-        return;
-    }
-    replay_client_t *client = client_for_now(b);
-    f->rc = client ? replay_client_fetch(client, &f->req, &f->reply, BACKFILL_TIMEOUT_MS) : -ENOENT;
-    metrics_add(f->rc == 0 ? &b->hub->metrics.backfill_answered : &b->hub->metrics.replay_failures,
-                1);
-}
-
-static void *fetcher_main(void *arg)
-{
-    backfill_t *b = arg;
-    backfill_fetch_t *f;
-    int64_t queued_ms = 0;
-    while ((f = take(b, &queued_ms)) != NULL) {
-        answer(b, f, queued_ms);
-        f->done(f);
-    }
-    replay_client_destroy(b->client);
-    b->client = NULL;
-    return NULL;
-}
-
-backfill_t *backfill_create(hub_t *hub, void *zmq_context, char *err, size_t errlen)
+backfill_t *backfill_create(const backfill_deps_t *deps, char *err, size_t errlen)
 {
     backfill_t *b = calloc(1, sizeof *b);
-    if (b == NULL) {
-        snprintf(err, errlen, "out of memory");
+    if (b == NULL || (b->fetched = calloc(WIRE_REPLAY_EVENTS_MAX, sizeof *b->fetched)) == NULL) {
+        snprintf(err, errlen, "out of memory for the backfill fetcher");
+        free(b);
         return NULL;
     }
-    b->hub = hub;
-    b->zmq_context = zmq_context;
-    if (pthread_mutex_init(&b->lock, NULL) != 0 || pthread_cond_init(&b->wake, NULL) != 0 ||
-        pthread_create(&b->thread, NULL, fetcher_main, b) != 0) {
-        snprintf(err, errlen, "cannot start the backfill thread");
+    b->deps = *deps;
+    snprintf(b->server_key, sizeof b->server_key, "%s", deps->curve_server_key_file);
+    snprintf(b->secret_key, sizeof b->secret_key, "%s", deps->curve_secret_key_file);
+    int rc = pthread_mutex_init(&b->lock, NULL);
+    if (rc == 0 && (rc = pthread_cond_init(&b->wake, NULL)) != 0)
+        pthread_mutex_destroy(&b->lock);
+    if (rc == 0 && (rc = pthread_create(&b->thread, NULL, run, b)) != 0) {
+        pthread_cond_destroy(&b->wake);
+        pthread_mutex_destroy(&b->lock);
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the backfill fetcher: %s", strerror(rc));
+        free(b->fetched);
         free(b);
         return NULL;
     }
     return b;
 }
 
-void backfill_destroy(backfill_t *b)
+/* Under lock: the request leaves the fetcher with result rc, counted as outcome. */
+static void complete(backfill_t *b, backfill_request_t *req, int rc, metrics_backfill_t outcome)
+{
+    metrics_t *m = b->deps.metrics;
+    metrics_add(&m->backfill_requests[outcome], 1);
+    atomic_fetch_sub_explicit(&m->backfill_pending, 1, memory_order_relaxed);
+    req->result = rc;
+    req->on_done(req);
+}
+
+int backfill_submit(backfill_t *b, backfill_request_t *req)
+{
+    metrics_t *m = b->deps.metrics;
+    pthread_mutex_lock(&b->lock);
+    int rc = b->stopping ? -ESHUTDOWN : b->queued >= BACKFILL_QUEUE_MAX ? -EAGAIN : 0;
+    if (rc == 0) {
+        req->next = NULL;
+        req->deadline_ms = clock_mono_ms() + QUEUE_WAIT_MS;
+        if (b->tail)
+            b->tail->next = req;
+        else
+            b->head = req;
+        b->tail = req;
+        b->queued++;
+        metrics_add(&m->backfill_pending, 1);
+        pthread_cond_signal(&b->wake);
+    }
+    pthread_mutex_unlock(&b->lock);
+    if (rc < 0)
+        metrics_add(&m->backfill_requests[BACKFILL_REFUSED], 1);
+    return rc;
+}
+
+/* Under lock: takes req out of the queue. Returns whether it was there. */
+static int unlink_queued(backfill_t *b, backfill_request_t *req)
+{
+    backfill_request_t *prev = NULL;
+    for (backfill_request_t *at = b->head; at; prev = at, at = at->next) {
+        if (at != req)
+            continue;
+        if (prev)
+            prev->next = at->next;
+        else
+            b->head = at->next;
+        if (b->tail == at)
+            b->tail = prev;
+        b->queued--;
+        return 1;
+    }
+    return 0;
+}
+
+int backfill_cancel(backfill_t *b, backfill_request_t *req)
+{
+    pthread_mutex_lock(&b->lock);
+    int withdrawn = unlink_queued(b, req);
+    if (!withdrawn && b->current == req) {
+        b->current = NULL; /* the thread drops the answer when it comes */
+        withdrawn = 1;
+    }
+    if (withdrawn) {
+        metrics_add(&b->deps.metrics->backfill_requests[BACKFILL_CANCELLED], 1);
+        atomic_fetch_sub_explicit(&b->deps.metrics->backfill_pending, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return withdrawn ? 0 : -EALREADY;
+}
+
+void backfill_stop(backfill_t *b)
 {
     if (b == NULL)
         return;
     pthread_mutex_lock(&b->lock);
     b->stopping = 1;
-    backfill_fetch_t *f = b->head;
-    b->head = b->tail = NULL;
+    while (b->head) {
+        backfill_request_t *req = b->head;
+        (void)unlink_queued(b, req);
+        complete(b, req, -ESHUTDOWN, BACKFILL_CANCELLED);
+    }
+    if (b->current) {
+        complete(b, b->current, -ESHUTDOWN, BACKFILL_CANCELLED);
+        b->current = NULL;
+    }
     pthread_cond_signal(&b->wake);
     pthread_mutex_unlock(&b->lock);
-    for (backfill_fetch_t *next; f != NULL; f = next) {
-        next = f->next;
-        f->rc = -ESHUTDOWN;
-        f->done(f);
-    }
+}
+
+void backfill_destroy(backfill_t *b)
+{
+    if (b == NULL)
+        return;
+    backfill_stop(b);
     pthread_join(b->thread, NULL);
     pthread_cond_destroy(&b->wake);
     pthread_mutex_destroy(&b->lock);
+    replay_client_destroy(b->client);
+    free(b->fetched);
     free(b);
 }
 
-int backfill_submit(backfill_t *b, backfill_fetch_t *f)
+/* The client for the replay socket where it is now: kept while the endpoint stays, made
+ * anew when a restarted generator announced another. NULL while unknown or on failure. */
+static replay_client_t *client_for_endpoint(backfill_t *b, char *err, size_t errlen)
 {
-    f->next = NULL;
-    f->queued_ms = clock_mono_ms();
+    char endpoint[256];
+    if (b->deps.endpoint(b->deps.endpoint_ctx, endpoint, sizeof endpoint) < 0) {
+        snprintf(err, errlen, "the replay endpoint is not known");
+        return NULL;
+    }
+    if (b->client && strcmp(replay_client_endpoint(b->client), endpoint) == 0)
+        return b->client;
+    replay_client_destroy(b->client);
+    b->client = replay_client_create(b->deps.zmq_context, endpoint, b->server_key, b->secret_key,
+                                     err, errlen);
+    if (b->client)
+        metrics_add(&b->deps.metrics->replay_connections[REPLAY_BY_BACKFILL], 1);
+    return b->client;
+}
+
+/* One round trip for range, into reply (the thread's own array), or <0 with the reason
+ * in why. Not under lock. */
+static int fetch(backfill_t *b, const wire_replay_request_t *range, wire_replay_reply_t *reply,
+                 char *why, size_t cap)
+{
+    replay_client_t *client = client_for_endpoint(b, why, cap);
+    if (client == NULL)
+        return -ENOTCONN;
+    uint64_t opened = replay_client_opened(client);
+    int rc = replay_client_fetch(client, range, reply, FETCH_TIMEOUT_MS);
+    metrics_add(&b->deps.metrics->replay_connections[REPLAY_BY_BACKFILL],
+                replay_client_opened(client) - opened);
+    if (rc < 0)
+        snprintf(why, cap, "%s", rc == -EPROTO && reply->error[0] ? reply->error : strerror(-rc));
+    return rc;
+}
+
+/* Under lock: hands the answer to the request, unless it was withdrawn meanwhile. A
+ * failure is logged the first time, then every power of two. */
+static void deliver(backfill_t *b, backfill_request_t *req, int rc,
+                    const wire_replay_reply_t *reply, const char *why)
+{
+    if (b->current != req)
+        return;
+    b->current = NULL;
+    if (rc < 0) {
+        complete(b, req, rc, BACKFILL_FAILED);
+        uint64_t total = metrics_get(&b->deps.metrics->backfill_requests[BACKFILL_FAILED]);
+        if ((total & (total - 1)) == 0)
+            log_warn("backfill request failed", "error=\"%s\" total=%llu", why,
+                     (unsigned long long)total);
+        return;
+    }
+    req->reply = *reply;
+    req->reply.events = req->events;
+    memcpy(req->events, reply->events, reply->count * sizeof *reply->events);
+    complete(b, req, 0, BACKFILL_ANSWERED);
+}
+
+/* Under lock: the oldest request, or NULL once stopping. Expired ones are answered on
+ * the way, without a fetch. */
+static backfill_request_t *next_request(backfill_t *b)
+{
+    for (;;) {
+        while (!b->stopping && b->head == NULL)
+            pthread_cond_wait(&b->wake, &b->lock);
+        if (b->stopping)
+            return NULL;
+        backfill_request_t *req = b->head;
+        (void)unlink_queued(b, req);
+        if (clock_mono_ms() <= req->deadline_ms)
+            return req;
+        complete(b, req, -ETIME, BACKFILL_EXPIRED);
+    }
+}
+
+static void *run(void *arg)
+{
+    backfill_t *b = arg;
+    wire_replay_reply_t reply = {.events = b->fetched};
+    char why[256];
     pthread_mutex_lock(&b->lock);
-    int rc = b->stopping ? -ESHUTDOWN : b->queued >= BACKFILL_QUEUE_MAX ? -EBUSY : 0;
-    if (rc == 0) {
-        if (b->tail != NULL)
-            b->tail->next = f;
-        else
-            b->head = f;
-        b->tail = f;
-        b->queued++;
-        pthread_cond_signal(&b->wake);
+    backfill_request_t *req;
+    while ((req = next_request(b)) != NULL) {
+        wire_replay_request_t range = req->range;
+        b->current = req;
+        pthread_mutex_unlock(&b->lock);
+        int rc = fetch(b, &range, &reply, why, sizeof why);
+        pthread_mutex_lock(&b->lock);
+        deliver(b, req, rc, &reply, why);
     }
     pthread_mutex_unlock(&b->lock);
-    if (rc == -EBUSY)
-        metrics_add(&b->hub->metrics.backfill_refused, 1);
-    return rc;
+    return NULL;
 }

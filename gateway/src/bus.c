@@ -39,7 +39,12 @@ struct bus {
     uint64_t malformed_logged; /* total when we last logged malformed messages */
     int wake_pending;          /* events published that readers were not woken for yet */
     int64_t last_wake_ms;
-    replay_client_t *replay;        /* the generator's replay socket; NULL until known */
+    /* The bus's own connection to the generator's replay socket, NULL until known. Not the
+     * streams' fetcher (backfill.c): the bus fetches on the live path (a gap holds back
+     * every event after it), so it must never queue behind streams' requests, and it
+     * fetches rarely (warm-up, gaps), so its own connection costs one handshake per
+     * gateway, not one per fetch. */
+    replay_client_t *replay;
     wire_number_t *fetched;         /* WIRE_REPLAY_EVENTS_MAX, for each answer */
     int64_t replay_retry_ms;        /* after a failed request: not before this */
     int64_t warm_deadline_ms;       /* 0 until the first heartbeat */
@@ -166,6 +171,16 @@ static void replay_failed(bus_t *bus, int rc, const wire_replay_reply_t *reply)
                  (unsigned long long)total);
 }
 
+/* One request, counting the connection a fresh socket (after a timeout) opens. */
+static int fetch_counted(bus_t *bus, const wire_replay_request_t *req, wire_replay_reply_t *reply)
+{
+    uint64_t opened = replay_client_opened(bus->replay);
+    int rc = replay_client_fetch(bus->replay, req, reply, REPLAY_TIMEOUT_MS);
+    metrics_add(&bus->hub->metrics.replay_connections[REPLAY_BY_BUS],
+                replay_client_opened(bus->replay) - opened);
+    return rc;
+}
+
 /* Fetches from..to of epoch from the generator and relays what it still holds, in
  * order. Returns 0, or -errno when a request failed (the rest may come later). */
 static int fetch_range(bus_t *bus, uint64_t epoch, uint64_t from, uint64_t to)
@@ -173,9 +188,9 @@ static int fetch_range(bus_t *bus, uint64_t epoch, uint64_t from, uint64_t to)
     wire_replay_reply_t reply = {.events = bus->fetched};
     while (from <= to) {
         wire_replay_request_t req = {epoch, from, to};
-        int rc = replay_client_fetch(bus->replay, &req, &reply, REPLAY_TIMEOUT_MS);
+        int rc = fetch_counted(bus, &req, &reply);
         if (rc == -ETIMEDOUT) /* once more on a fresh socket: a restarted generator */
-            rc = replay_client_fetch(bus->replay, &req, &reply, REPLAY_TIMEOUT_MS);
+            rc = fetch_counted(bus, &req, &reply);
         if (rc < 0) {
             replay_failed(bus, rc, &reply);
             return rc;
@@ -257,6 +272,7 @@ static void find_replay(bus_t *bus, const wire_heartbeat_t *hb)
         log_error("replay unavailable", "error=\"%s\"", err);
         return;
     }
+    metrics_add(&hub->metrics.replay_connections[REPLAY_BY_BUS], 1);
     bus->replay_retry_ms = 0;
     hub_set_replay_endpoint(hub, endpoint);
     log_info("replay", "endpoint=%s", endpoint);
@@ -395,7 +411,7 @@ static void wake_readers(bus_t *bus)
     int64_t now = clock_mono_ms();
     if (!bus->wake_pending || now - bus->last_wake_ms < bus->hub->cfg->coalesce_ms)
         return;
-    hub_wake_streams(bus->hub);
+    hub_release_events(bus->hub);
     bus->wake_pending = 0;
     bus->last_wake_ms = now;
 }

@@ -44,6 +44,12 @@ void hub_wake_bus(hub_t *hub)
     (void)eventfd_write(hub->wake_fd, 1);
 }
 
+void hub_release_events(hub_t *hub)
+{
+    atomic_store_explicit(&hub->released, ring_head(hub->ring), memory_order_release);
+    hub_wake_streams(hub);
+}
+
 void hub_wake_streams(hub_t *hub)
 {
     if (hub->fanout)

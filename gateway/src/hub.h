@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct backfill;
 struct fanout;
 struct gate;
 
@@ -28,11 +29,14 @@ typedef struct hub_s {
     _Atomic int64_t behind_since_ms;  /* the generator has published events we have not
                                        * relayed since then; 0: caught up */
     _Atomic uint64_t epoch;           /* the generator's current epoch, 0: none seen */
+    _Atomic uint64_t released;        /* ring positions below it may be sent: the bus
+                                       * releases what it published when it wakes the
+                                       * writers, at most once per --coalesce-ms */
     _Atomic int warm;                 /* history filled from the generator (or given up on) */
     _Atomic int warm_complete;        /* ... and it got everything it asked for */
     /* The generator's replay socket, once known: written by the bus thread (again when a
-     * restarted generator announces another port), read by streams that fetch what is
-     * older than the ring; both under replay_lock. */
+     * restarted generator announces another port), read by the backfill fetcher before
+     * each request; both under replay_lock. */
     pthread_mutex_t replay_lock;
     char replay_endpoint[256];
     _Atomic int replay_known;
@@ -50,8 +54,11 @@ void hub_deinit(hub_t *hub);
 int hub_client_enter(hub_t *hub) __attribute__((warn_unused_result));
 void hub_client_leave(hub_t *hub);
 
-/* Wakes every stream: after publishing, and periodically so idle streams send their
- * heartbeats and deadlines are kept. */
+/* Releases every event published so far to the streams and wakes them (the bus thread). */
+void hub_release_events(hub_t *hub);
+
+/* Wakes every stream, periodically, so idle streams send their heartbeats and deadlines
+ * are kept; it releases no event, so coalescing holds. */
 void hub_wake_streams(hub_t *hub);
 
 /* Ends every stream: their browsers reconnect elsewhere. */

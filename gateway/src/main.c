@@ -90,6 +90,24 @@ static void drain(hub_t *hub, const sigset_t *signals)
     log_info("closing streams", "clients=%ld", atomic_load(&hub->clients));
 }
 
+/* The backfill fetcher asks where the replay socket is: where the bus thread found it. */
+static int replay_endpoint(void *hub, char *out, size_t cap)
+{
+    return hub_replay_endpoint(hub, out, cap);
+}
+
+static backfill_t *start_backfill(hub_t *hub, void *context, char *err, size_t errlen)
+{
+    const gateway_config_t *cfg = hub->cfg;
+    backfill_deps_t deps = {.zmq_context = context,
+                            .endpoint = replay_endpoint,
+                            .endpoint_ctx = hub,
+                            .curve_server_key_file = cfg->curve_server_key_file,
+                            .curve_secret_key_file = cfg->curve_secret_key_file,
+                            .metrics = &hub->metrics};
+    return backfill_create(&deps, err, errlen);
+}
+
 static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
 {
     char err[512];
@@ -99,7 +117,7 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
     fanout_t *fanout = fanout_create((int)hub->cfg->writers, err, sizeof err);
     hub->fanout = fanout;
     bus_t *bus = context && fanout ? bus_create(context, hub, err, sizeof err) : NULL;
-    backfill_t *backfill = bus ? backfill_create(hub, context, err, sizeof err) : NULL;
+    backfill_t *backfill = bus ? start_backfill(hub, context, err, sizeof err) : NULL;
     http_server_t *http = NULL;
     int rc = 1;
     if (backfill == NULL || bus_start(bus) < 0) {
@@ -122,10 +140,11 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
     rc = 0;
 out:
     atomic_store(&hub->draining, 1);
-    http_stop(http);            /* no new streams; no worker is held by one */
-    hub_close_streams(hub);     /* the writers end every stream at their next pump */
-    backfill_destroy(backfill); /* answers what is queued: its kicks reach the writers */
-    bus_destroy(bus);           /* the bus thread wakes the writers: stop it first */
+    http_stop(http);         /* no new streams; no worker is held by one */
+    hub_close_streams(hub);  /* the writers end every stream at their next pump */
+    backfill_stop(backfill); /* ends what is queued: its kicks reach the writers */
+    backfill_destroy(backfill);
+    bus_destroy(bus); /* the bus thread wakes the writers: stop it first */
     hub->fanout = NULL;
     fanout_destroy(fanout); /* closes what is left */
     if (context)

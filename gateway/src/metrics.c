@@ -90,8 +90,8 @@ static void render_bus(text_t *t, const hub_t *hub)
     counter(t, "bus_replayed_total",
             "Events fetched from the generator's replay socket (history warm-up, gaps).",
             &m->bus_replayed);
-    counter(t, "replay_failures_total", "Replay requests unanswered in time or refused.",
-            &m->replay_failures);
+    counter(t, "replay_failures_total",
+            "The bus thread's replay requests unanswered in time or refused.", &m->replay_failures);
     counter(t, "bus_resubscribes_total",
             "Subscriptions re-asserted because the generator's heartbeat said nobody wants "
             "the topic.",
@@ -114,6 +114,32 @@ const char *metrics_reset_name(metrics_reset_t reason)
     return (unsigned)reason < RESET_KINDS ? names[reason] : "unknown";
 }
 
+const char *metrics_backfill_name(metrics_backfill_t outcome)
+{
+    static const char *const names[BACKFILL_OUTCOMES] = {"answered", "failed", "expired", "refused",
+                                                         "cancelled"};
+    return (unsigned)outcome < BACKFILL_OUTCOMES ? names[outcome] : "unknown";
+}
+
+/* The replay connections and the backfill fetcher's queue (backfill.c). */
+static void render_replay(text_t *t, const metrics_t *m)
+{
+    static const char *const users[REPLAY_USERS] = {"bus", "backfill"};
+    header(t, "replay_connections_total", "counter",
+           "Connections opened to the generator's replay socket (reconnects after a timeout "
+           "included), by user: the bus thread, or the fetcher all streams share.");
+    for (int i = 0; i < REPLAY_USERS; i++)
+        put(t, "rn_gateway_replay_connections_total{user=\"%s\"} %" PRIu64 "\n", users[i],
+            metrics_get(&m->replay_connections[i]));
+    header(t, "backfill_requests_total", "counter",
+           "Streams' requests for events older than the history, by how they ended.");
+    for (int i = 0; i < BACKFILL_OUTCOMES; i++)
+        put(t, "rn_gateway_backfill_requests_total{outcome=\"%s\"} %" PRIu64 "\n",
+            metrics_backfill_name((metrics_backfill_t)i), metrics_get(&m->backfill_requests[i]));
+    gauge(t, "backfill_pending", "Streams' requests queued or being fetched now.",
+          (double)metrics_get(&m->backfill_pending));
+}
+
 static void render_clients(text_t *t, const hub_t *hub)
 {
     const metrics_t *m = &hub->metrics;
@@ -123,16 +149,6 @@ static void render_clients(text_t *t, const hub_t *hub)
     counter(t, "sse_refused_total", "SSE clients refused with 503 at the limit.", &m->sse_refused);
     counter(t, "sse_dropped_slow_total", "SSE clients dropped for falling too far behind.",
             &m->sse_dropped_slow);
-    counter(t, "backfill_replay_connections_total",
-            "Connections the backfill fetcher made to the generator's replay socket (one, kept, "
-            "unless the generator moves or stops answering).",
-            &m->replay_connections);
-    counter(t, "backfill_fetches_answered_total",
-            "Fetches for resuming clients the generator answered.", &m->backfill_answered);
-    counter(t, "backfill_fetches_refused_total",
-            "Fetches refused because the fetcher's queue was full: those clients got "
-            "reset: too-old.",
-            &m->backfill_refused);
     counter(t, "sse_resumes_total", "SSE clients resumed exactly after their Last-Event-ID.",
             &m->sse_resumes);
     counter(t, "sse_backfilled_events_total",
@@ -213,6 +229,7 @@ int metrics_render(const hub_t *hub, char *buf, size_t cap)
     gauge(&t, "last_event_age_seconds", "Seconds since the newest event arrived (-1: none yet).",
           last_event_age(hub));
     render_clients(&t, hub);
+    render_replay(&t, &hub->metrics);
     gauge(&t, "workers_busy", "HTTP worker threads serving a request now.",
           (double)atomic_load(&hub->busy_workers));
     gauge(&t, "workers", "HTTP worker threads.", (double)hub->cfg->threads);

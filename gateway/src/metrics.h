@@ -21,6 +21,23 @@ typedef enum {
 /* The reason as it appears in the reset event's data and the metric label. */
 const char *metrics_reset_name(metrics_reset_t reason);
 
+/* How a stream's request to the backfill fetcher (backfill.c) ended: each request counts
+ * once. */
+typedef enum {
+    BACKFILL_ANSWERED,  /* the generator answered it (with events, or none it still holds) */
+    BACKFILL_FAILED,    /* the replay socket did not answer in time, refused it, or is unknown */
+    BACKFILL_EXPIRED,   /* it waited in the queue past its deadline */
+    BACKFILL_REFUSED,   /* the queue was full */
+    BACKFILL_CANCELLED, /* the gateway stopped, or its stream gave up waiting */
+    BACKFILL_OUTCOMES
+} metrics_backfill_t;
+
+/* The outcome as it appears in the metric label. */
+const char *metrics_backfill_name(metrics_backfill_t outcome);
+
+/* Who opened a connection to the generator's replay socket. */
+typedef enum { REPLAY_BY_BUS, REPLAY_BY_BACKFILL, REPLAY_USERS } metrics_replay_user_t;
+
 /* Upper bounds, in microseconds, of the buckets of the bus-to-write latency histogram. */
 #define METRICS_LATENCY_BUCKETS 14
 extern const double metrics_latency_bounds_us[METRICS_LATENCY_BUCKETS];
@@ -29,13 +46,13 @@ typedef struct {
     _Atomic uint64_t bus_events; /* data events accepted into the ring */
     _Atomic uint64_t bus_heartbeats;
     _Atomic uint64_t bus_malformed[WIRE_ERROR_KINDS]; /* by -wire_error_t - 1 */
-    _Atomic uint64_t bus_stale;          /* duplicate or older than the last event relayed */
-    _Atomic uint64_t bus_gap_events;     /* seq numbers skipped within an epoch */
-    _Atomic uint64_t bus_replayed;       /* events fetched from the replay socket and relayed */
-    _Atomic uint64_t replay_failures;    /* replay requests unanswered or refused */
-    _Atomic uint64_t replay_connections; /* replay clients the backfill fetcher made */
-    _Atomic uint64_t backfill_answered;  /* fetches for streams the generator answered */
-    _Atomic uint64_t backfill_refused;   /* fetches refused: the fetcher's queue was full */
+    _Atomic uint64_t bus_stale;       /* duplicate or older than the last event relayed */
+    _Atomic uint64_t bus_gap_events;  /* seq numbers skipped within an epoch */
+    _Atomic uint64_t bus_replayed;    /* events fetched from the replay socket and relayed */
+    _Atomic uint64_t replay_failures; /* the bus's replay requests unanswered or refused */
+    _Atomic uint64_t replay_connections[REPLAY_USERS]; /* sockets opened, reconnects included */
+    _Atomic uint64_t backfill_requests[BACKFILL_OUTCOMES];
+    _Atomic uint64_t backfill_pending;   /* gauge: requests queued or being fetched */
     _Atomic uint64_t bus_resubscribes;   /* heartbeats said nobody wants the topic we want */
     _Atomic uint64_t http_heads_waiting; /* gauge: accepted, request head not complete */
     _Atomic uint64_t http_head_timeouts; /* closed with 408 after --header-timeout-ms */

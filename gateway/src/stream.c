@@ -35,8 +35,7 @@ typedef struct stream stream_t;
 
 /* A fetch in flight, with room for its answer: allocated only while fetching. */
 typedef struct {
-    backfill_fetch_t fetch;
-    stream_t *stream;
+    backfill_request_t req; /* req.ctx: the stream */
     wire_number_t events[WIRE_REPLAY_EVENTS_MAX];
 } stream_fetch_t;
 
@@ -193,10 +192,11 @@ static int send_reset(stream_t *s, metrics_reset_t reason)
 
 /* ---- fetching from the generator what is older than the ring ---- */
 
-static void on_fetched(backfill_fetch_t *fetch)
+/* On the fetcher's thread, under its lock: only signal. The rest happens on the writer. */
+static void on_fetched(backfill_request_t *req)
 {
-    stream_fetch_t *f = (stream_fetch_t *)fetch;
-    fanout_kick(&f->stream->client); /* the rest happens on its writer */
+    stream_t *s = req->ctx;
+    fanout_kick(&s->client);
 }
 
 /* Asks for cur.fill_from..fill_to of the client's epoch. 0, or <0 when it cannot be. */
@@ -207,11 +207,11 @@ static int fetch_submit(stream_t *s)
     if (s->fetch == NULL && (s->fetch = malloc(sizeof *s->fetch)) == NULL)
         return -ENOMEM;
     stream_fetch_t *f = s->fetch;
-    f->stream = s;
-    f->fetch = (backfill_fetch_t){.req = {s->cur.held.epoch, s->cur.fill_from, s->cur.fill_to},
-                                  .done = on_fetched,
-                                  .reply = {.events = f->events}};
-    int rc = backfill_submit(s->backfill, &f->fetch);
+    f->req = (backfill_request_t){.range = {s->cur.held.epoch, s->cur.fill_from, s->cur.fill_to},
+                                  .events = f->events,
+                                  .on_done = on_fetched,
+                                  .ctx = s};
+    int rc = backfill_submit(s->backfill, &f->req);
     s->fetching = rc == 0;
     return rc;
 }
@@ -271,7 +271,7 @@ static int fetch_end(stream_t *s)
 
 /* Whether the answer leaves more to ask for: the rest of the range, or (cursor_refill)
  * what the ring moved past meanwhile; bounded in events and rounds. */
-static int fetch_more(stream_t *s, const backfill_fetch_t *f)
+static int fetch_more(stream_t *s, const backfill_request_t *f)
 {
     if (s->fetched >= BACKFILL_EVENTS_MAX)
         return 0;
@@ -286,12 +286,10 @@ static int fetch_more(stream_t *s, const backfill_fetch_t *f)
 /* The fetcher answered: send it, then ask for more or go on. 0, -EWOULDBLOCK, <0. */
 static int on_answer(stream_t *s)
 {
-    const backfill_fetch_t *f = &s->fetch->fetch;
+    const backfill_request_t *f = &s->fetch->req;
     s->answered = 0;
-    if (f->rc < 0 && f->rc != -ESHUTDOWN)
-        metrics_add(&s->hub->metrics.replay_failures, 1);
-    if (f->rc < 0 || f->reply.epoch != f->req.epoch || f->reply.count == 0 ||
-        (s->fetched == 0 && f->reply.events[0].seq != f->req.from_seq))
+    if (f->result < 0 || f->reply.epoch != f->range.epoch || f->reply.count == 0 ||
+        (s->fetched == 0 && f->reply.events[0].seq != f->range.from_seq))
         return fetch_end(s); /* nothing (more) to be had */
     int rc = send_fetched(s, f->reply.events, f->reply.count);
     if (rc < 0 && rc != -EWOULDBLOCK)
@@ -366,7 +364,7 @@ static int send_due(stream_t *s, char *scratch, size_t cap)
         int rc = send_reset(s, cursor_give_up(&s->cur, s->hub->ring));
         return rc < 0 ? rc : 1;
     }
-    uint64_t head = ring_head(s->hub->ring);
+    uint64_t head = atomic_load_explicit(&s->hub->released, memory_order_acquire);
     if (head > s->cur.pos) {
         uint64_t events = 0;
         int n = is_slow(s, head) ? -ERANGE
@@ -438,8 +436,12 @@ static void on_release(fanout_client_t *c)
         log_warn("close of a stream failed", "error=\"%s\"", strerror(errno));
     hub_client_leave(s->hub);
     log_debug("client left", "clients=%ld", atomic_load(&s->hub->clients));
+    /* A fetch still queued is withdrawn; one already answered has its kick on the way,
+     * and the memory must stay until the writer takes it. */
+    if (s->fetching && backfill_cancel(s->backfill, &s->fetch->req) == 0)
+        s->fetching = 0;
     if (s->fetching)
-        s->released = 1; /* the fetcher still holds s->fetch: freed when it answers */
+        s->released = 1;
     else
         stream_free(s);
 }

@@ -1,6 +1,7 @@
 """cut_proxy.py -- a TCP proxy on 127.0.0.1 that the test can cut: while cut it closes every
 connection and refuses new ones, as a network partition between a gateway and its bus
-would. Threads only; it stops with the test."""
+would. It counts the connections it passed on (`accepted`), so a test can see how many a
+program opened. Threads only; it stops with the test."""
 import socket
 import threading
 
@@ -14,6 +15,7 @@ class CutProxy:
         self.conns = []
         self.is_cut = False
         self.closed = False
+        self.accepted = 0
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -32,6 +34,7 @@ class CutProxy:
                     client.close()
                     continue
                 self.conns += [client, upstream]
+                self.accepted += 1
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
