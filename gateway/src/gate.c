@@ -42,9 +42,16 @@ enum {
     GATE_PAUSE_MS = 100, /* out of file descriptors: stop accepting this long */
 };
 
+/* What an epoll event names (the stop eventfd names NULL). */
+typedef enum {
+    GATE_LISTENER, /* one of our duplicates of civetweb's listening sockets */
+    GATE_CONN,     /* an accepted connection */
+    GATE_GONE,     /* a connection closed during this batch, freed after it (on_batch) */
+} gate_kind_t;
+
 typedef struct gate_conn {
     int fd;
-    int is_listener;
+    gate_kind_t kind;
     int64_t deadline_ms;
     struct sockaddr_storage peer;
     socklen_t peer_len;
@@ -64,6 +71,7 @@ struct gate {
     _Atomic int running;
     gate_conn_t waiting; /* list sentinel: oldest first, so deadlines are in order */
     long n_waiting;
+    gate_conn_t *gone;       /* closed during the current batch, to free after it */
     int64_t paused_until_ms; /* 0: accepting */
     pthread_mutex_t lock;    /* the ready queue, shared with civetweb's master thread */
     gate_conn_t *ready_head, *ready_tail;
@@ -135,6 +143,28 @@ static void conn_close(gate_conn_t *c)
     free(c);
 }
 
+/* On the gate thread: closes the socket at once (an eviction is there to free its
+ * descriptor; closing also takes it out of the epoll set) but keeps the memory, marked
+ * gone, until the batch of events being handled is over (on_batch says why). */
+static void conn_retire(gate_t *g, gate_conn_t *c)
+{
+    if (close(c->fd) < 0 && errno != EINTR)
+        log_warn("gate: close failed", "errno=%d", errno);
+    c->fd = -1;
+    c->kind = GATE_GONE;
+    c->next = g->gone;
+    g->gone = c;
+}
+
+static void gone_free(gate_t *g)
+{
+    while (g->gone != NULL) {
+        gate_conn_t *c = g->gone;
+        g->gone = c->next;
+        free(c);
+    }
+}
+
 /* Drops a waiting connection, with a 408 when it took too long (best effort: it is not
  * worth a blocking write). */
 static void waiting_drop(gate_t *g, gate_conn_t *c, int timed_out)
@@ -146,7 +176,7 @@ static void waiting_drop(gate_t *g, gate_conn_t *c, int timed_out)
         (void)!send(c->fd, reply, sizeof reply - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
         metrics_add(&g->metrics->http_head_timeouts, 1);
     }
-    conn_close(c); /* closing also takes it out of the epoll set */
+    conn_retire(g, c);
 }
 
 /* 1 once the bytes hold a blank line: the end of an HTTP head (civetweb takes LF or CRLF). */
@@ -189,7 +219,7 @@ static void admit(gate_t *g, gate_conn_t *c)
         return;
     }
     if (state == HEAD_GONE) {
-        conn_close(c);
+        conn_retire(g, c);
         return;
     }
     if (g->n_waiting >= GATE_MAX_WAITING)
@@ -213,9 +243,13 @@ static void on_head_event(gate_t *g, gate_conn_t *c, uint32_t events)
         waiting_drop(g, c, 0);
         return;
     }
-    waiting_unlink(g, c);
-    if (epoll_ctl(g->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0)
+    if (epoll_ctl(g->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0) {
+        /* Still watched, it must stay the gate's: civetweb's master frees what it takes. */
         log_warn("gate: cannot unwatch a connection", "errno=%d", errno);
+        waiting_drop(g, c, 0);
+        return;
+    }
+    waiting_unlink(g, c);
     ready_push(g, c);
 }
 
@@ -251,6 +285,7 @@ static void accept_some(gate_t *g, int listen_fd)
         gate_conn_t *c = calloc(1, sizeof *c);
         if (c == NULL)
             return; /* it stays in the backlog */
+        c->kind = GATE_CONN;
         c->peer_len = sizeof c->peer;
         c->fd = accept4(listen_fd, (struct sockaddr *)&c->peer, &c->peer_len,
                         SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -289,6 +324,31 @@ static void on_tick(gate_t *g, int64_t now)
     }
 }
 
+/* Handles one batch of epoll's results; 0 once the stop eventfd is among them.
+ *
+ * The batch names connections by pointer, and handling one event may close others whose
+ * events come later in the same batch: an accept evicts the oldest waiting connection when
+ * the waiting list is full or descriptors run out. So nothing here frees a connection:
+ * conn_retire closes its socket at once and marks it gone, a later event for it is
+ * skipped, and gate_run frees it after the batch, when no event can name it. That holds
+ * whichever handler closes whichever connection, in whatever order epoll reports them.
+ * Connections are freed elsewhere only by civetweb's master, in accept(), and those reach
+ * the ready queue straight from accept4 (never watched) or from their own event after
+ * leaving the epoll set: epoll reports a descriptor at most once per batch. */
+static int on_batch(gate_t *g, const struct epoll_event *events, int n)
+{
+    for (int i = 0; i < n; i++) {
+        gate_conn_t *c = events[i].data.ptr;
+        if (c == NULL)
+            return 0; /* the stop eventfd */
+        if (c->kind == GATE_LISTENER)
+            accept_some(g, c->fd);
+        else if (c->kind == GATE_CONN)
+            on_head_event(g, c, events[i].events);
+    }
+    return 1;
+}
+
 static void *gate_run(void *arg)
 {
     gate_t *g = arg;
@@ -299,16 +359,12 @@ static void *gate_run(void *arg)
             log_error("gate: epoll_wait failed", "errno=%d", errno);
             return NULL;
         }
-        for (int i = 0; i < n; i++) {
-            gate_conn_t *c = events[i].data.ptr;
-            if (c == NULL)
-                return NULL; /* the stop eventfd */
-            if (c->is_listener)
-                accept_some(g, c->fd);
-            else
-                on_head_event(g, c, events[i].events);
-        }
+        int go_on = on_batch(g, events, n);
+        gone_free(g);
+        if (!go_on)
+            return NULL;
         on_tick(g, clock_mono_ms());
+        gone_free(g);
     }
 }
 
@@ -379,7 +435,7 @@ static int take_listeners(gate_t *g, char *err, size_t errlen)
                 close(fd);
             return -1;
         }
-        g->listeners[i] = (gate_conn_t){.fd = fd, .is_listener = 1};
+        g->listeners[i] = (gate_conn_t){.fd = fd, .kind = GATE_LISTENER};
         g->n_listeners = i + 1;
         if (watch(g, fd, &g->listeners[i], err, errlen) < 0)
             return -1;
@@ -410,6 +466,7 @@ void gate_destroy(gate_t *g)
     }
     while (g->n_waiting > 0)
         waiting_drop(g, g->waiting.next, 0);
+    gone_free(g);
     for (gate_conn_t *c; (c = ready_pop(g)) != NULL;)
         conn_close(c);
     for (int i = 0; i < g->n_listeners; i++)
