@@ -14,7 +14,14 @@
  * else they are libc's (through ppoll and accept4, never a failing lookup). A waiting
  * connection costs an fd and a list entry, never a thread; past the header timeout it gets
  * 408. Keep-alive is off in http.c: a kept-alive connection would wait for its next
- * request on a worker, out of the gate's sight. */
+ * request on a worker, out of the gate's sight.
+ *
+ * Descriptors: the gate holds at most waiting_max + ready_max connections, which config.c
+ * reserves in the open-file budget. Past waiting_max the oldest waiting one is closed; with
+ * ready_max complete heads queued (civetweb's workers are all busy) the gate stops
+ * accepting, so new connections wait in the kernel's backlog at no descriptor's cost, until
+ * the master takes one. A waiting head that completes meanwhile still joins the queue: its
+ * descriptor is already counted, and a new one is accepted only below ready_max. */
 #include "gate.h"
 
 #include "clock.h"
@@ -36,7 +43,6 @@
 
 enum {
     GATE_MAX_LISTENERS = 8,
-    GATE_MAX_WAITING = 1024, /* heads awaited at once; past it the oldest is closed */
     GATE_ACCEPTS_PER_WAKE = 64,
     GATE_EVENTS = 64,
     GATE_PAUSE_MS = 100, /* out of file descriptors: stop accepting this long */
@@ -45,6 +51,7 @@ enum {
 /* What an epoll event names (the stop eventfd names NULL). */
 typedef enum {
     GATE_LISTENER, /* one of our duplicates of civetweb's listening sockets */
+    GATE_ROOM,     /* the eventfd civetweb's master rings when the ready queue has room */
     GATE_CONN,     /* an accepted connection */
     GATE_GONE,     /* a connection closed during this batch, freed after it (on_batch) */
 } gate_kind_t;
@@ -60,21 +67,25 @@ typedef struct gate_conn {
 
 struct gate {
     metrics_t *metrics;
-    long header_timeout_ms;
-    size_t head_max;
+    gate_limits_t limits;
     int civet_fds[GATE_MAX_LISTENERS]; /* civetweb's listening sockets, as recorded */
     int n_civet_fds, too_many_listeners;
     gate_conn_t listeners[GATE_MAX_LISTENERS]; /* our duplicates of them */
     int n_listeners;
-    int epfd, bell_fd, stop_fd;
+    int epfd, bell_fd, stop_fd, room_fd;
+    gate_conn_t room; /* what room_fd's events name */
     pthread_t thread;
     _Atomic int running;
+    /* The gate thread's own: */
     gate_conn_t waiting; /* list sentinel: oldest first, so deadlines are in order */
     long n_waiting;
     gate_conn_t *gone;       /* closed during the current batch, to free after it */
-    int64_t paused_until_ms; /* 0: accepting */
-    pthread_mutex_t lock;    /* the ready queue, shared with civetweb's master thread */
+    int64_t paused_until_ms; /* out of descriptors: not accepting until then (0: no pause) */
+    int listening;           /* 1 while the listeners are in the epoll set */
+    /* The ready queue, shared with civetweb's master thread under lock: */
+    pthread_mutex_t lock;
     gate_conn_t *ready_head, *ready_tail;
+    long n_ready;
     char *head; /* head_max bytes: the gate thread's peek buffer */
 };
 
@@ -86,7 +97,9 @@ static _Thread_local gate_t *master_gate;    /* civetweb's master thread */
 static void ready_push(gate_t *g, gate_conn_t *c)
 {
     c->next = NULL;
+    metrics_add(&g->metrics->http_heads_ready, 1);
     pthread_mutex_lock(&g->lock);
+    g->n_ready++;
     if (g->ready_tail != NULL) {
         g->ready_tail->next = c;
     } else {
@@ -105,6 +118,10 @@ static gate_conn_t *ready_pop(gate_t *g)
     gate_conn_t *c = g->ready_head;
     if (c != NULL) {
         g->ready_head = c->next;
+        /* Tells the gate it may accept again: it stopped at ready_max. */
+        if (g->n_ready-- == g->limits.ready_max && eventfd_write(g->room_fd, 1) < 0)
+            log_warn("gate: cannot ring the room bell", "errno=%d", errno);
+        atomic_fetch_sub_explicit(&g->metrics->http_heads_ready, 1, memory_order_relaxed);
         if (g->ready_head == NULL) {
             g->ready_tail = NULL;
             uint64_t count; /* silences the bell: nonblocking, so EAGAIN when already silent */
@@ -114,6 +131,14 @@ static gate_conn_t *ready_pop(gate_t *g)
     }
     pthread_mutex_unlock(&g->lock);
     return c;
+}
+
+static int ready_has_room(gate_t *g)
+{
+    pthread_mutex_lock(&g->lock);
+    int room = g->n_ready < g->limits.ready_max;
+    pthread_mutex_unlock(&g->lock);
+    return room;
 }
 
 /* ---- connections whose head is still arriving ---- */
@@ -193,8 +218,8 @@ typedef enum { HEAD_PARTIAL, HEAD_READY, HEAD_GONE } head_state_t;
 
 static head_state_t head_state(gate_t *g, const gate_conn_t *c, uint32_t events)
 {
-    ssize_t n = recvfrom(c->fd, g->head, g->head_max, MSG_PEEK, NULL, NULL);
-    if (n > 0 && (head_complete(g->head, (size_t)n) || (size_t)n >= g->head_max))
+    ssize_t n = recvfrom(c->fd, g->head, g->limits.head_max, MSG_PEEK, NULL, NULL);
+    if (n > 0 && (head_complete(g->head, (size_t)n) || (size_t)n >= g->limits.head_max))
         return HEAD_READY; /* an over-long head is civetweb's to refuse */
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
         return HEAD_GONE;
@@ -222,7 +247,7 @@ static void admit(gate_t *g, gate_conn_t *c)
         conn_retire(g, c);
         return;
     }
-    if (g->n_waiting >= GATE_MAX_WAITING)
+    if (g->n_waiting >= g->limits.waiting_max)
         evict_oldest(g);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = c};
     if (epoll_ctl(g->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
@@ -230,7 +255,7 @@ static void admit(gate_t *g, gate_conn_t *c)
         ready_push(g, c); /* civetweb's own header timeout still applies */
         return;
     }
-    c->deadline_ms = clock_mono_ms() + g->header_timeout_ms;
+    c->deadline_ms = clock_mono_ms() + g->limits.header_timeout_ms;
     waiting_append(g, c);
 }
 
@@ -264,24 +289,41 @@ static void listeners_watch(gate_t *g, uint32_t events)
     }
 }
 
+/* The gate accepts unless it is out of descriptors or ready_max complete heads wait for
+ * civetweb's master. A listener that stays readable while the gate does not accept would
+ * make epoll_wait spin, so the listeners leave the epoll set meanwhile. */
+static int may_accept(gate_t *g)
+{
+    return g->paused_until_ms == 0 && ready_has_room(g);
+}
+
+static void listeners_update(gate_t *g)
+{
+    int want = may_accept(g);
+    if (want == g->listening)
+        return;
+    if (!want && g->paused_until_ms == 0)
+        metrics_add(&g->metrics->http_gate_full, 1);
+    listeners_watch(g, want ? EPOLLIN : 0);
+    g->listening = want;
+}
+
 /* Out of file descriptors: the oldest waiting head makes room, or with none, accepting
- * pauses a moment (a listener that stays readable would otherwise spin). */
+ * pauses a moment. */
 static void on_no_fds(gate_t *g)
 {
     if (g->n_waiting > 0) {
         evict_oldest(g);
         return;
     }
-    if (g->paused_until_ms == 0) {
+    if (g->paused_until_ms == 0)
         log_warn("gate: out of file descriptors, pausing accept", "pause_ms=%d", GATE_PAUSE_MS);
-        listeners_watch(g, 0);
-    }
     g->paused_until_ms = clock_mono_ms() + GATE_PAUSE_MS;
 }
 
 static void accept_some(gate_t *g, int listen_fd)
 {
-    for (int k = 0; k < GATE_ACCEPTS_PER_WAKE && g->paused_until_ms == 0; k++) {
+    for (int k = 0; k < GATE_ACCEPTS_PER_WAKE && may_accept(g); k++) {
         gate_conn_t *c = calloc(1, sizeof *c);
         if (c == NULL)
             return; /* it stays in the backlog */
@@ -318,10 +360,15 @@ static void on_tick(gate_t *g, int64_t now)
 {
     while (g->n_waiting > 0 && g->waiting.next->deadline_ms <= now)
         waiting_drop(g, g->waiting.next, 1);
-    if (g->paused_until_ms != 0 && g->paused_until_ms <= now) {
+    if (g->paused_until_ms != 0 && g->paused_until_ms <= now)
         g->paused_until_ms = 0;
-        listeners_watch(g, EPOLLIN);
-    }
+}
+
+static void on_room(gate_t *g)
+{
+    uint64_t count; /* nonblocking: EAGAIN when already read */
+    if (read(g->room_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+        log_warn("gate: cannot read the room bell", "errno=%d", errno);
 }
 
 /* Handles one batch of epoll's results; 0 once the stop eventfd is among them.
@@ -343,6 +390,8 @@ static int on_batch(gate_t *g, const struct epoll_event *events, int n)
             return 0; /* the stop eventfd */
         if (c->kind == GATE_LISTENER)
             accept_some(g, c->fd);
+        else if (c->kind == GATE_ROOM)
+            on_room(g);
         else if (c->kind == GATE_CONN)
             on_head_event(g, c, events[i].events);
     }
@@ -365,6 +414,7 @@ static void *gate_run(void *arg)
             return NULL;
         on_tick(g, clock_mono_ms());
         gone_free(g);
+        listeners_update(g);
     }
 }
 
@@ -379,11 +429,14 @@ static int watch(gate_t *g, int fd, void *ptr, char *err, size_t errlen)
     return -1;
 }
 
-gate_t *gate_create(metrics_t *metrics, long header_timeout_ms, size_t head_max, char *err,
-                    size_t errlen)
+gate_t *gate_create(metrics_t *metrics, const gate_limits_t *limits, char *err, size_t errlen)
 {
+    if (limits->waiting_max < 1 || limits->ready_max < 1 || limits->head_max < 1) {
+        snprintf(err, errlen, "gate: every bound must be at least 1");
+        return NULL;
+    }
     gate_t *g = calloc(1, sizeof *g);
-    char *head = malloc(head_max);
+    char *head = malloc(limits->head_max);
     if (g == NULL || head == NULL || pthread_mutex_init(&g->lock, NULL) != 0) {
         snprintf(err, errlen, "out of memory");
         free(g);
@@ -391,17 +444,19 @@ gate_t *gate_create(metrics_t *metrics, long header_timeout_ms, size_t head_max,
         return NULL;
     }
     g->metrics = metrics;
-    g->header_timeout_ms = header_timeout_ms;
-    g->head_max = head_max;
+    g->limits = *limits;
     g->head = head;
     g->waiting.next = g->waiting.prev = &g->waiting;
+    g->room.kind = GATE_ROOM;
     g->epfd = epoll_create1(EPOLL_CLOEXEC);
     g->bell_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     g->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (g->epfd < 0 || g->bell_fd < 0 || g->stop_fd < 0 ||
-        watch(g, g->stop_fd, NULL, err, errlen) < 0) {
-        if (g->epfd < 0 || g->bell_fd < 0 || g->stop_fd < 0)
-            snprintf(err, errlen, "cannot create the gate: %s", strerror(errno));
+    g->room_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int made = g->epfd >= 0 && g->bell_fd >= 0 && g->stop_fd >= 0 && g->room_fd >= 0;
+    if (!made)
+        snprintf(err, errlen, "cannot create the gate: %s", strerror(errno));
+    if (!made || watch(g, g->stop_fd, NULL, err, errlen) < 0 ||
+        watch(g, g->room_fd, &g->room, err, errlen) < 0) {
         gate_destroy(g);
         return NULL;
     }
@@ -440,6 +495,7 @@ static int take_listeners(gate_t *g, char *err, size_t errlen)
         if (watch(g, fd, &g->listeners[i], err, errlen) < 0)
             return -1;
     }
+    g->listening = 1;
     return 0;
 }
 
@@ -471,7 +527,7 @@ void gate_destroy(gate_t *g)
         conn_close(c);
     for (int i = 0; i < g->n_listeners; i++)
         close(g->listeners[i].fd);
-    int fds[] = {g->epfd, g->bell_fd, g->stop_fd};
+    int fds[] = {g->epfd, g->bell_fd, g->stop_fd, g->room_fd};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0)
             close(fds[i]);
