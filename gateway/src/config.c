@@ -63,6 +63,46 @@ static long open_file_limit(void)
     return rl.rlim_cur > 1000000000 ? 1000000000 : (long)rl.rlim_cur;
 }
 
+static long clamp(long v, long lo, long hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Shares the open files out: the overhead, the reserved workers' requests, the accept
+ * gate's bounds, and what is left for SSE clients (the default --max-clients, or the
+ * ceiling of one given). Past the limit accept() fails, and the gate would close waiting
+ * connections to make room, or pause, while a client waits unanswered: refuse with 503
+ * before that. */
+static int budget_files(gateway_config_t *cfg, char *err, size_t errlen)
+{
+    long usable = cfg->threads - CONFIG_RESERVED_THREADS;
+    long limit = open_file_limit();
+    long spare = limit - CONFIG_FD_OVERHEAD - CONFIG_RESERVED_THREADS;
+    cfg->gate_waiting = clamp(spare / 4, 1, CONFIG_GATE_WAITING);
+    cfg->gate_ready = clamp(spare / 16, 1, CONFIG_GATE_READY);
+    long gate = cfg->gate_waiting + cfg->gate_ready;
+    long files = spare - gate;
+    if (cfg->max_clients == 0)
+        cfg->max_clients = usable < files ? usable : files;
+    if (cfg->max_clients > usable) {
+        snprintf(err, errlen, "--max-clients %ld leaves fewer than %d of --threads %ld free",
+                 cfg->max_clients, CONFIG_RESERVED_THREADS, cfg->threads);
+        return -EINVAL;
+    }
+    if (cfg->max_clients > files || cfg->max_clients < 1) {
+        long want = cfg->max_clients > 1 ? cfg->max_clients : 1;
+        snprintf(err, errlen,
+                 "%ld SSE clients need %ld open files (%d for the gateway, %d for the reserved "
+                 "workers, %ld for the accept gate: %ld waiting and %ld ready), the limit is "
+                 "%ld: raise ulimit -n or lower --max-clients",
+                 want, want + CONFIG_FD_OVERHEAD + CONFIG_RESERVED_THREADS + gate,
+                 CONFIG_FD_OVERHEAD, CONFIG_RESERVED_THREADS, gate, cfg->gate_waiting,
+                 cfg->gate_ready, limit);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int validate(gateway_config_t *cfg, const char *level, char *err, size_t errlen)
 {
     if (wire_topic_check(cfg->topic, err, errlen) < 0)
@@ -71,26 +111,8 @@ static int validate(gateway_config_t *cfg, const char *level, char *err, size_t 
         snprintf(err, errlen, "--log-level: '%s' is not debug, info, warn or error", level);
         return -EINVAL;
     }
-    long usable = cfg->threads - CONFIG_RESERVED_THREADS;
-    long limit = open_file_limit();
-    long files = limit - CONFIG_FD_OVERHEAD - CONFIG_RESERVED_THREADS;
-    if (cfg->max_clients == 0)
-        cfg->max_clients = usable < files ? usable : files;
-    if (cfg->max_clients > usable) {
-        snprintf(err, errlen, "--max-clients %ld leaves fewer than %d of --threads %ld free",
-                 cfg->max_clients, CONFIG_RESERVED_THREADS, cfg->threads);
+    if (budget_files(cfg, err, errlen) < 0)
         return -EINVAL;
-    }
-    /* Past the limit accept() fails, and civetweb would retry it in a busy loop while the
-     * client waits unanswered: refuse with 503 before that. */
-    if (cfg->max_clients > files || cfg->max_clients < 1) {
-        long want = cfg->max_clients > 1 ? cfg->max_clients : 1;
-        snprintf(err, errlen,
-                 "%ld SSE clients need %ld open files, the limit is %ld: raise "
-                 "ulimit -n or lower --max-clients",
-                 want, want + CONFIG_FD_OVERHEAD + CONFIG_RESERVED_THREADS, limit);
-        return -EINVAL;
-    }
     if (cfg->max_lag == 0 || cfg->max_lag >= cfg->history)
         cfg->max_lag = cfg->history / 2;
     return 0;

@@ -267,7 +267,9 @@ http_server_t *http_start(hub_t *hub, const assets_t *assets, char *err, size_t 
         return NULL;
     }
     *srv = (http_server_t){NULL, hub, assets, NULL};
-    srv->gate = gate_create(&hub->metrics, hub->cfg->header_timeout_ms, HTTP_HEAD_MAX, err, errlen);
+    const gate_limits_t limits = {hub->cfg->header_timeout_ms, HTTP_HEAD_MAX,
+                                  hub->cfg->gate_waiting, hub->cfg->gate_ready};
+    srv->gate = gate_create(&hub->metrics, &limits, err, errlen);
     hub->gate = srv->gate;
     if (srv->gate == NULL || (srv->ctx = start_civetweb(srv, err, errlen)) == NULL) {
         hub->gate = NULL;
