@@ -82,6 +82,38 @@ static int listen_check(const char *listen, char *err, size_t errlen)
     return 0;
 }
 
+static long clamp(long v, long lo, long hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Shares the open files out: the overhead, the workers' connections, the accept gate's
+ * bounds, and what is left for SSE clients (the default --max-clients, or the ceiling of
+ * one given). Past the limit accept() fails, and the gate would close waiting connections
+ * to make room, or pause, while a client waits unanswered: refuse with 503 before that. */
+static int budget_files(gateway_config_t *cfg, char *err, size_t errlen)
+{
+    long limit = open_file_limit();
+    long spare = limit - CONFIG_FD_OVERHEAD - cfg->threads;
+    cfg->gate_waiting = clamp(spare / 4, 1, CONFIG_GATE_WAITING);
+    cfg->gate_ready = clamp(spare / 16, 1, CONFIG_GATE_READY);
+    long gate = cfg->gate_waiting + cfg->gate_ready;
+    long files = spare - gate;
+    if (cfg->max_clients == 0)
+        cfg->max_clients = files;
+    if (cfg->max_clients > files || cfg->max_clients < 1) {
+        long want = cfg->max_clients > 1 ? cfg->max_clients : 1;
+        snprintf(err, errlen,
+                 "%ld SSE clients need %ld open files (%d for the gateway, %ld for the HTTP "
+                 "workers, %ld for the accept gate: %ld waiting and %ld ready), the limit is "
+                 "%ld: raise ulimit -n or lower --max-clients",
+                 want, want + CONFIG_FD_OVERHEAD + cfg->threads + gate, CONFIG_FD_OVERHEAD,
+                 cfg->threads, gate, cfg->gate_waiting, cfg->gate_ready, limit);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int validate(gateway_config_t *cfg, const char *level, char *err, size_t errlen)
 {
     if (listen_check(cfg->listen, err, errlen) < 0)
@@ -96,21 +128,8 @@ static int validate(gateway_config_t *cfg, const char *level, char *err, size_t 
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->writers = cores < 1 ? 1 : cores > 64 ? 64 : cores;
     }
-    /* Each stream holds one descriptor; each worker may hold a connection too. */
-    long limit = open_file_limit();
-    long files = limit - CONFIG_FD_OVERHEAD - cfg->threads;
-    if (cfg->max_clients == 0)
-        cfg->max_clients = files;
-    /* Past the limit accept() fails and the client waits unanswered: refuse with 503
-     * before that. */
-    if (cfg->max_clients > files || cfg->max_clients < 1) {
-        long want = cfg->max_clients > 1 ? cfg->max_clients : 1;
-        snprintf(err, errlen,
-                 "%ld SSE clients need %ld open files, the limit is %ld: raise "
-                 "ulimit -n or lower --max-clients",
-                 want, want + CONFIG_FD_OVERHEAD + cfg->threads, limit);
+    if (budget_files(cfg, err, errlen) < 0)
         return -EINVAL;
-    }
     if (cfg->max_lag == 0 || cfg->max_lag >= cfg->history)
         cfg->max_lag = cfg->history / 2;
     return 0;

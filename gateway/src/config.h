@@ -9,6 +9,15 @@
  * listening socket, stdio. */
 #define CONFIG_FD_OVERHEAD 64
 
+/* The accept gate (gate.c) holds connections while their request head arrives, and
+ * complete ones until civetweb's master takes them: at most this many of each, or, when
+ * the open-file limit is low, a quarter and a sixteenth of the files left after the
+ * overhead and the workers. Both are reserved in the open-file budget, so they are kept
+ * small: a browser's head arrives within a round trip, and past the bound the oldest
+ * waiting connection (a slow or hostile one) is closed to make room. */
+#define CONFIG_GATE_WAITING 256
+#define CONFIG_GATE_READY 64
+
 typedef struct {
     const char *listen;
     const char *connect; /* one or more ZeroMQ endpoints, comma-separated */
@@ -34,6 +43,7 @@ typedef struct {
     long coalesce_ms;
     long writers;
     log_level_t log_level;
+    long gate_waiting, gate_ready; /* derived from the open-file limit: the gate's bounds */
 } gateway_config_t;
 
 /* Returns 0 when the gateway should run, 1 after --help, -EINVAL after printing why. */

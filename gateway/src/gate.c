@@ -14,7 +14,14 @@
  * else they are libc's (through ppoll and accept4, never a failing lookup). A waiting
  * connection costs an fd and a list entry, never a thread; past the header timeout it gets
  * 408. Keep-alive is off in http.c: a kept-alive connection would wait for its next
- * request on a worker, out of the gate's sight. */
+ * request on a worker, out of the gate's sight.
+ *
+ * Descriptors: the gate holds at most waiting_max + ready_max connections, which config.c
+ * reserves in the open-file budget. Past waiting_max the oldest waiting one is closed; with
+ * ready_max complete heads queued (civetweb's workers are all busy) the gate stops
+ * accepting, so new connections wait in the kernel's backlog at no descriptor's cost, until
+ * the master takes one. A waiting head that completes meanwhile still joins the queue: its
+ * descriptor is already counted, and a new one is accepted only below ready_max. */
 #include "gate.h"
 
 #include "clock.h"
@@ -36,16 +43,23 @@
 
 enum {
     GATE_MAX_LISTENERS = 8,
-    GATE_MAX_WAITING = 1024, /* heads awaited at once; past it the oldest is closed */
     GATE_ACCEPTS_PER_WAKE = 64,
     GATE_EVENTS = 64,
     GATE_PAUSE_MS = 100, /* out of file descriptors: stop accepting this long */
     GATE_CLOSING_POLL_MS = 10,
 };
 
+/* What an epoll event names (the stop eventfd names NULL). */
+typedef enum {
+    GATE_LISTENER, /* one of our duplicates of civetweb's listening sockets */
+    GATE_ROOM,     /* the eventfd civetweb's master rings when the ready queue has room */
+    GATE_CONN,     /* an accepted connection */
+    GATE_GONE,     /* a connection closed during this batch, freed after it (on_batch) */
+} gate_kind_t;
+
 typedef struct gate_conn {
     int fd;
-    int is_listener;
+    gate_kind_t kind;
     int64_t deadline_ms;
     struct sockaddr_storage peer;
     socklen_t peer_len;
@@ -55,21 +69,26 @@ typedef struct gate_conn {
 struct gate {
     metrics_t *metrics;
     handoff_t *handoff;
-    long header_timeout_ms;
-    size_t head_max;
+    gate_limits_t limits;
     int civet_fds[GATE_MAX_LISTENERS]; /* civetweb's listening sockets, as recorded */
     int n_civet_fds, too_many_listeners;
     gate_conn_t listeners[GATE_MAX_LISTENERS]; /* our duplicates of them */
     int n_listeners;
-    int epfd, bell_fd, stop_fd;
+    int epfd, bell_fd, stop_fd, room_fd;
+    gate_conn_t room; /* what room_fd's events name */
     pthread_t thread;
     _Atomic int running;
     _Atomic int closing; /* civetweb is stopping: its master must not sleep in poll */
+    /* The gate thread's own: */
     gate_conn_t waiting; /* list sentinel: oldest first, so deadlines are in order */
     long n_waiting;
-    int64_t paused_until_ms; /* 0: accepting */
-    pthread_mutex_t lock;    /* the ready queue, shared with civetweb's master thread */
+    gate_conn_t *gone;       /* closed during the current batch, to free after it */
+    int64_t paused_until_ms; /* out of descriptors: not accepting until then (0: no pause) */
+    int listening;           /* 1 while the listeners are in the epoll set */
+    /* The ready queue, shared with civetweb's master thread under lock: */
+    pthread_mutex_t lock;
     gate_conn_t *ready_head, *ready_tail;
+    long n_ready;
     char *head; /* head_max bytes: the gate thread's peek buffer */
 };
 
@@ -81,7 +100,9 @@ static _Thread_local gate_t *master_gate;    /* civetweb's master thread */
 static void ready_push(gate_t *g, gate_conn_t *c)
 {
     c->next = NULL;
+    metrics_add(&g->metrics->http_heads_ready, 1);
     pthread_mutex_lock(&g->lock);
+    g->n_ready++;
     if (g->ready_tail != NULL) {
         g->ready_tail->next = c;
     } else {
@@ -100,6 +121,10 @@ static gate_conn_t *ready_pop(gate_t *g)
     gate_conn_t *c = g->ready_head;
     if (c != NULL) {
         g->ready_head = c->next;
+        /* Tells the gate it may accept again: it stopped at ready_max. */
+        if (g->n_ready-- == g->limits.ready_max && eventfd_write(g->room_fd, 1) < 0)
+            log_warn("gate: cannot ring the room bell", "errno=%d", errno);
+        atomic_fetch_sub_explicit(&g->metrics->http_heads_ready, 1, memory_order_relaxed);
         if (g->ready_head == NULL) {
             g->ready_tail = NULL;
             uint64_t count; /* silences the bell: nonblocking, so EAGAIN when already silent */
@@ -109,6 +134,14 @@ static gate_conn_t *ready_pop(gate_t *g)
     }
     pthread_mutex_unlock(&g->lock);
     return c;
+}
+
+static int ready_has_room(gate_t *g)
+{
+    pthread_mutex_lock(&g->lock);
+    int room = g->n_ready < g->limits.ready_max;
+    pthread_mutex_unlock(&g->lock);
+    return room;
 }
 
 /* ---- connections whose head is still arriving ---- */
@@ -138,6 +171,28 @@ static void conn_close(gate_conn_t *c)
     free(c);
 }
 
+/* On the gate thread: closes the socket at once (an eviction is there to free its
+ * descriptor; closing also takes it out of the epoll set) but keeps the memory, marked
+ * gone, until the batch of events being handled is over (on_batch says why). */
+static void conn_retire(gate_t *g, gate_conn_t *c)
+{
+    if (close(c->fd) < 0 && errno != EINTR)
+        log_warn("gate: close failed", "errno=%d", errno);
+    c->fd = -1;
+    c->kind = GATE_GONE;
+    c->next = g->gone;
+    g->gone = c;
+}
+
+static void gone_free(gate_t *g)
+{
+    while (g->gone != NULL) {
+        gate_conn_t *c = g->gone;
+        g->gone = c->next;
+        free(c);
+    }
+}
+
 /* Drops a waiting connection, with a 408 when it took too long (best effort: it is not
  * worth a blocking write). */
 static void waiting_drop(gate_t *g, gate_conn_t *c, int timed_out)
@@ -149,7 +204,7 @@ static void waiting_drop(gate_t *g, gate_conn_t *c, int timed_out)
         (void)!send(c->fd, reply, sizeof reply - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
         metrics_add(&g->metrics->http_head_timeouts, 1);
     }
-    conn_close(c); /* closing also takes it out of the epoll set */
+    conn_retire(g, c);
 }
 
 /* 1 once the bytes hold a blank line: the end of an HTTP head (civetweb takes LF or CRLF). */
@@ -166,8 +221,8 @@ typedef enum { HEAD_PARTIAL, HEAD_READY, HEAD_GONE } head_state_t;
 
 static head_state_t head_state(gate_t *g, const gate_conn_t *c, uint32_t events)
 {
-    ssize_t n = recvfrom(c->fd, g->head, g->head_max, MSG_PEEK, NULL, NULL);
-    if (n > 0 && (head_complete(g->head, (size_t)n) || (size_t)n >= g->head_max))
+    ssize_t n = recvfrom(c->fd, g->head, g->limits.head_max, MSG_PEEK, NULL, NULL);
+    if (n > 0 && (head_complete(g->head, (size_t)n) || (size_t)n >= g->limits.head_max))
         return HEAD_READY; /* an over-long head is civetweb's to refuse */
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
         return HEAD_GONE;
@@ -192,10 +247,10 @@ static void admit(gate_t *g, gate_conn_t *c)
         return;
     }
     if (state == HEAD_GONE) {
-        conn_close(c);
+        conn_retire(g, c);
         return;
     }
-    if (g->n_waiting >= GATE_MAX_WAITING)
+    if (g->n_waiting >= g->limits.waiting_max)
         evict_oldest(g);
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = c};
     if (epoll_ctl(g->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
@@ -203,7 +258,7 @@ static void admit(gate_t *g, gate_conn_t *c)
         ready_push(g, c); /* civetweb's own header timeout still applies */
         return;
     }
-    c->deadline_ms = clock_mono_ms() + g->header_timeout_ms;
+    c->deadline_ms = clock_mono_ms() + g->limits.header_timeout_ms;
     waiting_append(g, c);
 }
 
@@ -216,9 +271,13 @@ static void on_head_event(gate_t *g, gate_conn_t *c, uint32_t events)
         waiting_drop(g, c, 0);
         return;
     }
-    waiting_unlink(g, c);
-    if (epoll_ctl(g->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0)
+    if (epoll_ctl(g->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0) {
+        /* Still watched, it must stay the gate's: civetweb's master frees what it takes. */
         log_warn("gate: cannot unwatch a connection", "errno=%d", errno);
+        waiting_drop(g, c, 0);
+        return;
+    }
+    waiting_unlink(g, c);
     ready_push(g, c);
 }
 
@@ -233,27 +292,45 @@ static void listeners_watch(gate_t *g, uint32_t events)
     }
 }
 
+/* The gate accepts unless it is out of descriptors or ready_max complete heads wait for
+ * civetweb's master. A listener that stays readable while the gate does not accept would
+ * make epoll_wait spin, so the listeners leave the epoll set meanwhile. */
+static int may_accept(gate_t *g)
+{
+    return g->paused_until_ms == 0 && ready_has_room(g);
+}
+
+static void listeners_update(gate_t *g)
+{
+    int want = may_accept(g);
+    if (want == g->listening)
+        return;
+    if (!want && g->paused_until_ms == 0)
+        metrics_add(&g->metrics->http_gate_full, 1);
+    listeners_watch(g, want ? EPOLLIN : 0);
+    g->listening = want;
+}
+
 /* Out of file descriptors: the oldest waiting head makes room, or with none, accepting
- * pauses a moment (a listener that stays readable would otherwise spin). */
+ * pauses a moment. */
 static void on_no_fds(gate_t *g)
 {
     if (g->n_waiting > 0) {
         evict_oldest(g);
         return;
     }
-    if (g->paused_until_ms == 0) {
+    if (g->paused_until_ms == 0)
         log_warn("gate: out of file descriptors, pausing accept", "pause_ms=%d", GATE_PAUSE_MS);
-        listeners_watch(g, 0);
-    }
     g->paused_until_ms = clock_mono_ms() + GATE_PAUSE_MS;
 }
 
 static void accept_some(gate_t *g, int listen_fd)
 {
-    for (int k = 0; k < GATE_ACCEPTS_PER_WAKE && g->paused_until_ms == 0; k++) {
+    for (int k = 0; k < GATE_ACCEPTS_PER_WAKE && may_accept(g); k++) {
         gate_conn_t *c = calloc(1, sizeof *c);
         if (c == NULL)
             return; /* it stays in the backlog */
+        c->kind = GATE_CONN;
         c->peer_len = sizeof c->peer;
         c->fd = accept4(listen_fd, (struct sockaddr *)&c->peer, &c->peer_len,
                         SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -286,10 +363,42 @@ static void on_tick(gate_t *g, int64_t now)
 {
     while (g->n_waiting > 0 && g->waiting.next->deadline_ms <= now)
         waiting_drop(g, g->waiting.next, 1);
-    if (g->paused_until_ms != 0 && g->paused_until_ms <= now) {
+    if (g->paused_until_ms != 0 && g->paused_until_ms <= now)
         g->paused_until_ms = 0;
-        listeners_watch(g, EPOLLIN);
+}
+
+static void on_room(gate_t *g)
+{
+    uint64_t count; /* nonblocking: EAGAIN when already read */
+    if (read(g->room_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+        log_warn("gate: cannot read the room bell", "errno=%d", errno);
+}
+
+/* Handles one batch of epoll's results; 0 once the stop eventfd is among them.
+ *
+ * The batch names connections by pointer, and handling one event may close others whose
+ * events come later in the same batch: an accept evicts the oldest waiting connection when
+ * the waiting list is full or descriptors run out. So nothing here frees a connection:
+ * conn_retire closes its socket at once and marks it gone, a later event for it is
+ * skipped, and gate_run frees it after the batch, when no event can name it. That holds
+ * whichever handler closes whichever connection, in whatever order epoll reports them.
+ * Connections are freed elsewhere only by civetweb's master, in accept(), and those reach
+ * the ready queue straight from accept4 (never watched) or from their own event after
+ * leaving the epoll set: epoll reports a descriptor at most once per batch. */
+static int on_batch(gate_t *g, const struct epoll_event *events, int n)
+{
+    for (int i = 0; i < n; i++) {
+        gate_conn_t *c = events[i].data.ptr;
+        if (c == NULL)
+            return 0; /* the stop eventfd */
+        if (c->kind == GATE_LISTENER)
+            accept_some(g, c->fd);
+        else if (c->kind == GATE_ROOM)
+            on_room(g);
+        else if (c->kind == GATE_CONN)
+            on_head_event(g, c, events[i].events);
     }
+    return 1;
 }
 
 static void *gate_run(void *arg)
@@ -302,16 +411,13 @@ static void *gate_run(void *arg)
             log_error("gate: epoll_wait failed", "errno=%d", errno);
             return NULL;
         }
-        for (int i = 0; i < n; i++) {
-            gate_conn_t *c = events[i].data.ptr;
-            if (c == NULL)
-                return NULL; /* the stop eventfd */
-            if (c->is_listener)
-                accept_some(g, c->fd);
-            else
-                on_head_event(g, c, events[i].events);
-        }
+        int go_on = on_batch(g, events, n);
+        gone_free(g);
+        if (!go_on)
+            return NULL;
         on_tick(g, clock_mono_ms());
+        gone_free(g);
+        listeners_update(g);
     }
 }
 
@@ -326,11 +432,15 @@ static int watch(gate_t *g, int fd, void *ptr, char *err, size_t errlen)
     return -1;
 }
 
-gate_t *gate_create(metrics_t *metrics, handoff_t *handoff, long header_timeout_ms, size_t head_max,
-                    char *err, size_t errlen)
+gate_t *gate_create(metrics_t *metrics, handoff_t *handoff, const gate_limits_t *limits, char *err,
+                    size_t errlen)
 {
+    if (limits->waiting_max < 1 || limits->ready_max < 1 || limits->head_max < 1) {
+        snprintf(err, errlen, "gate: every bound must be at least 1");
+        return NULL;
+    }
     gate_t *g = calloc(1, sizeof *g);
-    char *head = malloc(head_max);
+    char *head = malloc(limits->head_max);
     if (g == NULL || head == NULL || pthread_mutex_init(&g->lock, NULL) != 0) {
         snprintf(err, errlen, "out of memory");
         free(g);
@@ -339,17 +449,19 @@ gate_t *gate_create(metrics_t *metrics, handoff_t *handoff, long header_timeout_
     }
     g->metrics = metrics;
     g->handoff = handoff;
-    g->header_timeout_ms = header_timeout_ms;
-    g->head_max = head_max;
+    g->limits = *limits;
     g->head = head;
     g->waiting.next = g->waiting.prev = &g->waiting;
+    g->room.kind = GATE_ROOM;
     g->epfd = epoll_create1(EPOLL_CLOEXEC);
     g->bell_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     g->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (g->epfd < 0 || g->bell_fd < 0 || g->stop_fd < 0 ||
-        watch(g, g->stop_fd, NULL, err, errlen) < 0) {
-        if (g->epfd < 0 || g->bell_fd < 0 || g->stop_fd < 0)
-            snprintf(err, errlen, "cannot create the gate: %s", strerror(errno));
+    g->room_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int made = g->epfd >= 0 && g->bell_fd >= 0 && g->stop_fd >= 0 && g->room_fd >= 0;
+    if (!made)
+        snprintf(err, errlen, "cannot create the gate: %s", strerror(errno));
+    if (!made || watch(g, g->stop_fd, NULL, err, errlen) < 0 ||
+        watch(g, g->room_fd, &g->room, err, errlen) < 0) {
         gate_destroy(g);
         return NULL;
     }
@@ -383,11 +495,12 @@ static int take_listeners(gate_t *g, char *err, size_t errlen)
                 close(fd);
             return -1;
         }
-        g->listeners[i] = (gate_conn_t){.fd = fd, .is_listener = 1};
+        g->listeners[i] = (gate_conn_t){.fd = fd, .kind = GATE_LISTENER};
         g->n_listeners = i + 1;
         if (watch(g, fd, &g->listeners[i], err, errlen) < 0)
             return -1;
     }
+    g->listening = 1;
     return 0;
 }
 
@@ -421,11 +534,12 @@ void gate_destroy(gate_t *g)
     }
     while (g->n_waiting > 0)
         waiting_drop(g, g->waiting.next, 0);
+    gone_free(g);
     for (gate_conn_t *c; (c = ready_pop(g)) != NULL;)
         conn_close(c);
     for (int i = 0; i < g->n_listeners; i++)
         close(g->listeners[i].fd);
-    int fds[] = {g->epfd, g->bell_fd, g->stop_fd};
+    int fds[] = {g->epfd, g->bell_fd, g->stop_fd, g->room_fd};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0)
             close(fds[i]);

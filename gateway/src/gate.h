@@ -10,12 +10,19 @@
 
 typedef struct gate gate_t;
 
-/* A gate that closes (with 408) a connection whose head has not arrived within
- * header_timeout_ms, and hands over a head of head_max bytes unfinished (civetweb refuses
- * it). Each connection civetweb accepts from it is noted in handoff first. metrics and
- * handoff are borrowed. Returns NULL with a reason in err. */
-gate_t *gate_create(metrics_t *metrics, handoff_t *handoff, long header_timeout_ms, size_t head_max,
-                    char *err, size_t errlen);
+typedef struct {
+    long header_timeout_ms; /* a head not complete by then: closed with 408 */
+    size_t head_max;        /* a head this long is handed over unfinished (civetweb refuses it) */
+    long waiting_max;       /* heads awaited at once; past it the oldest is closed */
+    long ready_max;         /* complete heads queued for civetweb's master; past it the gate
+                             * stops accepting until the master takes one */
+} gate_limits_t;
+
+/* A gate within limits (copied), which holds at most waiting_max + ready_max descriptors
+ * besides its own. Each connection civetweb accepts from it is noted in handoff first.
+ * metrics and handoff are borrowed. Returns NULL with a reason in err. */
+gate_t *gate_create(metrics_t *metrics, handoff_t *handoff, const gate_limits_t *limits, char *err,
+                    size_t errlen);
 
 /* While on, every socket this thread starts listening on is one the gate will take over:
  * on around mg_start. */

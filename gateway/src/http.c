@@ -273,8 +273,9 @@ http_server_t *http_start(hub_t *hub, const assets_t *assets, fanout_t *fanout,
         return NULL;
     }
     *srv = (http_server_t){NULL, hub, assets, NULL, handoff, {hub, handoff, fanout, backfill}};
-    srv->gate = gate_create(&hub->metrics, handoff, hub->cfg->header_timeout_ms, HTTP_HEAD_MAX, err,
-                            errlen);
+    const gate_limits_t limits = {hub->cfg->header_timeout_ms, HTTP_HEAD_MAX,
+                                  hub->cfg->gate_waiting, hub->cfg->gate_ready};
+    srv->gate = gate_create(&hub->metrics, handoff, &limits, err, errlen);
     hub->gate = srv->gate;
     if (srv->gate == NULL || (srv->ctx = start_civetweb(srv, err, errlen)) == NULL) {
         server_free(srv);

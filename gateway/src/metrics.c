@@ -217,9 +217,16 @@ static void render_gate(text_t *t, const metrics_t *m)
             "Connections closed with 408: no complete request head within --header-timeout-ms.",
             &m->http_head_timeouts);
     counter(t, "http_heads_evicted_total",
-            "Connections closed while their head was arriving, to make room (1024 waiting, "
-            "or out of file descriptors).",
+            "Connections closed while their head was arriving, to make room (the gate's "
+            "waiting bound reached, or out of file descriptors).",
             &m->http_heads_evicted);
+    gauge(t, "http_heads_ready",
+          "Connections whose request head is complete, queued for a worker thread.",
+          (double)metrics_get(&m->http_heads_ready));
+    counter(t, "http_gate_full_total",
+            "Times the gate stopped accepting because its queue of complete requests was full "
+            "(every worker busy); new connections waited in the kernel's backlog meanwhile.",
+            &m->http_gate_full);
 }
 
 int metrics_render(const hub_t *hub, char *buf, size_t cap)

@@ -57,6 +57,8 @@ typedef struct {
     _Atomic uint64_t http_heads_waiting; /* gauge: accepted, request head not complete */
     _Atomic uint64_t http_head_timeouts; /* closed with 408 after --header-timeout-ms */
     _Atomic uint64_t http_heads_evicted; /* closed to make room for newer ones */
+    _Atomic uint64_t http_heads_ready;   /* gauge: complete heads queued for a worker */
+    _Atomic uint64_t http_gate_full;     /* times the gate stopped accepting: queue full */
     _Atomic uint64_t sse_connections;
     _Atomic uint64_t sse_refused;
     _Atomic uint64_t sse_dropped_slow;
