@@ -276,10 +276,11 @@ class Stack:
     def distribution(self):
         return {n: self.gateway_clients(n) for n in sorted(self.containers("gateway"))}
 
-    def refused_connections(self):
-        """Connections the public frontend closed by its `tcp-request connection` rules."""
+    def frontend(self, column):
+        """A counter of the public frontend, e.g. dcon: connections its `tcp-request
+        connection` rules closed; scur: connections open now."""
         (row,) = [r for r in self.lb_stats() if r["pxname"] == "http" and r["svname"] == "FRONTEND"]
-        return int(row["dcon"] or 0)
+        return int(row[column] or 0)
 
     def recreate_lb(self):
         """Recreates the balancer alone with the current settings (self.env, self.overrides),
