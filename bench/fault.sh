@@ -127,6 +127,11 @@ if [ -z "${RN_EXTRA_CA_CERTS:-}" ] && compgen -G '/usr/local/share/ca-certificat
 fi
 export RN_EXTRA_CA_CERTS=${RN_EXTRA_CA_CERTS:-}
 export RN_TAG=rnfault RN_HTTP_ADDR=127.0.0.1 RN_HTTP_PORT=$port
+# Every client comes from one address here (the host, through Docker's port mapping), so the
+# balancer's per-source limits, sized for browsers, must not apply: they would refuse
+# clients and muddle the numbers.
+export RN_LB_SOURCE_CONNS=1000000 RN_LB_SOURCE_CONN_RATE=1000000 RN_LB_SOURCE_STREAMS=1000000 \
+  RN_LB_SOURCE_REQ_RATE=1000000
 export COMPOSE_DOCKER_CLI_BUILD=0 DOCKER_BUILDKIT=0
 compose() { timeout "${CT:-300}" "${compose_cmd[@]}" -f "$compose_file" -p "$project" "$@"; }
 
@@ -189,11 +194,10 @@ ip_of() {
   $docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$1" | awk '{print $1}'
 }
 lb=$(containers lb)
-# The gateway IPs HAProxy has UP with a passed /readyz check, from its stats (on the lb's
-# container IP: nothing of this is published).
+# The gateway IPs HAProxy has UP with a passed /readyz check, from its stats (read inside the
+# lb container: the stats page listens on its loopback only).
 lb_up() {
-  local lbip; lbip=$(ip_of "$lb")
-  curl -fsS --max-time 3 "http://$lbip:8404/stats;csv" 2>/dev/null | awk -F, '
+  timeout 10 $docker exec "$lb" rn-healthcheck get 8404 '/stats;csv' 2>/dev/null | awk -F, '
     NR == 1 { for (i = 1; i <= NF; i++) { h = $i; sub(/^# /, "", h); col[h] = i }; next }
     $1 == "gateways" && $2 != "BACKEND" && $2 != "FRONTEND" && $col["status"] == "UP" &&
       $col["check_status"] == "L7OK" { split($col["addr"], a, ":"); print a[1] }' | sort

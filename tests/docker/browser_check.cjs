@@ -1,10 +1,13 @@
-// browser_check.cjs URL [--watch] -- the page in Debian's Chromium (playwright-core).
+// browser_check.cjs URL [--watch] [--insecure] -- the page in Debian's Chromium
+// (playwright-core).
 //
 // Default: loads the page and waits until the live number has changed twice.
+// --insecure: accepts any certificate (a test's self-signed one for HTTPS).
 // --watch: loads the page, prints "ready" once the number changed, then keeps recording the
 //   number until a line arrives on stdin (or 180 s pass), so that the caller can restart
 //   gateways meanwhile; the number must keep changing (no gap over 10 s) with no error.
-// Prints one JSON line last; exits 0 on success. playwright-core is taken from
+// Prints one JSON line last, with the protocol the page was loaded over ("http/1.1", "h2");
+// exits 0 on success. playwright-core is taken from
 // $RN_PLAYWRIGHT_CORE (a module directory) if set.
 'use strict';
 const { chromium } = require(process.env.RN_PLAYWRIGHT_CORE || 'playwright-core');
@@ -23,7 +26,8 @@ function stdinLine() {
 async function main() {
   const url = process.argv[2];
   const watch = process.argv.includes('--watch');
-  const result = { url, status: null, seen: [], errors: [] };
+  const insecure = process.argv.includes('--insecure');
+  const result = { url, status: null, protocol: null, seen: [], errors: [] };
   const browser = await chromium.launch({
     executablePath: process.env.RN_CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
@@ -32,7 +36,8 @@ async function main() {
   });
   const t0 = Date.now();
   try {
-    const page = await browser.newPage();
+    const context = await browser.newContext({ ignoreHTTPSErrors: insecure });
+    const page = await context.newPage();
     page.on('console', (m) => { if (m.type() === 'error') result.errors.push(`console: ${m.text()}`); });
     page.on('pageerror', (e) => result.errors.push(`page error: ${e.message}`));
     page.on('requestfailed', (r) => {
@@ -45,6 +50,8 @@ async function main() {
     });
     const response = await page.goto(url, { waitUntil: 'load', timeout: 20000 });
     result.status = response.status();
+    result.protocol = await page.evaluate(
+      () => performance.getEntriesByType('navigation')[0]?.nextHopProtocol ?? null);
     await page.waitForSelector(`${SELECTOR}[data-event-id]`, { timeout: 15000 });
     const read = () => page.$eval(SELECTOR, (el) => ({ id: el.dataset.eventId, value: el.textContent.trim() }));
     const record = async () => {

@@ -23,12 +23,23 @@ its own, and then, talking to the load balancer only (its published port on 127.
   8. generator outage: the page still loads and streams still open (no gateway is ready, the
      balancer falls back to the live ones), and all clients get the new generator's events.
 
+Against hostile clients and for the keys (compose_security.py): every container holds only
+its own role's secret key; only the public routes pass the balancer (Prometheus still
+scrapes the gateways) and its stats page is unreachable from outside; with the balancer
+recreated with tight per-source limits, connections over the count or rate are closed and
+requests over the rate get 429, while another source (a container of the test) gets 200;
+HTTPS with a certificate the test makes (compose.tls.yaml): HTTP/2 in curl and in Chromium
+with the page live, streams over one HTTP/2 connection limited, HSTS and the redirect only
+as asked; the gateways' key revoked, they are cut off while the monitor receives. Then the
+same stack with keys of the test's own (compose.curve.yaml).
+
 The stack is always torn down (`down -v --remove-orphans`), also on failure. Exit status 0 on
 success, 1 on failure, 77 when Docker cannot be made to run here (not root).
 
 Environment: RN_COMPOSE (compose command, default `docker-compose`, else `docker compose`),
 RN_TEST_KEEP=1 (leave the stack up for inspection), RN_EXTRA_CA_CERTS (PEM text for the image
-build, default: /usr/local/share/ca-certificates/*.crt).
+build, default: /usr/local/share/ca-certificates/*.crt), RN_TEST_TAG (tag of the images built,
+default ctest: set another where two trees are tested on one engine at once).
 """
 
 import glob
@@ -55,7 +66,12 @@ ROOT = HERE.parents[1]
 COMPOSE_DIR = ROOT / "deploy" / "compose"
 COMPOSE_FILE = COMPOSE_DIR / "compose.yaml"
 CURVE_FILE = COMPOSE_DIR / "compose.curve.yaml"
+TLS_FILE = COMPOSE_DIR / "compose.tls.yaml"
 BASE_IMAGE = "debian:bookworm-slim"
+# The tag of the images this test builds: sessions that test different trees side by side
+# on one engine each set their own, so that none runs the other's images.
+TAG = os.environ.get("RN_TEST_TAG", "ctest")
+LB_UID = 10002  # the balancer image's user, who must be able to read the TLS key
 START = time.monotonic()
 SKIP = 77
 
@@ -180,6 +196,7 @@ class Stack:
         self.project = f"rnctest{os.getpid()}{secrets.token_hex(2)}"
         self.port = free_port()
         self.prometheus_port = free_port()
+        self.https_port = free_port()
         compose = os.environ.get("RN_COMPOSE")
         if compose:
             self.compose_cmd = shlex.split(compose)
@@ -190,7 +207,7 @@ class Stack:
         # The stack's settings are ours: none of the caller's RN_* variables but the CA.
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("RN_") or k == "RN_EXTRA_CA_CERTS"}
-        self.env = dict(env, RN_TAG="ctest", RN_HTTP_ADDR="127.0.0.1",
+        self.env = dict(env, RN_TAG=TAG, RN_HTTP_ADDR="127.0.0.1",
                         RN_HTTP_PORT=str(self.port), RN_MONITOR_JSON="1",
                         RN_PROMETHEUS_ADDR="127.0.0.1", RN_PROMETHEUS_PORT=str(self.prometheus_port),
                         COMPOSE_DOCKER_CLI_BUILD="0", DOCKER_BUILDKIT="0")
@@ -226,15 +243,20 @@ class Stack:
         (name,) = self.containers("lb")
         return name
 
-    def lb_servers(self):
-        """{slot: (status, address)} from HAProxy's stats (reached on the lb's container IP).
-        A slot counts as UP only once a health check passed on it: HAProxy marks a slot UP as
-        soon as DNS fills it, before its first check."""
-        url = f"http://{self.ip(self.lb())}:8404/stats;csv"
-        with urllib.request.urlopen(url, timeout=5) as r:
-            lines = r.read().decode().splitlines()
+    def lb_stats(self):
+        """HAProxy's stats as rows of {column: value}, read inside the lb container: the
+        stats page listens on its loopback only."""
+        p = run([self.docker, "exec", self.lb(), "rn-healthcheck", "get", "8404", "/stats;csv"],
+                quiet=True, timeout=30)
+        lines = p.stdout.splitlines()
         header = lines[0].lstrip("# ").split(",")
-        rows = [dict(zip(header, l.split(","))) for l in lines[1:] if l]
+        return [dict(zip(header, l.split(","))) for l in lines[1:] if l]
+
+    def lb_servers(self):
+        """{slot: (status, address)} from HAProxy's stats. A slot counts as UP only once a
+        health check passed on it: HAProxy marks a slot UP as soon as DNS fills it, before
+        its first check."""
+        rows = self.lb_stats()
         return {r["svname"]: ("UP" if r["status"] == "UP" and r.get("check_status") == "L7OK"
                               else r["status"], r.get("addr", "")) for r in rows
                 if r["pxname"] == "gateways" and r["svname"] not in ("BACKEND", "FRONTEND")}
@@ -253,6 +275,33 @@ class Stack:
 
     def distribution(self):
         return {n: self.gateway_clients(n) for n in sorted(self.containers("gateway"))}
+
+    def frontend(self, column):
+        """A counter of the public frontend, e.g. dcon: connections its `tcp-request
+        connection` rules closed; scur: connections open now."""
+        (row,) = [r for r in self.lb_stats() if r["pxname"] == "http" and r["svname"] == "FRONTEND"]
+        return int(row[column] or 0)
+
+    def recreate_lb(self):
+        """Recreates the balancer alone with the current settings (self.env, self.overrides),
+        then waits until it has every running gateway UP."""
+        self.compose("up", "-d", "--no-deps", "lb", timeout=300)
+        self.wait_lb_sees(len(self.containers("gateway")))
+
+    def network(self):
+        """The compose network (the lb container's only one)."""
+        return self.inspect(self.lb(), "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}")
+
+    def other_source_get(self, path):
+        """The status line a GET of path through the balancer gets from another address
+        than the test's: a container of its own on the compose network. Only the status
+        line is read, so a stream ends there."""
+        script = ('exec 3<>/dev/tcp/lb/8080 || exit 1; printf "GET %s HTTP/1.1\\r\\nHost: lb\\r\\n'
+                  'Accept: text/event-stream\\r\\nConnection: close\\r\\n\\r\\n" "$1" >&3; '
+                  'IFS= read -r -t 10 status <&3; echo "${status%$\'\\r\'}"')
+        p = run([self.docker, "run", "--rm", "--network", self.network(), "--entrypoint", "bash",
+                 f"rn-lb:{TAG}", "-c", script, "-", path], timeout=60, check=False, quiet=True)
+        return p.stdout.strip()
 
     def wait_lb_sees(self, count, timeout=60):
         """Waits until the balancer has exactly the running gateways' IPs UP."""
@@ -482,12 +531,13 @@ def check_prometheus(stack, gateways):
 
 
 def scenario(stack, timings):
+    import compose_security as sec  # here: it imports this module
     t = time.monotonic()
     stack.compose("build", "--force-rm", timeout=3000)
     timings["build"] = time.monotonic() - t
     sizes = {}
     for img in ("rn-generator", "rn-gateway", "rn-monitor", "rn-lb", "rn-prometheus"):
-        info = json.loads(run([stack.docker, "image", "inspect", f"{img}:ctest"],
+        info = json.loads(run([stack.docker, "image", "inspect", f"{img}:{TAG}"],
                               quiet=True).stdout)[0]
         sizes[img] = f"{info['Size'] / 1e6:.1f} MB"
         user = info["Config"].get("User") or "root"
@@ -503,8 +553,10 @@ def scenario(stack, timings):
     port = stack.port
 
     # 0. The default bus is encrypted and allow-listed: a subscriber without the keys made
-    # by the `keys` service, on the same network, receives nothing.
+    # by the `keys` service, on the same network, receives nothing; each role holds its
+    # own secret key only.
     check_keyless_gets_nothing(stack, sorted(stack.containers("gateway"))[0])
+    sec.check_keys_per_role(stack)
 
     # 1. Events flow through the balancer, increasing, one at a time.
     first = SseClient("first", port)
@@ -525,6 +577,10 @@ def scenario(stack, timings):
     check(p.returncode == 0, f"the page shows a live number in Chromium: {p.stdout.strip()[-800:]}"
           + (p.stderr[-1500:] if p.returncode else ""))
 
+    # Only the public routes pass the balancer, its stats stay inside; Prometheus scrapes
+    # the gateways' /metrics directly all the same.
+    sec.check_public_routes_only(stack)
+    sec.check_stats_private(stack)
     check_prometheus(stack, 3)
 
     # The images' HEALTHCHECKs work: Docker reports every program healthy.
@@ -641,24 +697,34 @@ def check_keyless_gets_nothing(stack, neighbour):
     """A monitor with no keys, on the network of the container `neighbour`, gets no event."""
     network = stack.inspect(neighbour, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}")
     plain = run([stack.docker, "run", "--rm", "--network", network, "--entrypoint", "timeout",
-                 "rn-monitor:ctest", "5", "monitor", "--connect", "tcp://generator:5556",
+                 f"rn-monitor:{TAG}", "5", "monitor", "--connect", "tcp://generator:5556",
                  "--count", "1"], timeout=60, check=False, quiet=True)
     check(plain.returncode == 124 and "topic=number" not in plain.stdout,
           f"a subscriber without keys got nothing (exit {plain.returncode}: {plain.stdout[:200]})")
 
 
+def security_scenario(stack, timings):
+    """The balancer against hostile clients (per-source limits, TLS) and the revocation of
+    one role's key; see compose_security.py. The revocation cuts the gateways off: last."""
+    import compose_security as sec
+    t = time.monotonic()
+    sec.check_source_limits(stack)
+    sec.check_tls(stack)
+    sec.check_revocation(stack)
+    timings["security"] = time.monotonic() - t
+
+
 def curve_scenario(stack):
     """9. CURVE: the same stack with compose.curve.yaml and keys made by the image's own
-    keygen. Events flow through the balancer and to the keyed monitor; a subscriber
-    without keys on the same network receives nothing."""
-    keys = Path(tempfile.mkdtemp(prefix="rn-keys-"))
-    os.chmod(keys, 0o777)  # the containers' user (uid 10001) writes the keys
+    rn-keys, as its header says. Events flow through the balancer and to the keyed
+    monitor; a subscriber without keys on the same network receives nothing."""
+    keys = Path(tempfile.mkdtemp(prefix="rn-keys-"))  # 0700
     try:
-        for name in ("generator", "gateway", "monitor"):
-            run([stack.docker, "run", "--rm", "-v", f"{keys}:/keys", "--entrypoint", "keygen",
-                 "rn-generator:ctest", f"/keys/{name}"], timeout=60)
-        (keys / "clients").write_text((keys / "gateway.pub").read_text() +
-                                      (keys / "monitor.pub").read_text())
+        run([stack.docker, "run", "--rm", "--network", "none", "-u", f"{os.getuid()}:{os.getgid()}",
+             "-v", f"{keys}:/keys", "--entrypoint", "rn-keys", f"rn-generator:{TAG}", "/keys"],
+            timeout=60)
+        for path in keys.rglob("*"):  # the containers' user
+            os.chown(path, 10001, 10001)
         stack.overrides = [CURVE_FILE]
         stack.env["RN_KEYS_DIR"] = str(keys)
         stack.compose("up", "-d", "--scale", "gateway=1", timeout=300)
@@ -720,10 +786,11 @@ def main():
     stack = Stack(docker)
     log(f"project {stack.project}, balancer on {stack.base}, compose: {' '.join(stack.compose_cmd)}")
 
-    def both():
+    def everything():
         scenario(stack, timings)
+        security_scenario(stack, timings)
         curve_scenario(stack)
-    ok = run_torn_down(f"project {stack.project}", both, stack.dump_logs, stack.down)
+    ok = run_torn_down(f"project {stack.project}", everything, stack.dump_logs, stack.down)
     timings["total"] = time.monotonic() - START
     log("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
     log("PASS" if ok else "FAIL")
@@ -746,4 +813,7 @@ def run_main(main):
 
 
 if __name__ == "__main__":
-    run_main(main)
+    # Run as the module `test_compose`, the one compose_security imports, so that both see
+    # one Failure class.
+    import test_compose
+    test_compose.run_main(test_compose.main)

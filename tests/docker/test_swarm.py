@@ -20,6 +20,11 @@ it, a container of this test. Through the balancer, on that node's address:
   4. `docker kill` of a gateway task on a worker: Swarm starts a replacement, HAProxy uses
      it, the clients lose nothing.
 
+Besides: make-secrets.sh makes the keys in a directory only its caller can enter (0700, no
+sticky bit), as the caller's uid (seen through a `docker` wrapper that records what it is
+handed); each service gets only its own role's secrets; the stack's balancer (the compose
+image's configuration) keeps the gateways' internal routes to itself.
+
 Always torn down (the node containers, their volumes, the network). Exit 0 on success,
 1 on failure, 77 when Docker cannot run here.
 
@@ -33,16 +38,31 @@ import secrets
 import subprocess
 import tempfile
 import time
-import urllib.request
 
-from test_compose import (BASE_IMAGE, HERE, ROOT, Failure, Stack, check, check_continuity,
+from compose_security import get
+from test_compose import (BASE_IMAGE, HERE, ROOT, TAG, Failure, Stack, check, check_continuity,
                           check_no_errors, log, newest_seq, playwright_core,
                           prepare_docker, run, run_main, run_torn_down, start_clients, stop_clients,
                           wait_all_receive_after, wait_until)
 
 SWARM_DIR = ROOT / "deploy" / "swarm"
-IMAGES = ("rn-generator:ctest", "rn-gateway:ctest", "rn-lb:ctest", "rn-monitor:ctest")
-NODE_IMAGE = "rn-swarm-node:ctest"
+IMAGES = tuple(f"rn-{name}:{TAG}" for name in ("generator", "gateway", "lb", "monitor"))
+NODE_IMAGE = f"rn-swarm-node:{TAG}"
+# make-secrets.sh's `docker`, in front of the real one on the manager: records the mode and
+# owner of the directory it mounts at /keys and the user it runs as, then runs docker.
+DOCKER_WRAPPER = r"""#!/bin/sh
+if [ "$1" = run ]; then
+  prev=
+  for a in "$@"; do
+    case $prev in
+    -v) echo "keys-dir $(stat -c '%a %u' "${a%%:*}")" >>/tmp/make-secrets.log ;;
+    -u) echo "user $a" >>/tmp/make-secrets.log ;;
+    esac
+    prev=$a
+  done
+fi
+exec /usr/bin/docker "$@"
+"""
 CAPS = ("CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
         "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER "
         "SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE "
@@ -117,19 +137,34 @@ class Swarm:
                 raise Failure(f"docker load on {node}: {p.stderr[-500:]!r}")
         log(f"images loaded on {node}")
 
+    def make_secrets(self):
+        """Runs make-secrets.sh on the manager, its `docker` wrapped; returns what the
+        wrapper recorded (the key directory's mode and owner, the user of the keys)."""
+        mgr = self.nodes[0]
+        run([self.docker, "exec", "-i", mgr, "sh", "-c",
+             "mkdir -p /wrap && cat > /wrap/docker && chmod 755 /wrap/docker"], input=DOCKER_WRAPPER)
+        run([self.docker, "exec", "-e", "PATH=/wrap:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+             mgr, "bash", "/stack/make-secrets.sh", f"rn-generator:{TAG}"], timeout=120)
+        seen = run([self.docker, "exec", mgr, "cat", "/tmp/make-secrets.log"], quiet=True).stdout
+        return seen.split("\n"), run([self.docker, "exec", mgr, "id", "-u"], quiet=True).stdout.strip()
+
     def deploy(self):
         run([self.docker, "cp", str(SWARM_DIR), f"{self.nodes[0]}:/stack"])
-        # HAProxy's stats port too, for the test to see which gateways it has UP.
-        extra = ('version: "3.8"\nservices:\n  lb:\n    ports:\n'
-                 '      - {target: 8404, published: 8404, protocol: tcp, mode: host}\n')
-        run([self.docker, "exec", "-i", self.nodes[0], "sh", "-c", "cat > /stack/stats.yaml"],
-            input=extra)
-        run([self.docker, "exec", self.nodes[0], "bash", "/stack/make-secrets.sh",
-             "rn-generator:ctest"], timeout=120)
-        run([self.docker, "exec", "-e", "RN_TAG=ctest", "-e", "RN_GATEWAYS=3", "-e", "RN_DRAIN_MS=2000",
+        seen, uid = self.make_secrets()
+        check(f"keys-dir 700 {uid}" in seen and any(l.startswith(f"user {uid}:") for l in seen),
+              f"make-secrets.sh: keys made in a 0700 directory of the caller (uid {uid}), as "
+              f"the caller: {[l for l in seen if l]}")
+        run([self.docker, "exec", "-e", f"RN_TAG={TAG}", "-e", "RN_GATEWAYS=3", "-e", "RN_DRAIN_MS=2000",
              self.nodes[0], "docker", "stack", "deploy", "--resolve-image", "never",
-             "-c", "/stack/stack.yaml", "-c", "/stack/stack.publish.yaml", "-c", "/stack/stats.yaml",
-             self.stack], timeout=300)
+             "-c", "/stack/stack.yaml", "-c", "/stack/stack.publish.yaml", self.stack], timeout=300)
+        want = {"generator": ["rn_clients", "rn_generator_key"],
+                "gateway": ["rn_gateway_key", "rn_generator_pub"],
+                "monitor": ["rn_generator_pub", "rn_monitor_key"], "lb": []}
+        have = {svc: sorted(self.mgr("service", "inspect", f"{self.stack}_{svc}", "--format",
+                                     "{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}"
+                                     "{{.SecretName}} {{end}}", quiet=True).stdout.split())
+                for svc in want}
+        check(have == want, f"each service gets its own role's secrets only: {have}")
 
     def tasks(self, svc):
         """[(task name, node, container id)] of a service's running tasks."""
@@ -152,19 +187,28 @@ class Swarm:
             return self.ip(t[0][1]) if t else None
         return wait_until(find, 90, "the balancer's task", interval=1)
 
-    def lb_up(self, ip):
-        with urllib.request.urlopen(f"http://{ip}:8404/stats;csv", timeout=5) as r:
-            lines = r.read().decode().splitlines()
+    def lb_up(self):
+        """The gateway addresses HAProxy has UP, from its stats page, read inside the lb
+        task's container (it listens on the loopback only)."""
+        tasks = self.tasks("lb")
+        container = self.container_of(*tasks[0]) if tasks else ""
+        if not container:
+            raise OSError("no running balancer task")
+        p = self.on(tasks[0][1], "exec", container, "rn-healthcheck", "get", "8404", "/stats;csv",
+                    quiet=True, check=False, timeout=30)
+        if p.returncode != 0:
+            raise OSError(f"stats unreadable: {p.stdout[-200:]} {p.stderr[-200:]}")
+        lines = p.stdout.splitlines()
         header = lines[0].lstrip("# ").split(",")
         rows = [dict(zip(header, l.split(","))) for l in lines[1:] if l]
         return sorted(r["addr"].split(":")[0] for r in rows
                       if r["pxname"] == "gateways" and r["svname"] not in ("BACKEND", "FRONTEND")
                       and r["status"] == "UP" and r.get("check_status") == "L7OK")
 
-    def wait_lb_sees(self, ip, count, timeout=120):
+    def wait_lb_sees(self, count, timeout=120):
         def ok():
             try:
-                up = self.lb_up(ip)
+                up = self.lb_up()
             except OSError:
                 return None
             return up if len(up) == count and len(self.tasks("gateway")) == count else None
@@ -192,7 +236,7 @@ def scenario(swarm, compose):
     swarm.start()
     swarm.deploy()
     ip = swarm.lb_node_ip()
-    swarm.wait_lb_sees(ip, 3)
+    swarm.wait_lb_sees(3)
     log(f"balancer at {ip}:8080 (a node of the test's swarm)")
     nodes = {node for _, node in swarm.tasks("gateway")}
     check(len(nodes) >= 2, f"the 3 gateways run on {len(nodes)} different nodes: {sorted(nodes)}")
@@ -206,12 +250,14 @@ def scenario(swarm, compose):
             timeout=120, env=dict(os.environ, RN_PLAYWRIGHT_CORE=str(mod)))
     check(p.returncode == 0, f"the page shows a live number in Chromium: {p.stdout.strip()[-600:]}"
           + (p.stderr[-1500:] if p.returncode else ""))
+    internal = {path: get(8080, path, host=ip)[0] for path in ("/metrics", "/readyz", "/healthz")}
+    check(set(internal.values()) == {404}, f"the balancer keeps the internal routes: {internal}")
 
     # 2. Scale 3 -> 5 -> 3.
     swarm.mgr("service", "scale", "-d", f"{swarm.stack}_gateway=5")
-    check(len(swarm.wait_lb_sees(ip, 5)) == 5, "scaled to 5: HAProxy has 5 gateways UP")
+    check(len(swarm.wait_lb_sees(5)) == 5, "scaled to 5: HAProxy has 5 gateways UP")
     swarm.mgr("service", "scale", "-d", f"{swarm.stack}_gateway=3")
-    check(len(swarm.wait_lb_sees(ip, 3)) == 3, "scaled back to 3: HAProxy has 3 gateways UP")
+    check(len(swarm.wait_lb_sees(3)) == 3, "scaled back to 3: HAProxy has 3 gateways UP")
 
     # 3. Rolling update with clients connected: nothing lost.
     clients = start_clients("c", 12, 8080, host=ip)
@@ -223,7 +269,7 @@ def scenario(swarm, compose):
                and not ({name for name, _ in swarm.tasks("gateway")} & before),
                300, "the rolling update to finish", interval=1)
     log(f"rolling update took {time.monotonic() - t0:.0f} s")
-    swarm.wait_lb_sees(ip, 3)
+    swarm.wait_lb_sees(3)
     wait_all_receive_after(clients, newest_seq(clients), 30, "after the rolling update")
     moved = sum(1 for c in clients if c.snapshot()[1] > 1)
     check(moved == 12, f"rolling update: every client was moved at least once ({moved} of 12)")
@@ -237,7 +283,7 @@ def scenario(swarm, compose):
                and victim not in {name for name, _ in swarm.tasks("gateway")},
                90, "Swarm to replace the killed task", interval=1)
     check(True, f"Swarm replaced the killed task {victim} (on {node})")
-    swarm.wait_lb_sees(ip, 3)
+    swarm.wait_lb_sees(3)
     wait_all_receive_after(clients, newest_seq(clients), 30, "after the kill")
     stop_clients(clients)
     check_no_errors(clients, "kill")
