@@ -14,6 +14,7 @@
 int bus_socket_tune(void *socket) __attribute__((warn_unused_result));
 
 #include <stddef.h>
+#include <stdint.h>
 #include <zmq.h>
 
 /* Subscribes a SUB socket to topic once more, so the generator hears it again: for when
@@ -21,6 +22,9 @@ int bus_socket_tune(void *socket) __attribute__((warn_unused_result));
  * way). Unsubscribes first, so the socket's own count of the topic stays at one.
  * Returns 0 or -errno. */
 int bus_socket_resubscribe(void *socket, const char *topic) __attribute__((warn_unused_result));
+
+/* The TCP port socket was last bound to, or 0 when it is not bound to TCP. */
+uint32_t bus_socket_bound_port(void *socket);
 
 /* Connects socket to every endpoint of a comma-separated list. Returns 0, or -EINVAL with
  * the endpoint that failed (or an empty list) named in err. */

@@ -25,17 +25,6 @@ struct replay {
     uint64_t refused;
 };
 
-static uint32_t bound_port(void *socket)
-{
-    char endpoint[256];
-    size_t len = sizeof endpoint;
-    if (zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, endpoint, &len) != 0)
-        return 0;
-    const char *colon = strrchr(endpoint, ':');
-    long port = strncmp(endpoint, "tcp://", 6) == 0 && colon ? strtol(colon + 1, NULL, 10) : 0;
-    return port > 0 && port <= 65535 ? (uint32_t)port : 0;
-}
-
 static int configure(void *socket, const generator_config_t *cfg, char *err, size_t errlen)
 {
     /* The bus's frame limit (not the request's 64 bytes: it also bounds the CURVE
@@ -79,7 +68,7 @@ replay_t *replay_create(void *zmq_context, const generator_config_t *cfg, uint64
         replay_destroy(replay);
         return NULL;
     }
-    replay->port = bound_port(replay->socket);
+    replay->port = bus_socket_bound_port(replay->socket);
     return replay;
 }
 
@@ -118,7 +107,7 @@ static void answer(replay_t *replay, const zmq_msg_t *request, wire_replay_reply
     if (wire_replay_request_decode(zmq_msg_data((zmq_msg_t *)request), zmq_msg_size(request), &req,
                                    reply->error, sizeof reply->error) != WIRE_OK) {
         replay->refused++;
-        if ((replay->refused & (replay->refused - 1)) == 0)
+        if (log_power_of_two(replay->refused))
             log_warn("replay request refused", "reason=\"%s\" total=%llu", reply->error,
                      (unsigned long long)replay->refused);
         return;
