@@ -5,7 +5,9 @@
 /* The largest frame a bus peer may send (ZMQ_MAXMSGSIZE): a topic is at most 64 bytes, a
  * subscription 65, a payload at most 128 (WIRE_MESSAGE_MAX); anything larger is not ours,
  * and libzmq disconnects the peer that sent it before storing it (a 2 MB subscription
- * would otherwise cost the generator some 200 MB of subscription trie). */
+ * would otherwise cost the generator some 200 MB of subscription trie). It cannot be the
+ * 65 of a subscription: the limit applies to the handshake's commands as well, and a
+ * CURVE INITIATE is some 300 bytes. */
 #define BUS_FRAME_MAX 512
 
 /* Sets linger 0 (so shutdown never waits on unsent messages), ZMTP heartbeats (so a

@@ -1,12 +1,24 @@
-"""A bus no stray peer can switch off: a raw ZMTP peer (no library, no keys) that sends
-an unsubscribe it never subscribed changes nothing a client receives; one that
+"""A bus no stray peer can switch off or fill: a raw ZMTP peer (no library, no keys) that
+sends an unsubscribe it never subscribed changes nothing a client receives; one that
 subscribes twice and leaves does not keep an idle generator publishing; a 2 MB
-subscription is refused without costing the generator memory."""
+subscription is refused without costing the generator memory; a subscription to a prefix
+of neither topic closes that peer's connection and no other; a flood of subscriptions
+neither stalls the heartbeats nor fills the log, and 10 MB of them cost the generator
+little memory."""
+import os
+import re
+import threading
 import time
 import unittest
 
-from bus import HeartbeatWatcher, RawPeer
+import zmq
+
+from bus import HeartbeatWatcher, RawPeer, SubscriptionFlood
 from harness import SSEClient, SystemTest, free_port, metrics, parse_id, wait_until
+
+# ASan keeps freed memory in quarantine (256 MiB by default) and adds shadow memory, so
+# the sanitized twins check everything here except how much RSS grows.
+SANITIZED = bool(os.environ.get("RN_SANITIZED"))
 
 
 def rss_kib(pid):
@@ -23,6 +35,7 @@ class BusAbuseTest(SystemTest):
         self.generator(port=port, interval_ms=100)
         _, url = self.gateway(f"tcp://127.0.0.1:{port}")
         sse = SSEClient(url)
+        self.addCleanup(sse.close)
         before = sse.events(3)
         peer = RawPeer(port)
         self.addCleanup(peer.close)
@@ -66,6 +79,102 @@ class BusAbuseTest(SystemTest):
         self.assertTrue(gen.alive())
         # Counted: libzmq tells only of a closed connection, which the generator logs.
         gen.wait_log(r'msg="peer connection closed" socket=bus accepted_total=1 closed_total=1')
+
+    def test_a_subscription_to_neither_topic_closes_that_connection_only(self):
+        port = free_port()
+        gen, endpoint = self.generator(port=port, interval_ms=100)
+        good = HeartbeatWatcher(endpoint)
+        self.addCleanup(good.close)
+        good.sock.setsockopt(zmq.SUBSCRIBE, b"_heart")  # a prefix of the heartbeat topic
+        good.next()
+        bad = RawPeer(port)
+        self.addCleanup(bad.close)
+        started = time.monotonic()
+        bad.send(b"\x01other")
+        self.assertTrue(bad.closed_by_peer(timeout=2), "the generator closes the connection")
+        # Soon: a raw peer, which answers no ZMTP ping, is dropped anyway after some 4 s.
+        self.assertLess(time.monotonic() - started, 2.5, "at once")
+        gen.wait_log(r'msg="subscription refused" .*refused_total=1\b')
+        good.latest(2.0)
+        self.assertNotIn("closed_total=2", gen.text(), "no other connection was closed")
+
+    def test_a_subscription_flood_neither_stalls_heartbeats_nor_fills_the_log(self):
+        port = free_port()
+        gen, endpoint = self.generator(port=port, interval_ms=100,
+                                       extra=["--heartbeat-ms", "500"])
+        watcher = HeartbeatWatcher(endpoint)
+        self.addCleanup(watcher.close)
+        watcher.next()
+        time.sleep(0.5)
+        before = rss_kib(gen.proc.pid)
+        floods = [SubscriptionFlood(port, size=12, max_bytes=1 << 30, seconds=5),
+                  DuplicateFlood(port, seconds=5)]
+        for f in floods:
+            f.start()
+        arrivals = [time.monotonic()]
+        while any(f.is_alive() for f in floods) and time.monotonic() - arrivals[0] < 30:
+            watcher.next(timeout=5)
+            arrivals.append(time.monotonic())
+        for f in floods:
+            f.join(10)
+            self.assertIsNone(f.error, type(f).__name__)
+        growth = rss_kib(gen.proc.pid) - before
+        gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+        log_size = os.path.getsize(gen.log.name)
+        print(f"flood: {floods[0].sent >> 20} MiB on {floods[0].connections} connections, "
+              f"{floods[1].sent >> 20} MiB of duplicates; heartbeat gaps up to "
+              f"{max(gaps):.2f} s; log {log_size} bytes; RSS +{growth} KiB")
+        self.assertGreater(floods[0].sent + floods[1].sent, 1 << 20, "a flood was sent")
+        self.assertLess(max(gaps), 2.0, "heartbeats every 0.5 s, give or take")
+        self.assertLess(log_size, 10 << 20, "log under 10 MB")
+        if not SANITIZED:
+            self.assertLess(growth, 50 << 10, "RSS grows under 50 MiB")
+        self.assertTrue(gen.alive())
+        refused = re.findall(r'msg="subscription refused" .*refused_total=(\d+)', gen.text())
+        self.assertTrue(refused, "the refusals are counted")
+
+    def test_ten_megabytes_of_distinct_subscriptions_cost_little_memory(self):
+        port = free_port()
+        gen, endpoint = self.generator(port=port, interval_ms=100)
+        _, url = self.gateway(endpoint)
+        sse = SSEClient(url)
+        self.addCleanup(sse.close)
+        sse.events(2)
+        time.sleep(0.5)
+        before = rss_kib(gen.proc.pid)
+        flood = SubscriptionFlood(port, size=500, max_bytes=10 << 20, seconds=60, batch=200,
+                                  sndbuf=16384)
+        flood.run()
+        self.assertIsNone(flood.error)
+        time.sleep(1.0)
+        growth = rss_kib(gen.proc.pid) - before
+        print(f"{flood.sent >> 10} KiB of subscriptions on {flood.connections} connections; "
+              f"RSS +{growth} KiB")
+        self.assertGreaterEqual(flood.sent, 10 << 20, "all of it was sent")
+        if not SANITIZED:
+            self.assertLess(growth, 50 << 10, "RSS grows under 50 MiB")
+        self.assertTrue(gen.alive())
+        self.assertEqual(len(sse.events(5, timeout=10)), 5, "the gateway's stream goes on")
+
+
+class DuplicateFlood(threading.Thread):
+    """Subscribes again and again to the heartbeat topic from one raw connection: a
+    subscription the generator accepts, so nothing closes this peer."""
+
+    def __init__(self, port, seconds):
+        super().__init__(daemon=True)
+        self.port, self.seconds, self.sent, self.error = port, seconds, 0, None
+
+    def run(self):
+        try:
+            peer = RawPeer(self.port)
+            chunk = (b"\x00\x0b\x01_heartbeat" + b"\x00\x0b\x00_heartbeat") * 5000
+            deadline = time.monotonic() + self.seconds
+            while time.monotonic() < deadline and peer.send_raw(chunk):
+                self.sent += len(chunk)
+            peer.close()
+        except Exception as e:  # noqa: BLE001 -- reported by the test
+            self.error = e
 
 
 if __name__ == "__main__":
