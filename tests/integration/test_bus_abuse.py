@@ -4,7 +4,7 @@ subscribes twice and leaves does not keep an idle generator publishing; a 2 MB
 subscription is refused without costing the generator memory; a subscription to a prefix
 of neither topic closes that peer's connection and no other; a flood of subscriptions
 neither stalls the heartbeats nor fills the log, and 10 MB of them cost the generator
-little memory."""
+little memory; replay peers that ask and never read cannot pile answers up in it."""
 import os
 import re
 import threading
@@ -13,7 +13,7 @@ import unittest
 
 import zmq
 
-from bus import HeartbeatWatcher, RawPeer, SubscriptionFlood
+from bus import HeartbeatWatcher, RawPeer, SubscriptionFlood, encode_varint
 from harness import SSEClient, SystemTest, free_port, metrics, parse_id, wait_until
 
 # ASan keeps freed memory in quarantine (256 MiB by default) and adds shadow memory, so
@@ -156,6 +156,40 @@ class BusAbuseTest(SystemTest):
         self.assertTrue(gen.alive())
         self.assertEqual(len(sse.events(5, timeout=10)), 5, "the gateway's stream goes on")
 
+    def test_replay_peers_that_never_read_cannot_pile_answers_up(self):
+        port = free_port()
+        gen, endpoint = self.generator(port=port, interval_ms=1,
+                                       extra=["--replay-history", "100000"])
+        with zmq.Context.instance().socket(zmq.SUB) as sub:  # makes it publish
+            sub.setsockopt(zmq.LINGER, 0)
+            sub.setsockopt(zmq.SUBSCRIBE, b"")
+            sub.connect(endpoint)
+            wait_until(lambda: heartbeat_seq(sub) > 2000, 20, step=0, what="2000 events")
+        epoch = int(re.search(r"epoch=(\d+)", gen.text()).group(1))
+        request = replay_request(epoch, 1, 1000)  # as many events as one answer holds
+        time.sleep(0.5)
+        before = rss_kib(gen.proc.pid)
+        peers = [PileUpPeer(port + 1, request, 1200) for _ in range(20)]
+        for p in peers:
+            self.addCleanup(p.close)
+            p.start()
+        for p in peers:
+            p.join(30)
+            self.assertIsNone(p.error)
+        peak = wait_idle(gen.proc.pid, 30)
+        growth = peak - before
+        print(f"20 peers x 1200 requests never read: RSS +{growth} KiB at most")
+        if not SANITIZED:
+            self.assertLess(growth, 50 << 10, "RSS grows under 50 MiB")
+        gen.wait_log(r'msg="replay answer dropped" reason="peer busy" .*dropped_total=\d+')
+        # A peer that reads is still answered.
+        with zmq.Context.instance().socket(zmq.REQ) as req:
+            req.setsockopt(zmq.LINGER, 0)
+            req.setsockopt(zmq.RCVTIMEO, 5000)
+            req.connect(f"tcp://127.0.0.1:{port + 1}")
+            req.send(replay_request(epoch, 1, 10))
+            self.assertGreater(len(req.recv()), 100, "ten events answered")
+
 
 class DuplicateFlood(threading.Thread):
     """Subscribes again and again to the heartbeat topic from one raw connection: a
@@ -175,6 +209,65 @@ class DuplicateFlood(threading.Thread):
             peer.close()
         except Exception as e:  # noqa: BLE001 -- reported by the test
             self.error = e
+
+
+class PileUpPeer(threading.Thread):
+    """A DEALER that sends count replay requests, as a REQ would frame them, and never
+    reads an answer."""
+
+    def __init__(self, port, request, count):
+        super().__init__(daemon=True)
+        self.sock = zmq.Context.instance().socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.SNDHWM, count + 1)
+        self.sock.setsockopt(zmq.RCVHWM, 1)
+        self.sock.setsockopt(zmq.SNDTIMEO, 10000)
+        self.sock.connect(f"tcp://127.0.0.1:{port}")
+        self.request, self.count, self.error = request, count, None
+
+    def run(self):
+        try:
+            for _ in range(self.count):
+                self.sock.send_multipart([b"", self.request])
+        except Exception as e:  # noqa: BLE001 -- reported by the test
+            self.error = e
+
+    def close(self):
+        self.sock.close()
+
+
+def replay_request(epoch, first, last):
+    """A ReplayRequest (proto/rn.proto): fields 1-3, all varints."""
+    return b"".join(encode_varint(field << 3) + encode_varint(v)
+                    for field, v in ((1, epoch), (2, first), (3, last)))
+
+
+def heartbeat_seq(sub):
+    """last_seq of the next heartbeat on an everything-subscriber, or 0."""
+    from bus import varint_fields
+    if not sub.poll(1000):
+        return 0
+    topic, payload = sub.recv_multipart()
+    return varint_fields(payload).get(2, 0) if topic == b"_heartbeat" else 0
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def wait_idle(pid, timeout):
+    """Samples RSS until the process has used no CPU for a second (it has served what was
+    asked) or timeout passes; returns the largest RSS seen, in KiB."""
+    deadline, peak, last, still = time.monotonic() + timeout, 0, cpu_ticks(pid), 0
+    while time.monotonic() < deadline and still < 4:
+        time.sleep(0.25)
+        peak = max(peak, rss_kib(pid))
+        now = cpu_ticks(pid)
+        still = still + 1 if now - last <= 1 else 0
+        last = now
+    return max(peak, rss_kib(pid))
 
 
 if __name__ == "__main__":
