@@ -1,6 +1,6 @@
 /* interest.h -- which subscriptions the generator accepts, and whether someone wants its
  * data topic. The generator publishes two topics, so the only prefixes worth holding are
- * prefixes of the data topic or of WIRE_HEARTBEAT_TOPIC: at most 65 + 11 of them, each
+ * prefixes of the data topic or of WIRE_HEARTBEAT_TOPIC: at most 65 + 10 of them, each
  * named by its length. Any other prefix is refused, which keeps this set bounded by
  * construction and O(1) per message, whatever a peer sends.
  *
