@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
@@ -51,6 +52,17 @@ int bus_message_recv(void *socket, zmq_msg_t frames[2], int *count, int flags)
         (*count)++;
     }
     return 0;
+}
+
+uint32_t bus_socket_bound_port(void *socket)
+{
+    char endpoint[256];
+    size_t len = sizeof endpoint;
+    if (zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, endpoint, &len) != 0)
+        return 0;
+    const char *colon = strrchr(endpoint, ':');
+    long port = strncmp(endpoint, "tcp://", 6) == 0 && colon ? strtol(colon + 1, NULL, 10) : 0;
+    return port > 0 && port <= 65535 ? (uint32_t)port : 0;
 }
 
 int bus_socket_connect_all(void *socket, const char *list, char *err, size_t errlen)

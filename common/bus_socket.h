@@ -5,7 +5,9 @@
 /* The largest frame a bus peer may send (ZMQ_MAXMSGSIZE): a topic is at most 64 bytes, a
  * subscription 65, a payload at most 128 (WIRE_MESSAGE_MAX); anything larger is not ours,
  * and libzmq disconnects the peer that sent it before storing it (a 2 MB subscription
- * would otherwise cost the generator some 200 MB of subscription trie). */
+ * would otherwise cost the generator some 200 MB of subscription trie). It cannot be the
+ * 65 of a subscription: the limit applies to the handshake's commands as well, and a
+ * CURVE INITIATE is some 300 bytes. */
 #define BUS_FRAME_MAX 512
 
 /* Sets linger 0 (so shutdown never waits on unsent messages), ZMTP heartbeats (so a
@@ -14,6 +16,7 @@
 int bus_socket_tune(void *socket) __attribute__((warn_unused_result));
 
 #include <stddef.h>
+#include <stdint.h>
 #include <zmq.h>
 
 /* Subscribes a SUB socket to topic once more, so the generator hears it again: for when
@@ -21,6 +24,9 @@ int bus_socket_tune(void *socket) __attribute__((warn_unused_result));
  * way). Unsubscribes first, so the socket's own count of the topic stays at one.
  * Returns 0 or -errno. */
 int bus_socket_resubscribe(void *socket, const char *topic) __attribute__((warn_unused_result));
+
+/* The TCP port socket was last bound to, or 0 when it is not bound to TCP. */
+uint32_t bus_socket_bound_port(void *socket);
 
 /* Connects socket to every endpoint of a comma-separated list. Returns 0, or -EINVAL with
  * the endpoint that failed (or an empty list) named in err. */

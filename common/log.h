@@ -3,6 +3,8 @@
 #ifndef RN_LOG_H
 #define RN_LOG_H
 
+#include <stdint.h>
+
 typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
 
 /* Parses "debug", "info", "warn" or "error"; returns 0 or -EINVAL. */
@@ -16,6 +18,14 @@ void log_write(log_level_t level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 void log_set_program(const char *name);
+
+/* Whether the count-th occurrence of something a peer can repeat at will deserves a log
+ * line: the first, then each power of two, so a flood costs a few dozen lines in all and
+ * each line carries the running total. */
+static inline int log_power_of_two(uint64_t count)
+{
+    return count != 0 && (count & (count - 1)) == 0;
+}
 
 #define log_debug(msg, ...) log_write(LOG_DEBUG, msg, __VA_ARGS__)
 #define log_info(msg, ...) log_write(LOG_INFO, msg, __VA_ARGS__)

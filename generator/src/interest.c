@@ -1,62 +1,32 @@
-/* interest.c -- the set of wanted prefixes. */
+/* interest.c -- the set of wanted prefixes, one flag per prefix length of each topic. */
 #include "interest.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
-void interest_init(interest_t *in)
+int interest_init(interest_t *in, const char *topic)
 {
     *in = (interest_t){0};
+    size_t len = strlen(topic);
+    if (len > WIRE_TOPIC_MAX)
+        return -EINVAL;
+    memcpy(in->topic, topic, len + 1);
+    in->topic_len = len;
+    return 0;
 }
 
-void interest_deinit(interest_t *in)
+static int is_prefix(const unsigned char *prefix, size_t len, const char *of, size_t of_len)
 {
-    for (size_t i = 0; i < in->len; i++)
-        free(in->entries[i].prefix);
-    free(in->entries);
-    *in = (interest_t){0};
+    return len <= of_len && memcmp(prefix, of, len) == 0;
 }
 
-static interest_entry_t *find(interest_t *in, const char *prefix, size_t len)
+/* The topic this prefix begins: 0 the data topic, 1 the heartbeat's, -1 neither. */
+static int topic_of(const interest_t *in, const unsigned char *prefix, size_t len)
 {
-    for (size_t i = 0; i < in->len; i++) {
-        interest_entry_t *e = &in->entries[i];
-        if (e->len == len && memcmp(e->prefix, prefix, len) == 0)
-            return e;
-    }
-    return NULL;
-}
-
-static interest_entry_t *add(interest_t *in, const char *prefix, size_t len)
-{
-    if (in->len == INTEREST_PREFIXES_MAX) {
-        errno = ENOSPC;
-        return NULL;
-    }
-    if (in->len == in->cap) {
-        size_t cap = in->cap ? in->cap * 2 : 8;
-        interest_entry_t *grown = realloc(in->entries, cap * sizeof *grown);
-        if (grown == NULL)
-            return NULL;
-        in->entries = grown;
-        in->cap = cap;
-    }
-    char *copy = malloc(len ? len : 1);
-    if (copy == NULL)
-        return NULL;
-    memcpy(copy, prefix, len);
-    interest_entry_t *e = &in->entries[in->len++];
-    *e = (interest_entry_t){copy, len};
-    in->total++;
-    return e;
-}
-
-static void remove_entry(interest_t *in, interest_entry_t *e)
-{
-    free(e->prefix);
-    *e = in->entries[--in->len];
-    in->total--;
+    static const char heartbeat[] = WIRE_HEARTBEAT_TOPIC;
+    if (is_prefix(prefix, len, in->topic, in->topic_len))
+        return 0;
+    return is_prefix(prefix, len, heartbeat, sizeof heartbeat - 1) ? 1 : -1;
 }
 
 int interest_apply(interest_t *in, const void *msg, size_t len)
@@ -64,23 +34,21 @@ int interest_apply(interest_t *in, const void *msg, size_t len)
     const unsigned char *bytes = msg;
     if (len == 0 || bytes[0] > 1)
         return -EINVAL;
-    const char *prefix = (const char *)bytes + 1;
-    interest_entry_t *e = find(in, prefix, len - 1);
-    if (bytes[0] == 1)
-        return e || add(in, prefix, len - 1) ? 0 : -errno;
-    if (e)
-        remove_entry(in, e);
-    return 0; /* an unsubscribe for something never subscribed: nothing to undo */
+    int topic = topic_of(in, bytes + 1, len - 1);
+    if (topic < 0)
+        return -EPERM;
+    unsigned char *flag = &in->wanted[topic][len - 1], want = bytes[0];
+    if (*flag == want)
+        return 0; /* a duplicate, or an unsubscribe of a prefix not held */
+    *flag = want;
+    long change = want ? 1 : -1;
+    in->total += change;
+    if (topic == 0)
+        in->data += change;
+    return 0;
 }
 
-long interest_matching(const interest_t *in, const char *topic)
+int interest_wants_data(const interest_t *in)
 {
-    size_t topic_len = strlen(topic);
-    long n = 0;
-    for (size_t i = 0; i < in->len; i++) {
-        const interest_entry_t *e = &in->entries[i];
-        if (e->len <= topic_len && memcmp(e->prefix, topic, e->len) == 0)
-            n++;
-    }
-    return n;
+    return in->data > 0;
 }

@@ -1,36 +1,42 @@
-/* interest.h -- which topic prefixes the XPUB socket's subscribers want. Fed with the
- * messages of an XPUB_VERBOSE socket: libzmq passes every subscribe, but an unsubscribe
- * only when the last subscriber of that prefix has gone (or, a libzmq flaw, when any
- * peer sends one it never subscribed). So a prefix is wanted from a subscribe to an
- * unsubscribe: counting them would let duplicates keep it wanted after everyone left.
+/* interest.h -- which subscriptions the generator accepts, and whether someone wants its
+ * data topic. The generator publishes two topics, so the only prefixes worth holding are
+ * prefixes of the data topic or of WIRE_HEARTBEAT_TOPIC: at most 65 + 10 of them, each
+ * named by its length. Any other prefix is refused, which keeps this set bounded by
+ * construction and O(1) per message, whatever a peer sends.
+ *
+ * Fed with the messages of an XPUB_VERBOSE socket: libzmq passes every subscribe, but an
+ * unsubscribe only when the last subscriber of that prefix has gone (or, a libzmq flaw,
+ * when any peer sends one it never subscribed). So a prefix is wanted from a subscribe to
+ * an unsubscribe: counting them would let duplicates keep it wanted after everyone left.
  * Pure: no sockets; owned by the generator's single thread. */
 #ifndef GENERATOR_INTEREST_H
 #define GENERATOR_INTEREST_H
 
+#include "wire.h"
+
 #include <stddef.h>
 
-#define INTEREST_PREFIXES_MAX 4096
-
 typedef struct {
-    char *prefix;
-    size_t len;
-} interest_entry_t;
-
-typedef struct {
-    interest_entry_t *entries;
-    size_t len, cap;
+    char topic[WIRE_TOPIC_MAX + 1];
+    size_t topic_len;
+    /* wanted[0][n]: the data topic's first n bytes (n = 0 is "", which matches both
+     * topics, counted here as it makes the data published); wanted[1][n]: the heartbeat
+     * topic's, n >= 1. */
+    unsigned char wanted[2][WIRE_TOPIC_MAX + 1];
+    long data;  /* prefixes wanted that match the data topic */
     long total; /* prefixes wanted */
 } interest_t;
 
-void interest_init(interest_t *in);
-void interest_deinit(interest_t *in);
+/* Starts with nothing wanted. topic is the data topic (checked by wire_topic_check).
+ * Returns 0, or -EINVAL for a topic longer than WIRE_TOPIC_MAX. */
+int interest_init(interest_t *in, const char *topic) __attribute__((warn_unused_result));
 
 /* Applies one XPUB message: 0x01 + prefix subscribes, 0x00 + prefix unsubscribes.
- * Returns 0 on success, -EINVAL for a message that
- * is neither, -ENOSPC beyond INTEREST_PREFIXES_MAX distinct prefixes, -ENOMEM. */
+ * Returns 0 when applied (an unsubscribe of a prefix not held changes nothing), -EPERM
+ * for a prefix of neither topic, -EINVAL for a message that is neither. */
 int interest_apply(interest_t *in, const void *msg, size_t len) __attribute__((warn_unused_result));
 
-/* Wanted prefixes that match the topic. */
-long interest_matching(const interest_t *in, const char *topic);
+/* Whether some wanted prefix matches the data topic. */
+int interest_wants_data(const interest_t *in);
 
 #endif

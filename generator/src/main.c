@@ -183,7 +183,9 @@ int main(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     log_set_level(cfg.log_level);
 
-    int signal_fd = open_signal_fd();
+    /* libzmq writes with send(2) and no MSG_NOSIGNAL: a write to a connection that was
+     * shut down (evict.c) or reset must fail with EPIPE, not kill the generator. */
+    int signal_fd = signal(SIGPIPE, SIG_IGN) == SIG_ERR ? -1 : open_signal_fd();
     if (signal_fd < 0) {
         log_error("cannot watch signals", "error=\"%s\"", strerror(errno));
         return 1;

@@ -43,18 +43,13 @@ int peers_watch(peers_t *peers, void *zmq_context, void *socket, const char *nam
     return 0;
 }
 
-static int is_power_of_two(uint64_t n)
-{
-    return n != 0 && (n & (n - 1)) == 0;
-}
-
 static void count(peers_t *peers, uint16_t event)
 {
     uint64_t *total = event == ZMQ_EVENT_ACCEPTED ? &peers->accepted
                       : event & FAILED            ? &peers->failed
                                                   : &peers->dropped;
     (*total)++;
-    if (event == ZMQ_EVENT_ACCEPTED || !is_power_of_two(*total))
+    if (event == ZMQ_EVENT_ACCEPTED || !log_power_of_two(*total))
         return;
     log_write(event & FAILED ? LOG_WARN : LOG_INFO,
               event & FAILED ? "peer handshake failed" : "peer connection closed",

@@ -1,9 +1,19 @@
-/* publisher.c -- XPUB socket, subscription interest and the two-frame send. */
+/* publisher.c -- XPUB socket, subscription interest and the two-frame send.
+ *
+ * Subscriptions are what any peer of the bus can send at will, so reading them is
+ * bounded three ways. Per loop turn: at most SUBSCRIPTIONS_PER_TURN, so a flood delays
+ * the next number and heartbeat by a batch, never stalls them. Per message: O(1) in the
+ * interest set, and no log line (refusals are logged the first time and at each power
+ * of two). In memory: libzmq stores every distinct prefix a connection subscribes to
+ * until that connection closes, so a subscription to a prefix of neither topic (which
+ * interest.c refuses) closes the connection that sent it (evict.c), and what libzmq
+ * stored for it goes with it; the prefixes accepted are a bounded few. */
 #include "publisher.h"
 
 #include "bus_socket.h"
 #include "clock.h"
 #include "curve.h"
+#include "evict.h"
 #include "log.h"
 #include "wire.h"
 
@@ -13,13 +23,23 @@
 #include <string.h>
 #include <zmq.h>
 
+/* Subscriptions read per loop turn: a flood of them delays a number or a heartbeat by
+ * one batch at most. A real subscriber sends a handful. */
+enum { SUBSCRIPTIONS_PER_TURN = 256 };
+
 static int configure(void *socket, const generator_config_t *cfg)
 {
     /* VERBOSE, not VERBOSER: every subscribe, but an unsubscribe only when a prefix's
-     * last subscriber is gone (see interest.h). */
-    int verbose = 1, hwm = (int)cfg->hwm;
+     * last subscriber is gone (see interest.h). A receive high-water mark of one
+     * subscription per connection: libzmq files whatever a connection's queue holds into
+     * its subscription store in one go, inside whichever call of ours processes its
+     * commands, for as long as the peer keeps the queue full; with room for one, it must
+     * come back to its network thread for each, so a flood reaches us (and its first
+     * refused prefix closes the connection) while it is a few messages long. */
+    int verbose = 1, hwm = (int)cfg->hwm, rcvhwm = 1;
     if (zmq_setsockopt(socket, ZMQ_XPUB_VERBOSE, &verbose, sizeof verbose) != 0 ||
-        zmq_setsockopt(socket, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0)
+        zmq_setsockopt(socket, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(socket, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0)
         return -zmq_errno();
     return bus_socket_tune(socket);
 }
@@ -32,7 +52,11 @@ publisher_t *publisher_create(void *zmq_context, const generator_config_t *cfg, 
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    interest_init(&pub->interest);
+    if (interest_init(&pub->interest, cfg->topic) < 0) {
+        snprintf(err, errlen, "topic longer than %d bytes", WIRE_TOPIC_MAX);
+        free(pub);
+        return NULL;
+    }
     pub->cfg = cfg;
     pub->epoch = cfg->epoch ? (uint64_t)cfg->epoch : (uint64_t)(clock_wall_ns() / 1000000);
     pub->socket = zmq_socket(zmq_context, ZMQ_XPUB);
@@ -47,6 +71,7 @@ publisher_t *publisher_create(void *zmq_context, const generator_config_t *cfg, 
         snprintf(err, errlen, "cannot bind '%s': %s", cfg->bind, zmq_strerror(zmq_errno()));
         goto err;
     }
+    pub->port = bus_socket_bound_port(pub->socket);
     return pub;
 err:
     publisher_destroy(pub);
@@ -59,16 +84,7 @@ void publisher_destroy(publisher_t *pub)
         return;
     if (pub->socket)
         zmq_close(pub->socket);
-    interest_deinit(&pub->interest);
     free(pub);
-}
-
-/* Debug only: subscribers re-assert, and any peer can send these, so at info level they
- * would flood the log; what matters, publishing or idle, is logged by update_active. */
-static void log_subscription(const publisher_t *pub, const unsigned char *msg, int len)
-{
-    log_debug(msg[0] ? "subscribe" : "unsubscribe", "prefix=\"%.*s\" subscriptions=%ld",
-              len - 1 > 64 ? 64 : len - 1, (const char *)msg + 1, pub->interest.total);
 }
 
 /* Fail open: any peer can send an unsubscribe it never subscribed (libzmq passes it on),
@@ -77,9 +93,7 @@ static void log_subscription(const publisher_t *pub, const unsigned char *msg, i
 static void update_active(publisher_t *pub)
 {
     int64_t now = clock_ns(CLOCK_MONOTONIC) / 1000, grace = pub->cfg->heartbeat_ms * 2000;
-    /* A full table (a peer subscribing to thousands of prefixes) cannot tell: publish. */
-    int wanted = interest_matching(&pub->interest, pub->cfg->topic) > 0 ||
-                 pub->interest.len >= INTEREST_PREFIXES_MAX;
+    int wanted = interest_wants_data(&pub->interest);
     if (wanted != pub->wanted && !wanted)
         pub->unwanted_since_us = now;
     pub->wanted = wanted;
@@ -91,26 +105,47 @@ static void update_active(publisher_t *pub)
              pub->cfg->topic, (unsigned long long)pub->seq, pub->interest.total);
 }
 
+/* What became of the connection of a refused message (see evict.h). */
+static const char *eviction_name(int rc)
+{
+    return rc == 0 ? "closed" : rc == -ESTALE ? "gone" : rc == -EOPNOTSUPP ? "not-tcp" : "error";
+}
+
+/* A subscription to a prefix of neither topic, or a message that is no subscription:
+ * closes the connection it came from. An unsubscribe of such a prefix stores nothing and
+ * is ignored: libzmq itself sends one, naming no connection, for each prefix that only a
+ * closed connection held, the refused ones included. */
+static void refuse(publisher_t *pub, zmq_msg_t *msg, int rc)
+{
+    if (rc == -EPERM && ((const unsigned char *)zmq_msg_data(msg))[0] == 0)
+        return;
+    int evicted = evict_sender(msg, pub->port);
+    pub->refused++;
+    pub->closed += evicted == 0;
+    if (log_power_of_two(pub->refused))
+        log_warn("subscription refused",
+                 "reason=\"%s\" length=%zu connection=%s refused_total=%llu closed_total=%llu",
+                 rc == -EPERM ? "a prefix of neither topic" : "not a subscription",
+                 zmq_msg_size(msg), eviction_name(evicted), (unsigned long long)pub->refused,
+                 (unsigned long long)pub->closed);
+}
+
 int publisher_read_subscriptions(publisher_t *pub)
 {
-    unsigned char msg[256];
-    for (;;) {
-        int len = zmq_recv(pub->socket, msg, sizeof msg, ZMQ_DONTWAIT);
-        if (len < 0) {
+    for (int i = 0; i < SUBSCRIPTIONS_PER_TURN; i++) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, pub->socket, ZMQ_DONTWAIT) < 0) {
             int e = zmq_errno();
+            zmq_msg_close(&msg);
             if (e == EAGAIN)
                 break;
             return -e;
         }
-        /* Longer prefixes arrive truncated; they cannot match a topic of at most 64
-         * characters either way, so counting the truncated prefix is harmless. */
-        if (len > (int)sizeof msg)
-            len = sizeof msg;
-        int rc = interest_apply(&pub->interest, msg, (size_t)len);
+        int rc = interest_apply(&pub->interest, zmq_msg_data(&msg), zmq_msg_size(&msg));
         if (rc < 0)
-            log_warn("subscription dropped", "error=\"%s\"", strerror(-rc));
-        else
-            log_subscription(pub, msg, len);
+            refuse(pub, &msg, rc);
+        zmq_msg_close(&msg);
     }
     update_active(pub);
     return 0;

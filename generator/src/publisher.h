@@ -13,7 +13,10 @@
 
 typedef struct {
     void *socket;
+    uint32_t port; /* TCP port bound, 0 when not TCP */
     interest_t interest;
+    uint64_t refused;              /* subscriptions refused */
+    uint64_t closed;               /* connections closed for them */
     const generator_config_t *cfg; /* borrowed from main */
     uint64_t epoch;
     uint64_t seq;
@@ -28,7 +31,8 @@ publisher_t *publisher_create(void *zmq_context, const generator_config_t *cfg, 
                               size_t errlen);
 void publisher_destroy(publisher_t *pub);
 
-/* Reads every pending subscribe/unsubscribe and updates pub->active. Returns 0 or -errno. */
+/* Reads the pending subscribes and unsubscribes, a bounded batch of them (the caller's
+ * poll says when more are pending), and updates pub->active. Returns 0 or -errno. */
 int publisher_read_subscriptions(publisher_t *pub) __attribute__((warn_unused_result));
 
 /* Publishes one random number if some subscriber wants it, and copies it to *sent.

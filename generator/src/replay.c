@@ -1,4 +1,11 @@
-/* replay.c -- ROUTER socket, request envelope, answer from history. */
+/* replay.c -- ROUTER socket, request envelope, answer from history.
+ *
+ * A peer may ask and never read. libzmq queues a ROUTER's messages per peer up to the
+ * send high-water mark (1000 by default) and then drops them silently; with answers of
+ * up to some 30 KB that is tens of MB per peer. So the mark is ANSWERS_QUEUED_MAX and
+ * the socket is ROUTER_MANDATORY: a send to a peer whose queue is full fails (EAGAIN),
+ * and the envelope goes first, before any work, so a request the peer has no room to be
+ * answered costs a failed send and a count. */
 #include "replay.h"
 
 #include "bus_socket.h"
@@ -16,31 +23,28 @@
  * that sends the delimiter, or [identity][request] without it. */
 enum { ENVELOPE_MAX = 3 };
 
+/* Answers held per peer: one. A REQ, which waits for each answer, never meets the limit;
+ * a peer that asks again before the network has taken its previous answer gets no
+ * answer to that request (proto/rn.proto says so). */
+enum { ANSWERS_QUEUED_MAX = 1 };
+
 struct replay {
     void *socket;
     history_t history;
     uint64_t epoch;
     uint32_t port;
     wire_number_t *answer; /* WIRE_REPLAY_EVENTS_MAX, reused for every answer */
-    uint64_t refused;
+    uint64_t refused;      /* requests answered with an error, or not requests */
+    uint64_t dropped;      /* requests left unanswered: the peer's queue full, or it left */
 };
-
-static uint32_t bound_port(void *socket)
-{
-    char endpoint[256];
-    size_t len = sizeof endpoint;
-    if (zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, endpoint, &len) != 0)
-        return 0;
-    const char *colon = strrchr(endpoint, ':');
-    long port = strncmp(endpoint, "tcp://", 6) == 0 && colon ? strtol(colon + 1, NULL, 10) : 0;
-    return port > 0 && port <= 65535 ? (uint32_t)port : 0;
-}
 
 static int configure(void *socket, const generator_config_t *cfg, char *err, size_t errlen)
 {
     /* The bus's frame limit (not the request's 64 bytes: it also bounds the CURVE
      * handshake); a request's own size is checked when it is decoded. */
-    if (bus_socket_tune(socket) < 0) {
+    int hwm = ANSWERS_QUEUED_MAX, mandatory = 1;
+    if (bus_socket_tune(socket) < 0 || zmq_setsockopt(socket, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(socket, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory) != 0) {
         snprintf(err, errlen, "cannot set up the replay socket: %s", zmq_strerror(zmq_errno()));
         return -EINVAL;
     }
@@ -79,7 +83,7 @@ replay_t *replay_create(void *zmq_context, const generator_config_t *cfg, uint64
         replay_destroy(replay);
         return NULL;
     }
-    replay->port = bound_port(replay->socket);
+    replay->port = bus_socket_bound_port(replay->socket);
     return replay;
 }
 
@@ -109,6 +113,23 @@ void replay_record(replay_t *replay, const wire_number_t *ev)
     history_append(&replay->history, ev);
 }
 
+static void note_refused(replay_t *replay, const char *reason)
+{
+    replay->refused++;
+    if (log_power_of_two(replay->refused))
+        log_warn("replay request refused", "reason=\"%s\" refused_total=%llu", reason,
+                 (unsigned long long)replay->refused);
+}
+
+/* rc: -EAGAIN, the peer's queue is full; -EHOSTUNREACH, it has gone. */
+static void note_dropped(replay_t *replay, int rc)
+{
+    replay->dropped++;
+    if (log_power_of_two(replay->dropped))
+        log_warn("replay answer dropped", "reason=\"%s\" dropped_total=%llu",
+                 rc == -EAGAIN ? "peer busy" : "peer gone", (unsigned long long)replay->dropped);
+}
+
 /* The reply to one decoded (or refused) request, into reply. */
 static void answer(replay_t *replay, const zmq_msg_t *request, wire_replay_reply_t *reply)
 {
@@ -117,10 +138,7 @@ static void answer(replay_t *replay, const zmq_msg_t *request, wire_replay_reply
     wire_replay_request_t req;
     if (wire_replay_request_decode(zmq_msg_data((zmq_msg_t *)request), zmq_msg_size(request), &req,
                                    reply->error, sizeof reply->error) != WIRE_OK) {
-        replay->refused++;
-        if ((replay->refused & (replay->refused - 1)) == 0)
-            log_warn("replay request refused", "reason=\"%s\" total=%llu", reply->error,
-                     (unsigned long long)replay->refused);
+        note_refused(replay, reply->error);
         return;
     }
     if (req.epoch == replay->epoch)
@@ -128,22 +146,30 @@ static void answer(replay_t *replay, const zmq_msg_t *request, wire_replay_reply
             history_range(h, req.from_seq, req.to_seq, replay->answer, WIRE_REPLAY_EVENTS_MAX);
 }
 
-/* Sends the envelope frames back, then the reply. */
-static int send_reply(replay_t *replay, zmq_msg_t *frames, int envelope,
-                      const wire_replay_reply_t *reply)
+/* Sends the envelope frames back. The first names the peer: with ROUTER_MANDATORY it
+ * fails with -EAGAIN when the peer's queue is full and -EHOSTUNREACH when it has gone,
+ * before anything is queued. */
+static int send_envelope(replay_t *replay, zmq_msg_t *frames, int envelope)
 {
-    uint8_t *bytes;
-    size_t len;
-    if (wire_replay_reply_encode(reply, &bytes, &len) < 0)
-        return -ENOMEM;
-    int rc = 0;
-    for (int i = 0; i < envelope && rc == 0; i++)
+    for (int i = 0; i < envelope; i++)
         if (zmq_msg_send(&frames[i], replay->socket, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-            rc = -zmq_errno();
-    if (rc == 0 && zmq_send(replay->socket, bytes, len, ZMQ_DONTWAIT) < 0)
+            return -zmq_errno();
+    return 0;
+}
+
+/* Sends the answer to request, the last frame of a message whose envelope is sent. */
+static int send_answer(replay_t *replay, const zmq_msg_t *request)
+{
+    wire_replay_reply_t reply;
+    answer(replay, request, &reply);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    /* Out of memory, the message still needs its last frame: an empty one. */
+    int rc = wire_replay_reply_encode(&reply, &bytes, &len);
+    if (zmq_send(replay->socket, bytes, rc == 0 ? len : 0, ZMQ_DONTWAIT) < 0 && rc == 0)
         rc = -zmq_errno();
     free(bytes);
-    return rc == -EHOSTUNREACH || rc == -EAGAIN ? 0 : rc; /* the asker left, or is full */
+    return rc;
 }
 
 /* Reads one request's frames; more than ENVELOPE_MAX frames is not a request. Returns the
@@ -168,21 +194,34 @@ static int receive_request(void *socket, zmq_msg_t *frames)
     return count;
 }
 
+/* Answers one request of count frames (or -errno from reading it). */
+static int serve_frames(replay_t *replay, zmq_msg_t *frames, int count)
+{
+    if (count < 0)
+        return count;
+    if (count > ENVELOPE_MAX) {
+        note_refused(replay, "more than 3 frames");
+        return 0;
+    }
+    if (count < 2) /* a ROUTER always prepends the identity */
+        return 0;
+    int rc = send_envelope(replay, frames, count - 1);
+    if (rc == -EAGAIN || rc == -EHOSTUNREACH) {
+        note_dropped(replay, rc);
+        return 0;
+    }
+    return rc < 0 ? rc : send_answer(replay, &frames[count - 1]);
+}
+
 static int serve_one(replay_t *replay)
 {
     zmq_msg_t frames[ENVELOPE_MAX];
     for (int i = 0; i < ENVELOPE_MAX; i++)
         zmq_msg_init(&frames[i]);
-    int count = receive_request(replay->socket, frames);
-    int rc = count;
-    if (count >= 2 && count <= ENVELOPE_MAX) {
-        wire_replay_reply_t reply;
-        answer(replay, &frames[count - 1], &reply);
-        rc = send_reply(replay, frames, count - 1, &reply);
-    }
+    int rc = serve_frames(replay, frames, receive_request(replay->socket, frames));
     for (int i = 0; i < ENVELOPE_MAX; i++)
         zmq_msg_close(&frames[i]);
-    return rc < 0 ? rc : 0;
+    return rc;
 }
 
 int replay_serve(replay_t *replay, int max)

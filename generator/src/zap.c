@@ -106,7 +106,7 @@ static int answer(zap_t *zap, zmq_msg_t *frames, int count)
         status = "200", text = "OK";
     else
         zap->refused++;
-    if (status[0] != '2' && (zap->refused & (zap->refused - 1)) == 0) /* 1st, then 2^n */
+    if (status[0] != '2' && log_power_of_two(zap->refused))
         log_warn("bus client refused", "key=%s address=%.*s total=%llu", key[0] ? key : "none",
                  count > 3 ? (int)zmq_msg_size(&frames[3]) : 0,
                  count > 3 ? (const char *)zmq_msg_data(&frames[3]) : "",

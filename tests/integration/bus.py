@@ -2,6 +2,7 @@
 heartbeat watcher that observes the generator from outside, and an injector of raw
 messages. Neither decodes protobuf by hand: heartbeats are read with the gateway's eyes,
 so only the fields this file needs are parsed from the wire format."""
+import threading
 import time
 
 import zmq
@@ -97,15 +98,28 @@ class RawPeer:
     the network can do to the generator's bus. It speaks just enough of the protocol to
     be a SUB socket and then sends whatever frames it is told to."""
 
-    def __init__(self, port):
+    def __init__(self, port, sndbuf=None):
+        """sndbuf: the kernel's send buffer for this connection, to keep what it holds
+        on our side small."""
         import socket
         import struct
         self.struct = struct
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.sock = socket.socket()
+        self.sock.settimeout(5)
+        if sndbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
+        try:
+            self._handshake(port)
+        except OSError:
+            self.sock.close()
+            raise
+
+    def _handshake(self, port):
+        self.sock.connect(("127.0.0.1", port))
         greeting = b"\xff" + bytes(8) + b"\x7f" + b"\x03\x00" + b"NULL" + bytes(16) + b"\x00" + bytes(31)
         self.sock.sendall(greeting)
         self._read(64)
-        ready = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", 3) + b"SUB"
+        ready = b"\x05READY" + b"\x0bSocket-Type" + self.struct.pack(">I", 3) + b"SUB"
         self.sock.sendall(b"\x04" + bytes([len(ready)]) + ready)
         self._read_frame()  # the generator's READY
 
@@ -125,12 +139,26 @@ class RawPeer:
 
     def send(self, body):
         """One single-frame message: b"\\x01topic" subscribes, b"\\x00topic" unsubscribes."""
-        head = b"\x00" + bytes([len(body)]) if len(body) < 256 else \
-            b"\x02" + self.struct.pack(">Q", len(body))
+        self.send_raw(frame(body))
+
+    def send_counted(self, data):
+        """Sends data; returns how many bytes of it the kernel took before the generator
+        closed the connection (all of them while it is open)."""
+        view, sent = memoryview(data), 0
         try:
-            self.sock.sendall(head + body)
+            while sent < len(data):
+                sent += self.sock.send(view[sent:])
         except ConnectionError:
-            pass  # the generator hung up part way: what closed_by_peer reports
+            pass
+        return sent
+
+    def send_raw(self, data):
+        """Bytes as they are; False when the generator has closed the connection."""
+        try:
+            self.sock.sendall(data)
+            return True
+        except ConnectionError:
+            return False  # the generator hung up part way: what closed_by_peer reports
 
     def closed_by_peer(self, timeout=3):
         """True once the generator has closed the connection."""
@@ -146,6 +174,58 @@ class RawPeer:
 
     def close(self):
         self.sock.close()
+
+
+def frame(body):
+    """A single-frame ZMTP 3.0 message (short or long form)."""
+    if len(body) < 256:
+        return b"\x00" + bytes([len(body)]) + body
+    return b"\x02" + len(body).to_bytes(8, "big") + body
+
+
+def distinct_subscriptions(first, count, size):
+    """count framed subscriptions of size bytes each (the flag byte included), numbered
+    from first: "~" and the number, padded with "~". Calls with disjoint numbers repeat
+    none, and none is a prefix of the generator's topics."""
+    return b"".join(frame(b"\x01~" + str(first + i).encode().ljust(size - 2, b"~"))
+                    for i in range(count))
+
+
+class SubscriptionFlood(threading.Thread):
+    """What a hostile peer can do to the generator's bus: subscribes to distinct prefixes
+    as fast as the generator takes them, from raw connections, opening a new one whenever
+    the generator closes one. Stops after max_bytes or seconds, whichever is first; its
+    counts say what it did."""
+
+    def __init__(self, port, size, max_bytes, seconds, batch=2000, sndbuf=None):
+        super().__init__(daemon=True)
+        self.port, self.size, self.batch, self.sndbuf = port, size, batch, sndbuf
+        self.max_bytes, self.seconds = max_bytes, seconds
+        self.sent = self.connections = self.closed = 0
+        self.error = None
+
+    def run(self):
+        deadline = time.monotonic() + self.seconds
+        number = 0
+        try:
+            while self.sent < self.max_bytes and time.monotonic() < deadline:
+                try:
+                    peer = RawPeer(self.port, sndbuf=self.sndbuf)
+                except ConnectionError:  # closed in the handshake, for an earlier one
+                    self.closed += 1
+                    continue
+                self.connections += 1
+                while self.sent < self.max_bytes and time.monotonic() < deadline:
+                    chunk = distinct_subscriptions(number, self.batch, self.size)
+                    number += self.batch
+                    sent = peer.send_counted(chunk)
+                    self.sent += sent
+                    if sent < len(chunk):
+                        self.closed += 1
+                        break
+                peer.close()
+        except Exception as e:  # noqa: BLE001 -- reported by the test that started it
+            self.error = e
 
 
 def encode_varint(value):

@@ -1,5 +1,6 @@
 """CURVE on the bus: an authorised gateway relays; a subscriber with a wrong key, a key
-not on the allow-list, or no key at all receives nothing."""
+not on the allow-list, or no key at all receives nothing; one with a key that subscribes
+to a prefix of neither topic is closed."""
 import os
 import subprocess
 import tempfile
@@ -92,6 +93,20 @@ class CurveTest(SystemTest):
         self.assertTrue(received_anything(subscriber(endpoint, self.server[0], self.rogue[1]), 5.0))
         self.assertFalse(received_anything(subscriber(endpoint), 2.0))
         self.assertFalse(received_anything(subscriber(endpoint, self.rogue[0], self.rogue[1]), 2.0))
+
+    def test_a_key_holder_subscribing_to_neither_topic_is_closed(self):
+        endpoint, url = self.start(allow_list=True)
+        SSEClient(url).events(2)
+        gen = self.procs[0]
+        sock = subscriber(endpoint, self.server[0], self.gateway_keys[1])
+        self.addCleanup(sock.close)
+        monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self.addCleanup(monitor.close)
+        self.assertTrue(sock.poll(5000), "an allowed key receives")
+        sock.setsockopt(zmq.SUBSCRIBE, b"other")
+        self.assertTrue(monitor.poll(5000), "the generator closes its connection")
+        gen.wait_log(r'msg="subscription refused" .*connection=closed refused_total=1\b')
+        self.assertEqual(len(SSEClient(url).events(3)), 3, "the gateway relays on")
 
     def test_bad_key_files_are_clear_errors(self):
         bad = os.path.join(self.dir.name, "bad.key")
