@@ -211,7 +211,7 @@ static void deliver(backfill_t *b, backfill_request_t *req, int rc,
     if (rc < 0) {
         complete(b, req, rc, BACKFILL_FAILED);
         uint64_t total = metrics_get(&b->deps.metrics->backfill_requests[BACKFILL_FAILED]);
-        if ((total & (total - 1)) == 0)
+        if (log_power_of_two(total))
             log_warn("backfill request failed", "error=\"%s\" total=%llu", why,
                      (unsigned long long)total);
         return;

@@ -105,7 +105,7 @@ static void count_malformed(bus_t *bus, wire_error_t why)
     for (int i = 0; i < WIRE_ERROR_KINDS; i++)
         total += metrics_get(&m->bus_malformed[i]);
     /* Log the first one and then every power of two, so a flood cannot flood the log. */
-    if ((total & (total - 1)) == 0 && total > bus->malformed_logged) {
+    if (log_power_of_two(total) && total > bus->malformed_logged) {
         bus->malformed_logged = total;
         log_warn("malformed bus message dropped", "reason=%s total=%llu", wire_error_name(why),
                  (unsigned long long)total);
@@ -164,7 +164,7 @@ static void replay_failed(bus_t *bus, int rc, const wire_replay_reply_t *reply)
     metrics_add(&m->replay_failures, 1);
     bus->replay_retry_ms = clock_mono_ms() + REPLAY_BACKOFF_MS;
     uint64_t total = metrics_get(&m->replay_failures);
-    if ((total & (total - 1)) == 0) /* the first, then every power of two */
+    if (log_power_of_two(total))
         log_warn("replay request failed", "endpoint=%s error=\"%s\" total=%llu",
                  replay_client_endpoint(bus->replay),
                  rc == -EPROTO && reply->error[0] ? reply->error : strerror(-rc),
