@@ -127,11 +127,13 @@ static void serve_side(loop_t *l, const zmq_pollitem_t *items, int replay_at, in
             peers_read(&l->peers[i]);
 }
 
+enum { GREET_GAP_US = 100 * 1000 };
+
 static int run(loop_t *l)
 {
     const generator_config_t *cfg = l->pub->cfg;
     int64_t now = now_us();
-    int64_t next_tick = now + cfg->interval_us, next_heartbeat = now;
+    int64_t next_tick = now + cfg->interval_us, next_heartbeat = now, last_heartbeat = 0;
     for (;;) {
         zmq_pollitem_t items[ITEMS_MAX];
         int replay_at, zap_at, peers_at;
@@ -150,8 +152,17 @@ static int run(loop_t *l)
         now = now_us();
         if (rc == 0)
             rc = publish_due(l->pub, l->replay, &next_tick, now);
+        if (l->pub->greet) {
+            /* A new subscriber of the heartbeats waits for one to know us: send it soon,
+             * at most one extra per GREET_GAP_US, so subscriptions cannot drive a flood. */
+            l->pub->greet = 0;
+            int64_t soonest = last_heartbeat + GREET_GAP_US;
+            if (next_heartbeat > soonest)
+                next_heartbeat = soonest > now ? soonest : now;
+        }
         if (rc == 0 && now >= next_heartbeat) {
             rc = publisher_heartbeat(l->pub);
+            last_heartbeat = now;
             next_heartbeat = now + cfg->heartbeat_ms * 1000;
         }
         if (rc < 0)

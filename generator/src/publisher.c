@@ -130,6 +130,16 @@ static void refuse(publisher_t *pub, zmq_msg_t *msg, int rc)
                  (unsigned long long)pub->closed);
 }
 
+/* A subscription that the heartbeat topic matches: a newcomer (a gateway starting, a
+ * monitor) that learns the epoch, the last seq and the replay port from a heartbeat. */
+static int subscribes_heartbeats(zmq_msg_t *msg)
+{
+    const char *bytes = zmq_msg_data(msg);
+    size_t len = zmq_msg_size(msg);
+    return len >= 1 && bytes[0] == 1 && len - 1 <= strlen(WIRE_HEARTBEAT_TOPIC) &&
+           memcmp(bytes + 1, WIRE_HEARTBEAT_TOPIC, len - 1) == 0;
+}
+
 int publisher_read_subscriptions(publisher_t *pub)
 {
     for (int i = 0; i < SUBSCRIPTIONS_PER_TURN; i++) {
@@ -145,6 +155,8 @@ int publisher_read_subscriptions(publisher_t *pub)
         int rc = interest_apply(&pub->interest, zmq_msg_data(&msg), zmq_msg_size(&msg));
         if (rc < 0)
             refuse(pub, &msg, rc);
+        else
+            pub->greet |= subscribes_heartbeats(&msg);
         zmq_msg_close(&msg);
     }
     update_active(pub);

@@ -24,6 +24,7 @@ typedef struct {
     int64_t unwanted_since_us; /* monotonic, when wanted last became 0 */
     int active;           /* publishing: wanted, or within the grace period after (fail open) */
     uint32_t replay_port; /* announced in heartbeats; 0: no replay */
+    int greet;            /* a subscriber of the heartbeats came: one is due now */
 } publisher_t;
 
 /* Binds the socket; on failure returns NULL with the reason in err. */
@@ -32,7 +33,8 @@ publisher_t *publisher_create(void *zmq_context, const generator_config_t *cfg, 
 void publisher_destroy(publisher_t *pub);
 
 /* Reads the pending subscribes and unsubscribes, a bounded batch of them (the caller's
- * poll says when more are pending), and updates pub->active. Returns 0 or -errno. */
+ * poll says when more are pending), and updates pub->active; sets pub->greet when one
+ * subscribed to the heartbeats. Returns 0 or -errno. */
 int publisher_read_subscriptions(publisher_t *pub) __attribute__((warn_unused_result));
 
 /* Publishes one random number if some subscriber wants it, and copies it to *sent.

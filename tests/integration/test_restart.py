@@ -1,12 +1,23 @@
 """The gateway outlives its generator: it reports the generator down, then relays the new
 epoch once a generator is back on the same endpoint, without the client reconnecting."""
 import signal
+import time
 import unittest
 
 from harness import SSEClient, SystemTest, free_port, http_get, metrics, parse_id, wait_until
 
 
 class RestartTest(SystemTest):
+    def test_a_new_gateway_does_not_wait_for_the_next_heartbeat(self):
+        """A subscriber of the heartbeats gets one at once: a gateway (re)started beside
+        a running generator is ready long before the generator's next periodic one."""
+        _, endpoint = self.generator(interval_ms=100, extra=("--heartbeat-ms", "20000"))
+        time.sleep(1.0)  # the generator's first heartbeat went out to nobody
+        started = time.monotonic()
+        _, url = self.gateway(endpoint, ["--bus-timeout-ms", "30000"], ready=False)
+        wait_until(lambda: http_get(url + "/readyz")[0] == 200, 10, what="gateway ready")
+        print(f"ready {time.monotonic() - started:.2f} s after start, heartbeats every 20 s")
+
     def test_gateway_survives_a_generator_restart(self):
         port = free_port()
         gen, endpoint = self.generator(port=port, interval_ms=200)
