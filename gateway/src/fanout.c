@@ -22,7 +22,7 @@ typedef struct writer {
     pthread_t thread;
     int started;
     int epoll_fd, event_fd;
-    _Atomic int pump_due, stop;
+    _Atomic int pump_due, tick_due, stop;
     _Atomic long streams;
     pthread_mutex_t lock;
     int closed;                /* under lock: adoptions are refused */
@@ -31,6 +31,8 @@ typedef struct writer {
     fanout_client_t *released; /* released in this turn of the loop, freed at its end */
     fanout_client_t **clients; /* the writer thread's own from here on */
     size_t count, cap;
+    fanout_client_t **timed; /* the clients pumped at every tick */
+    size_t n_timed, timed_cap;
     char scratch[FANOUT_SCRATCH];
 } writer_t;
 
@@ -55,6 +57,36 @@ static int watch(writer_t *w, fanout_client_t *c, int op, int for_room)
     return 0;
 }
 
+#define UNTIMED ((size_t)-1) /* a client's timed_slot when it is not on the timed list */
+
+static void untime(writer_t *w, fanout_client_t *c)
+{
+    if (c->timed_slot == UNTIMED)
+        return;
+    fanout_client_t *last = w->timed[--w->n_timed];
+    w->timed[c->timed_slot] = last;
+    last->timed_slot = c->timed_slot;
+    c->timed_slot = UNTIMED;
+}
+
+/* Puts c on the timed list; 0 or -ENOMEM (then it is pumped only by wakes). */
+static int time_it(writer_t *w, fanout_client_t *c)
+{
+    if (c->timed_slot != UNTIMED)
+        return 0;
+    if (w->n_timed == w->timed_cap) {
+        size_t cap = w->timed_cap ? 2 * w->timed_cap : 64;
+        fanout_client_t **grown = realloc(w->timed, cap * sizeof *grown);
+        if (grown == NULL)
+            return -ENOMEM;
+        w->timed = grown;
+        w->timed_cap = cap;
+    }
+    c->timed_slot = w->n_timed;
+    w->timed[w->n_timed++] = c;
+    return 0;
+}
+
 /* Leaves a hole in the list, which the next pump closes: the list keeps its order. The
  * stream's own release waits for the end of this turn of the loop: an event later in the
  * batch epoll returned may still name it, and must find it, marked, not freed. */
@@ -64,6 +96,7 @@ static void release(writer_t *w, fanout_client_t *c)
         log_error("fan-out cannot unwatch a stream", "fd=%d error=\"%s\"", c->fd, strerror(errno));
     w->clients[c->slot] = NULL;
     c->slot = RELEASED;
+    untime(w, c);
     c->next = w->released;
     w->released = c;
 }
@@ -82,7 +115,7 @@ static void free_released(writer_t *w)
 static int pump_one(writer_t *w, fanout_client_t *c)
 {
     int rc = c->pump(c, w->scratch, sizeof w->scratch);
-    if (rc != 0 && rc != -EWOULDBLOCK) {
+    if (rc < 0 && rc != -EWOULDBLOCK) {
         release(w, c);
         return 0;
     }
@@ -92,7 +125,20 @@ static int pump_one(writer_t *w, fanout_client_t *c)
         release(w, c);
         return 0;
     }
+    if (rc == FANOUT_IDLE)
+        untime(w, c);
+    else if (time_it(w, c) < 0)
+        log_warn("fan-out cannot time a stream", "fd=%d", c->fd);
     return 1;
+}
+
+/* The timed streams only; a pump may take a stream off the list, so it is walked from
+ * the end, where a removal moves nothing not yet visited. */
+static void pump_timed(writer_t *w)
+{
+    for (size_t i = w->n_timed; i-- > 0;)
+        if (i < w->n_timed)
+            pump_one(w, w->timed[i]);
 }
 
 /* Oldest first, so the streams already connected get each event before those arriving in
@@ -221,8 +267,12 @@ static void *writer_main(void *arg)
             on_epoll_event(w, &events[i]);
         take_kicks(w);
         /* The connected streams first: arrivals are pumped as they are taken, after. */
-        if (atomic_exchange(&w->pump_due, 0))
+        if (atomic_exchange(&w->pump_due, 0)) {
+            atomic_store(&w->tick_due, 0); /* every stream is pumped now */
             pump_all(w);
+        } else if (atomic_exchange(&w->tick_due, 0)) {
+            pump_timed(w);
+        }
         take_arrivals(w);
         free_released(w);
     }
@@ -285,6 +335,7 @@ void fanout_destroy(fanout_t *f)
         if (w->event_fd >= 0)
             close(w->event_fd);
         free(w->clients);
+        free(w->timed);
     }
     free(f->writers);
     free(f);
@@ -295,6 +346,7 @@ int fanout_adopt(fanout_t *f, fanout_client_t *c)
     writer_t *w = &f->writers[atomic_fetch_add(&f->next, 1) % (unsigned)f->count];
     c->writer = w;
     c->waits_for_room = 0;
+    c->timed_slot = UNTIMED;
     pthread_mutex_lock(&w->lock);
     int open = !w->closed && !atomic_load(&w->stop);
     if (open) {
@@ -313,6 +365,14 @@ void fanout_wake(fanout_t *f)
 {
     for (int i = 0; i < f->count; i++) {
         atomic_store(&f->writers[i].pump_due, 1);
+        writer_signal(&f->writers[i]);
+    }
+}
+
+void fanout_tick(fanout_t *f)
+{
+    for (int i = 0; i < f->count; i++) {
+        atomic_store(&f->writers[i].tick_due, 1);
         writer_signal(&f->writers[i]);
     }
 }

@@ -18,10 +18,14 @@ typedef struct fanout_client fanout_client_t;
 /* Bytes of the scratch buffer each writer lends the pumps. */
 #define FANOUT_SCRATCH 8192
 
+/* What a pump says of its stream besides ending it (a negative errno): nothing is due
+ * before the next event or heartbeat; a deadline comes sooner (pump it at every tick);
+ * or its socket is full (pump it when there is room, and at every tick). */
+enum { FANOUT_IDLE = 0, FANOUT_TIMED = 1 };
+
 /* Sends what is due to one stream without blocking, using scratch (cap bytes, valid only
- * during the call) to assemble it. Returns 0 when done for now, -EWOULDBLOCK when the
- * socket is full (pumped again once it has room, and on every wake), another negative
- * errno to end the stream. Runs on the stream's writer. */
+ * during the call) to assemble it. Returns FANOUT_IDLE, FANOUT_TIMED, -EWOULDBLOCK, or
+ * another negative errno to end the stream. Runs on the stream's writer. */
 typedef int (*fanout_pump_fn)(fanout_client_t *client, char *scratch, size_t cap);
 
 /* The writer is done with the stream (it ended, its peer left, or the fan-out stops):
@@ -42,6 +46,7 @@ struct fanout_client {
     fanout_kicked_fn kicked;
     struct writer *writer;
     size_t slot;                     /* index in its writer's list */
+    size_t timed_slot;               /* index in its writer's timed list, or none */
     int waits_for_room;              /* EPOLLOUT is watched */
     struct fanout_client *next;      /* in its writer's arrivals */
     struct fanout_client *kick_next; /* in its writer's kicks: one at a time per client */
@@ -57,9 +62,13 @@ void fanout_destroy(fanout_t *fanout);
  * (stopped, out of memory) with the stream still the caller's. Any thread. */
 int fanout_adopt(fanout_t *fanout, fanout_client_t *client) __attribute__((warn_unused_result));
 
-/* Makes every writer pump all its streams soon: after new events, for heartbeats and
- * deadlines, and when the ring closes (the pumps then end their streams). */
+/* Makes every writer pump all its streams soon: after new events, for heartbeats, in a
+ * drain, and when the ring closes (the pumps then end their streams). */
 void fanout_wake(fanout_t *fanout);
+
+/* Makes every writer pump the streams whose last pump said FANOUT_TIMED or found the
+ * socket full: their deadlines, at a fraction of the cost of waking them all. */
+void fanout_tick(fanout_t *fanout);
 
 /* Makes the client's writer call its kicked function, then pump it (any thread: e.g. a
  * fetch for it finished). The client must stay allocated until that call, even if it is

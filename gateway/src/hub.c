@@ -56,6 +56,12 @@ void hub_wake_streams(hub_t *hub)
         fanout_wake(hub->fanout);
 }
 
+void hub_tick_streams(hub_t *hub)
+{
+    if (hub->fanout)
+        fanout_tick(hub->fanout);
+}
+
 void hub_close_streams(hub_t *hub)
 {
     ring_close(hub->ring);

@@ -57,9 +57,12 @@ void hub_client_leave(hub_t *hub);
 /* Releases every event published so far to the streams and wakes them (the bus thread). */
 void hub_release_events(hub_t *hub);
 
-/* Wakes every stream, periodically, so idle streams send their heartbeats and deadlines
- * are kept; it releases no event, so coalescing holds. */
+/* Wakes every stream: periodically, so idle streams send their heartbeats, and in a
+ * drain. It releases no event, so coalescing holds. */
 void hub_wake_streams(hub_t *hub);
+
+/* Wakes only the streams with a deadline (a wait for an id, a full socket, the warm-up). */
+void hub_tick_streams(hub_t *hub);
 
 /* Ends every stream: their browsers reconnect elsewhere. */
 void hub_close_streams(hub_t *hub);

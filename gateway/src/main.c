@@ -31,20 +31,23 @@ static client_counts_t read_counts(hub_t *hub)
                              metrics_get(&hub->metrics.sse_dropped_slow)};
 }
 
-/* Streams have no timers of their own; this wakes them often enough for their
- * heartbeats and deadlines (a wait for an id, a write, the warm-up, the drain). */
-static long tick_interval_ms(const gateway_config_t *cfg)
+/* Streams have no timers of their own. Every TICK_MS the streams with a deadline (a wait
+ * for an id, a full socket, the warm-up) are pumped; every --heartbeat-ms/4 all of them,
+ * for their heartbeats. Most streams are thus woken only by events and heartbeats. */
+enum { TICK_MS = 100 };
+
+static long heartbeat_tick_ms(const gateway_config_t *cfg)
 {
     long ms = cfg->heartbeat_ms / 4;
-    return ms < 50 ? 50 : ms > 250 ? 250 : ms;
+    return ms < TICK_MS ? TICK_MS : ms;
 }
 
-/* Waits for SIGINT or SIGTERM, ticking the ring for heartbeats and logging client counts
- * whenever they changed. */
+/* Waits for SIGINT or SIGTERM, ticking the streams and logging client counts whenever
+ * they changed. */
 static void wait_for_signal(hub_t *hub, const sigset_t *signals)
 {
     client_counts_t last = {0};
-    long tick = tick_interval_ms(hub->cfg), since_stats = 0;
+    long tick = TICK_MS, since_stats = 0, since_heartbeats = 0;
     for (;;) {
         struct timespec ts = clock_timespec_ms(tick);
         int sig = sigtimedwait(signals, NULL, &ts);
@@ -53,7 +56,12 @@ static void wait_for_signal(hub_t *hub, const sigset_t *signals)
                      atomic_load(&hub->clients));
             return;
         }
-        hub_wake_streams(hub);
+        if ((since_heartbeats += tick) >= heartbeat_tick_ms(hub->cfg)) {
+            since_heartbeats = 0;
+            hub_wake_streams(hub);
+        } else {
+            hub_tick_streams(hub);
+        }
         if ((since_stats += tick) < STATS_INTERVAL_MS)
             continue;
         since_stats = 0;

@@ -399,7 +399,9 @@ static int on_pump(fanout_client_t *c, char *scratch, size_t cap)
     }
     /* Held, not refused: the history becomes warm, or is given up on, within
      * --warm-timeout-ms, and a browser would take a 503 as final. */
-    if (s->phase == PHASE_WARMING && atomic_load(&s->hub->warm)) {
+    if (s->phase == PHASE_WARMING) {
+        if (!atomic_load(&s->hub->warm))
+            return FANOUT_TIMED;
         int rc = start(s);
         if (rc < 0)
             return rc;
@@ -415,7 +417,8 @@ static int on_pump(fanout_client_t *c, char *scratch, size_t cap)
     int rc;
     while ((rc = send_due(s, scratch, cap)) == 1)
         ;
-    return rc;
+    /* Waiting for an id ahead of the ring has a deadline of its own. */
+    return rc < 0 ? rc : s->cur.held.awaiting ? FANOUT_TIMED : FANOUT_IDLE;
 }
 
 static void stream_free(stream_t *s)

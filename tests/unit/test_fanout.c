@@ -1,7 +1,8 @@
 /* test_fanout.c -- the writers own streams, over real socket pairs: a wake pumps every
  * stream (the first adopted first), a peer that closes ends its stream at once, a full
  * socket is pumped again when the peer makes room, a kick pumps one stream (and frees one
- * released meanwhile), and stopping the fan-out releases whatever it still holds. */
+ * released meanwhile), a tick pumps only the streams with a deadline, and stopping the
+ * fan-out releases whatever it still holds. */
 #include "check.h"
 #include "fanout.h"
 
@@ -185,6 +186,33 @@ static void test_kicks(void)
     fanout_destroy(f);
 }
 
+/* A tick pumps only the streams whose pump said they have a deadline; a wake pumps all. */
+static void test_ticks_pump_only_timed_streams(void)
+{
+    char err[128];
+    fanout_t *f = fanout_create(1, err, sizeof err);
+    stream_t idle, timed;
+    stream_adopt(&idle, f, FANOUT_IDLE);
+    stream_adopt(&timed, f, FANOUT_TIMED);
+    CHECK(wait_for(&idle.pumps, 1) && wait_for(&timed.pumps, 1));
+    fanout_tick(f);
+    CHECK(wait_for(&timed.pumps, 2));
+    fanout_tick(f);
+    CHECK(wait_for(&timed.pumps, 3));
+    CHECK_EQ_INT(atomic_load(&idle.pumps), 1);
+    atomic_store(&timed.verdict, FANOUT_IDLE); /* its deadline passed: off the tick list */
+    fanout_tick(f);
+    CHECK(wait_for(&timed.pumps, 4));
+    fanout_tick(f);
+    nanosleep(&(struct timespec){0, 50 * 1000000}, NULL);
+    CHECK_EQ_INT(atomic_load(&timed.pumps), 4);
+    fanout_wake(f);
+    CHECK(wait_for(&idle.pumps, 2) && wait_for(&timed.pumps, 5));
+    peer_leaves(&idle);
+    peer_leaves(&timed);
+    fanout_destroy(f);
+}
+
 static void test_destroy_releases_every_stream(void)
 {
     char err[128];
@@ -204,6 +232,7 @@ int main(void)
     test_wake_pumps_oldest_first();
     test_pump_verdicts();
     test_kicks();
+    test_ticks_pump_only_timed_streams();
     test_destroy_releases_every_stream();
     CHECK_DONE();
 }
