@@ -1,0 +1,292 @@
+/* floor.c -- the floor for bench/run.sh: the least any server must do to send one SSE stream
+ * per client. One thread accepts on 127.0.0.1:PORT, answers each request with the gateway's
+ * 200 head, and every 1/EVENTS_PER_S s sends one identical frame in the gateway's format
+ * (increasing ids, a `: t=` publish time) to every client with one non-blocking send().
+ *
+ * Nothing else: no ring, no history, no per-client state but the descriptor. A send that
+ * takes nothing is counted as unsent (the client misses that event, as sse_load will count);
+ * one that takes part of the frame is counted and the client closed, since the rest of its
+ * stream would be garbage. Bounded by DURATION_S; SIGTERM ends it early. The counts go to
+ * stdout as one JSON line at the end. */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { HEAD_DONE = 4, STREAMING = 5 };
+
+typedef struct {
+    int listener, timer, ep, listening;
+    int64_t epoch;
+    uint64_t seq;
+    /* Per descriptor: how much of the "\r\n\r\n" that ends a request head has been seen
+     * (0..3), or STREAMING; and for a stream its place in `streams`. */
+    unsigned char *state;
+    int *slot;
+    int *streams, nstreams, nfds;
+    uint64_t accepted, frames, sent, unsent, partial, closed, accept_failed;
+} floor_t;
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int64_t now_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The soft open-file limit raised to the hard one; returns the limit now in force. */
+static int raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return -1;
+    return rl.rlim_cur > 1 << 20 ? 1 << 20 : (int)rl.rlim_cur;
+}
+
+static int listen_on(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, SOMAXCONN) != 0) {
+        perror("floor: listen");
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int watch(int ep, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void close_client(floor_t *f, int fd)
+{
+    if (f->state[fd] == STREAMING) {
+        int last = f->streams[--f->nstreams];
+        f->streams[f->slot[fd]] = last;
+        f->slot[last] = f->slot[fd];
+    }
+    f->state[fd] = 0;
+    f->closed++;
+    close(fd); /* also leaves the epoll set */
+    /* Out of descriptors the listener was set aside (see on_accept); one is free now. */
+    if (!f->listening && watch(f->ep, f->listener) == 0)
+        f->listening = 1;
+}
+
+static void on_accept(floor_t *f)
+{
+    for (;;) {
+        int fd = accept4(f->listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                /* The connection stays in the backlog and would wake us forever: stop
+                 * listening until a client closes. */
+                f->accept_failed++;
+                if (epoll_ctl(f->ep, EPOLL_CTL_DEL, f->listener, NULL) == 0)
+                    f->listening = 0;
+            } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+                perror("floor: accept");
+            }
+            return;
+        }
+        if (fd >= f->nfds || setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
+            watch(f->ep, fd) != 0) {
+            f->accept_failed++;
+            close(fd);
+            continue;
+        }
+        f->accepted++;
+        f->state[fd] = 0;
+    }
+}
+
+/* The gateway's answer to GET /events: its head, then `retry:` and `: connected`. */
+static int send_head(int fd)
+{
+    char date[64], head[512];
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm) == NULL ||
+        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+        return -1;
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: "
+                     "no-cache\r\nX-Accel-Buffering: no\r\nConnection: close\r\n"
+                     "X-Content-Type-Options: nosniff\r\nDate: %s\r\n\r\n"
+                     "retry: 2000\n\n: connected\n\n",
+                     date);
+    return send(fd, head, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == n ? 0 : -1;
+}
+
+/* Reads the request head (whatever it asks) up to its blank line, then streams; after that
+ * a readable client is one that closed, or sent what nobody reads. */
+static void on_readable(floor_t *f, int fd)
+{
+    static const char end[] = "\r\n\r\n";
+    char buf[4096];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n <= 0) {
+            close_client(f, fd);
+            return;
+        }
+        for (ssize_t i = 0; i < n && f->state[fd] < HEAD_DONE; i++)
+            f->state[fd] = buf[i] == end[f->state[fd]] ? f->state[fd] + 1 : buf[i] == '\r';
+        if (f->state[fd] == HEAD_DONE) {
+            if (send_head(fd) != 0) {
+                close_client(f, fd);
+                return;
+            }
+            f->state[fd] = STREAMING;
+            f->slot[fd] = f->nstreams;
+            f->streams[f->nstreams++] = fd;
+        }
+    }
+}
+
+/* One event: the same frame to every stream, one send() each. */
+static void on_tick(floor_t *f)
+{
+    char frame[160];
+    uint64_t seq = ++f->seq;
+    int len = snprintf(frame, sizeof frame,
+                       "id: %" PRId64 "-%" PRIu64 "\nevent: number\n: t=%" PRId64 "\ndata: %" PRIu64
+                       "\n\n",
+                       f->epoch, seq, now_ns(CLOCK_REALTIME), seq % 100);
+    f->frames++;
+    for (int i = 0; i < f->nstreams; i++) {
+        int fd = f->streams[i];
+        ssize_t n = send(fd, frame, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n == len) {
+            f->sent++;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            f->unsent++;
+        } else {
+            f->partial += n >= 0;
+            close_client(f, fd);
+            i--; /* the last stream moved into this place */
+        }
+    }
+}
+
+static int start_timer(int rate)
+{
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    long interval = 1000000000L / rate;
+    struct itimerspec it = {{interval / 1000000000L, interval % 1000000000L},
+                            {interval / 1000000000L, interval % 1000000000L}};
+    if (fd < 0 || timerfd_settime(fd, 0, &it, NULL) != 0) {
+        perror("floor: timerfd");
+        return -1;
+    }
+    return fd;
+}
+
+static void on_timer(floor_t *f)
+{
+    uint64_t due;
+    if (read(f->timer, &due, sizeof due) != (ssize_t)sizeof due)
+        return;
+    /* A late wake-up sends every event that was due, as a publisher would have. */
+    while (due-- > 0)
+        on_tick(f);
+}
+
+static void run(floor_t *f, int duration_s)
+{
+    int64_t end = now_ns(CLOCK_MONOTONIC) + (int64_t)duration_s * 1000000000;
+    struct epoll_event events[256];
+    while (!stop_requested && now_ns(CLOCK_MONOTONIC) < end) {
+        int n = epoll_wait(f->ep, events, 256, 100);
+        if (n < 0 && errno != EINTR) {
+            perror("floor: epoll_wait");
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            int fd = events[i].data.fd;
+            if (fd == f->timer)
+                on_timer(f);
+            else if (fd == f->listener)
+                on_accept(f);
+            else
+                on_readable(f, fd);
+        }
+    }
+}
+
+static int floor_init(floor_t *f, int port, int rate)
+{
+    struct sigaction sa = {.sa_handler = on_signal};
+    *f = (floor_t){.listener = -1, .timer = -1, .ep = -1};
+    f->nfds = raise_fd_limit();
+    f->epoch = now_ns(CLOCK_REALTIME) / 1000000;
+    if (f->nfds < 0 || sigemptyset(&sa.sa_mask) != 0 || sigaction(SIGTERM, &sa, NULL) != 0 ||
+        sigaction(SIGINT, &sa, NULL) != 0)
+        return -1;
+    f->state = calloc((size_t)f->nfds, 1);
+    f->slot = calloc((size_t)f->nfds, sizeof *f->slot);
+    f->streams = calloc((size_t)f->nfds, sizeof *f->streams);
+    f->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (f->state == NULL || f->slot == NULL || f->streams == NULL || f->ep < 0)
+        return -1;
+    f->listener = listen_on(port);
+    if (f->listener < 0 || watch(f->ep, f->listener) != 0)
+        return -1;
+    f->listening = 1;
+    f->timer = start_timer(rate);
+    return f->timer < 0 || watch(f->ep, f->timer) != 0 ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: floor PORT EVENTS_PER_S DURATION_S\n");
+        return 2;
+    }
+    int port = atoi(argv[1]), rate = atoi(argv[2]), duration = atoi(argv[3]);
+    if (port < 1 || port > 65535 || rate < 1 || rate > 100000 || duration < 1 || duration > 3600) {
+        fprintf(stderr, "floor: PORT 1..65535, EVENTS_PER_S 1..100000, DURATION_S 1..3600\n");
+        return 2;
+    }
+    floor_t f;
+    if (floor_init(&f, port, rate) != 0) {
+        perror("floor");
+        return 1;
+    }
+    run(&f, duration);
+    printf("{\"accepted\":%" PRIu64 ",\"streams\":%d,\"frames\":%" PRIu64 ",\"sent\":%" PRIu64
+           ",\"unsent\":%" PRIu64 ",\"partial\":%" PRIu64 ",\"closed\":%" PRIu64
+           ",\"accept_failed\":%" PRIu64 "}\n",
+           f.accepted, f.nstreams, f.frames, f.sent, f.unsent, f.partial, f.closed,
+           f.accept_failed);
+    return 0;
+}
