@@ -124,7 +124,8 @@ def latency_script(directory):
                        for _, name, title, style in extras)
         script += (f"set title {quoted(titles.get(slug, slug))}\n"
                    f"plot $d{i}ours using 1:2 with steps lw 2 lc rgb '{OURS}' title 'ours', "
-                   f"$d{i}nchan using 1:2 with steps lw 2 lc rgb '{NCHAN}' title 'nchan'{more}\n")
+                   f"$d{i}nchan using 1:2 with steps lw 2 lc rgb '{NCHAN}' title "
+                   f"'{'nchan 1 worker' if extra else 'nchan'}'{more}\n")
     return script + "unset multiplot\n"
 
 
@@ -159,7 +160,8 @@ def growth_script(directory):
         script += (f"set title {quoted(label)}\nset ylabel {quoted(label)}\n{yaxis}\n"
                    f"plot $ours using ($1/1000):{col} with linespoints lw 2 pt 7 "
                    f"lc rgb '{OURS}' title 'ours', $nchan using ($1/1000):{col} "
-                   f"with linespoints lw 2 pt 5 lc rgb '{NCHAN}' title 'nchan'"
+                   f"with linespoints lw 2 pt 5 lc rgb '{NCHAN}' title "
+                   f"'{'nchan 1 worker' if extras else 'nchan'}'"
                    + "".join(f", ${name} using ($1/1000):{col} with linespoints {style} pt 4 "
                              f"title {quoted(title)}" for _, name, title, style in extras)
                    + "\n")
