@@ -4,10 +4,10 @@
  * (increasing ids, a `: t=` publish time) to every client with one non-blocking send().
  *
  * Nothing else: no ring, no history, no per-client state but the descriptor. A send that
- * takes nothing is counted as unsent (the client misses that event, as sse_load will count);
- * one that takes part of the frame is counted and the client closed, since the rest of its
- * stream would be garbage. Bounded by DURATION_S; SIGTERM ends it early. The counts go to
- * stdout as one JSON line at the end. */
+ * takes nothing is counted as unsent (the client misses those events, as sse_load will
+ * count); one that takes part is counted and the client closed, since the rest of its
+ * stream would be garbage. Bounded by DURATION_S; SIGTERM ends it early. The counts (in
+ * events times streams) go to stdout as one JSON line at the end. */
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -23,14 +23,15 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { HEAD_DONE = 4, STREAMING = 5 };
+/* A descriptor's state: not a client, reading the request head (HEAD plus how much of the
+ * "\r\n\r\n" that ends it has been seen), or streaming. */
+enum { FREE, HEAD, HEAD_DONE = HEAD + 4, STREAMING, BATCH = 64 };
 
 typedef struct {
     int listener, timer, ep, listening;
-    int64_t epoch;
+    int64_t epoch, start_ns, interval_ns; /* the first event is due at start + interval */
     uint64_t seq;
-    /* Per descriptor: how much of the "\r\n\r\n" that ends a request head has been seen
-     * (0..3), or STREAMING; and for a stream its place in `streams`. */
+    /* Per descriptor: its state, and for a stream its place in `streams`. */
     unsigned char *state;
     int *slot;
     int *streams, nstreams, nfds;
@@ -92,7 +93,7 @@ static void close_client(floor_t *f, int fd)
         f->streams[f->slot[fd]] = last;
         f->slot[last] = f->slot[fd];
     }
-    f->state[fd] = 0;
+    f->state[fd] = FREE;
     f->closed++;
     close(fd); /* also leaves the epoll set */
     /* Out of descriptors the listener was set aside (see on_accept); one is free now. */
@@ -123,7 +124,7 @@ static void on_accept(floor_t *f)
             continue;
         }
         f->accepted++;
-        f->state[fd] = 0;
+        f->state[fd] = HEAD;
     }
 }
 
@@ -151,6 +152,8 @@ static void on_readable(floor_t *f, int fd)
 {
     static const char end[] = "\r\n\r\n";
     char buf[4096];
+    if (f->state[fd] == FREE)
+        return; /* closed by a send earlier in the same batch of events */
     for (;;) {
         ssize_t n = recv(fd, buf, sizeof buf, 0);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -160,7 +163,8 @@ static void on_readable(floor_t *f, int fd)
             return;
         }
         for (ssize_t i = 0; i < n && f->state[fd] < HEAD_DONE; i++)
-            f->state[fd] = buf[i] == end[f->state[fd]] ? f->state[fd] + 1 : buf[i] == '\r';
+            f->state[fd] =
+                buf[i] == end[f->state[fd] - HEAD] ? f->state[fd] + 1 : HEAD + (buf[i] == '\r');
         if (f->state[fd] == HEAD_DONE) {
             if (send_head(fd) != 0) {
                 close_client(f, fd);
@@ -173,23 +177,28 @@ static void on_readable(floor_t *f, int fd)
     }
 }
 
-/* One event: the same frame to every stream, one send() each. */
-static void on_tick(floor_t *f)
+/* Appends event `seq` to buf as the gateway frames it, with the time it was due as its
+ * publish time: a floor that falls behind shows it as latency. Returns its length. */
+static int frame(const floor_t *f, uint64_t seq, char *buf, size_t size)
 {
-    char frame[160];
-    uint64_t seq = ++f->seq;
-    int len = snprintf(frame, sizeof frame,
-                       "id: %" PRId64 "-%" PRIu64 "\nevent: number\n: t=%" PRId64 "\ndata: %" PRIu64
-                       "\n\n",
-                       f->epoch, seq, now_ns(CLOCK_REALTIME), seq % 100);
-    f->frames++;
+    int64_t due = f->start_ns + (int64_t)seq * f->interval_ns;
+    int n = snprintf(buf, size,
+                     "id: %" PRId64 "-%" PRIu64 "\nevent: number\n: t=%" PRId64 "\ndata: %" PRIu64
+                     "\n\n",
+                     f->epoch, seq, due, seq % 100);
+    return n > 0 && (size_t)n < size ? n : 0;
+}
+
+/* Events that are due: the same bytes to every stream, one send() each. */
+static void send_all(floor_t *f, const char *bytes, int len, uint64_t events)
+{
     for (int i = 0; i < f->nstreams; i++) {
         int fd = f->streams[i];
-        ssize_t n = send(fd, frame, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t n = send(fd, bytes, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n == len) {
-            f->sent++;
+            f->sent += events;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            f->unsent++;
+            f->unsent += events;
         } else {
             f->partial += n >= 0;
             close_client(f, fd);
@@ -198,12 +207,11 @@ static void on_tick(floor_t *f)
     }
 }
 
-static int start_timer(int rate)
+static int start_timer(int64_t interval)
 {
     int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    long interval = 1000000000L / rate;
-    struct itimerspec it = {{interval / 1000000000L, interval % 1000000000L},
-                            {interval / 1000000000L, interval % 1000000000L}};
+    struct itimerspec it = {{interval / 1000000000, interval % 1000000000},
+                            {interval / 1000000000, interval % 1000000000}};
     if (fd < 0 || timerfd_settime(fd, 0, &it, NULL) != 0) {
         perror("floor: timerfd");
         return -1;
@@ -211,14 +219,24 @@ static int start_timer(int rate)
     return fd;
 }
 
+/* Every event that is due goes out. Several at once (a late wake-up, or more events per
+ * second than one send per stream each can take) go in one send() per stream, up to BATCH,
+ * as a server that is behind would write them. */
 static void on_timer(floor_t *f)
 {
     uint64_t due;
+    char buf[BATCH * 160];
     if (read(f->timer, &due, sizeof due) != (ssize_t)sizeof due)
         return;
-    /* A late wake-up sends every event that was due, as a publisher would have. */
-    while (due-- > 0)
-        on_tick(f);
+    while (due > 0) {
+        int len = 0;
+        uint64_t events = 0;
+        for (; events < BATCH && events < due; events++)
+            len += frame(f, ++f->seq, buf + len, sizeof buf - (size_t)len);
+        f->frames += events;
+        send_all(f, buf, len, events);
+        due -= events;
+    }
 }
 
 static void run(floor_t *f, int duration_s)
@@ -248,7 +266,7 @@ static int floor_init(floor_t *f, int port, int rate)
     struct sigaction sa = {.sa_handler = on_signal};
     *f = (floor_t){.listener = -1, .timer = -1, .ep = -1};
     f->nfds = raise_fd_limit();
-    f->epoch = now_ns(CLOCK_REALTIME) / 1000000;
+    f->interval_ns = 1000000000 / rate;
     if (f->nfds < 0 || sigemptyset(&sa.sa_mask) != 0 || sigaction(SIGTERM, &sa, NULL) != 0 ||
         sigaction(SIGINT, &sa, NULL) != 0)
         return -1;
@@ -262,7 +280,9 @@ static int floor_init(floor_t *f, int port, int rate)
     if (f->listener < 0 || watch(f->ep, f->listener) != 0)
         return -1;
     f->listening = 1;
-    f->timer = start_timer(rate);
+    f->start_ns = now_ns(CLOCK_REALTIME); /* the timer's start, on the clock of `t=` */
+    f->epoch = f->start_ns / 1000000;
+    f->timer = start_timer(f->interval_ns);
     return f->timer < 0 || watch(f->ep, f->timer) != 0 ? -1 : 0;
 }
 
