@@ -286,6 +286,22 @@ static int floor_init(floor_t *f, int port, int rate)
     return f->timer < 0 || watch(f->ep, f->timer) != 0 ? -1 : 0;
 }
 
+/* Frees what floor_init made; safe on a floor_init that failed part way. */
+static void floor_deinit(floor_t *f)
+{
+    for (int i = 0; i < f->nstreams; i++)
+        close(f->streams[i]);
+    if (f->timer >= 0)
+        close(f->timer);
+    if (f->listener >= 0)
+        close(f->listener);
+    if (f->ep >= 0)
+        close(f->ep);
+    free(f->state);
+    free(f->slot);
+    free(f->streams);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -300,6 +316,7 @@ int main(int argc, char **argv)
     floor_t f;
     if (floor_init(&f, port, rate) != 0) {
         perror("floor");
+        floor_deinit(&f);
         return 1;
     }
     run(&f, duration);
@@ -308,5 +325,6 @@ int main(int argc, char **argv)
            ",\"accept_failed\":%" PRIu64 "}\n",
            f.accepted, f.nstreams, f.frames, f.sent, f.unsent, f.partial, f.closed,
            f.accept_failed);
+    floor_deinit(&f);
     return 0;
 }
