@@ -1,7 +1,8 @@
 /* floor.c -- the floor for bench/run.sh: the least any server must do to send one SSE stream
  * per client. One thread accepts on 127.0.0.1:PORT, answers each request with the gateway's
  * 200 head, and every 1/EVENTS_PER_S s sends one identical frame in the gateway's format
- * (increasing ids, a `: t=` publish time) to every client with one non-blocking send().
+ * (increasing ids, a `: t=` publish time) to every client with one non-blocking send();
+ * events due at once, when it is behind, go in one send().
  *
  * Nothing else: no ring, no history, no per-client state but the descriptor. A send that
  * takes nothing is counted as unsent (the client misses those events, as sse_load will
