@@ -3,8 +3,10 @@
 
 What DIR holds decides what is drawn (bench/run.sh and bench/fault.sh write it):
   cdf-SLUG-ours.csv + cdf-SLUG-nchan.csv  -> latency.png: a latency CDF panel per scenario
+    [+ cdf-SLUG-floor.csv, cdf-SLUG-nchan-auto.csv: their curves too]
   ramp.csv                                 -> growth.png: CPU per million deliveries, RSS and
-                                              p99 latency against connected clients
+                                              p99 latency against connected clients (ours,
+                                              nchan, and floor and nchan-auto if there)
   timeline.csv + marks.csv [+ gateways.csv] -> fault.png: streams per gateway, reconnects/s
                                               and events lost over time, operations marked
 The data goes into the gnuplot script itself, so a picture is made from nothing but DIR.
@@ -18,11 +20,14 @@ import subprocess
 import sys
 
 OURS, NCHAN = "#1f5fa8", "#e07b00"
-SCENARIO_ORDER = ["1000x100", "10000x1", "100x5000", "max", "storm-quiet", "storm-during"]
-STORM_TITLES = {
-    "storm-quiet": "storm bench: 1,000 steady clients, quiet",
-    "storm-during": "... while 15,000 new clients connect",
-}
+# Servers that runs since the floor was added also measured: (file name, gnuplot name, title,
+# line style). Results without them are drawn as before.
+EXTRA = [("floor", "floor", "floor", "lw 2 dt 2 lc rgb '#444444'"),
+         ("nchan-auto", "nchanauto", "nchan auto", "lw 2 dt 3 lc rgb '#b8001f'")]
+SCENARIO_ORDER = ["1000x100", "10000x1", "100x5000", "max", "multi", "storm-quiet",
+                  "storm-during"]
+# The storm table's title, as bench/run.sh prints it, gives the storm panels theirs.
+STORM_TABLE = re.compile(r"storm: ([\d,]+) new clients at .* beside ([\d,]+) connected")
 
 
 class PlotError(Exception):
@@ -85,32 +90,42 @@ def scenario_titles(directory):
 def latency_script(directory):
     found = {}
     for name in os.listdir(directory):
-        m = re.fullmatch(r"cdf-(.+)-(ours|nchan)\.csv", name)
+        m = re.fullmatch(r"cdf-(.+)-(ours|nchan|floor|nchan-auto)\.csv", name)
         if m:
             found.setdefault(m.group(1), set()).add(m.group(2))
     # The ramp's points are in growth.png.
     slugs = [s for s, servers in found.items()
-             if servers == {"ours", "nchan"} and not s.startswith("ramp-")]
+             if {"ours", "nchan"} <= servers and not s.startswith("ramp-")]
     if not slugs:
         return None
     slugs.sort(key=lambda s: (SCENARIO_ORDER.index(s) if s in SCENARIO_ORDER else 99, s))
-    titles = {**scenario_titles(directory), **STORM_TITLES}
+    titles = scenario_titles(directory)
+    storm = STORM_TABLE.match(titles.get("storm", "")) or STORM_TABLE.match(
+        "storm: 15,000 new clients at 3,000/s beside 1,000 connected")
+    titles["storm-quiet"] = f"storm bench: {storm.group(2)} steady clients, quiet"
+    titles["storm-during"] = f"... while {storm.group(1)} new clients connect"
     cols = min(3, len(slugs))
     rows = (len(slugs) + cols - 1) // cols
+    extra = any(server in found[s] for s in slugs for server, *_ in EXTRA)
     script = header(420 * cols, 330 * rows + 40, rows, cols,
-                    "Latency, publish to client: ours vs nchan (CDF)")
+                    "Latency, publish to client: ours, the floor and nchan (CDF)" if extra
+                    else "Latency, publish to client: ours vs nchan (CDF)")
     script += ("set logscale x\nset xlabel 'latency ms (log)'\nset ylabel 'fraction of events'\n"
                "set yrange [0:1]\nset key bottom right\n")
     for i, slug in enumerate(slugs):
-        for server in ("ours", "nchan"):
+        extras = [e for e in EXTRA if e[0] in found[slug]]
+        for server, name in [("ours", "ours"), ("nchan", "nchan")] + [e[:2] for e in extras]:
             cdf = read_csv(os.path.join(directory, f"cdf-{slug}-{server}.csv"),
                            ["latency_ms", "fraction"], ["latency_ms", "fraction"])
             # A floor for the log axis: a bucket of 0 ms would vanish.
             points = [(max(r["latency_ms"], 0.001), r["fraction"]) for r in cdf] or [(1, 0)]
-            script += datablock(f"d{i}{server}", points)
+            script += datablock(f"d{i}{name}", points)
+        more = "".join(f", $d{i}{name} using 1:2 with steps {style} title {quoted(title)}"
+                       for _, name, title, style in extras)
         script += (f"set title {quoted(titles.get(slug, slug))}\n"
                    f"plot $d{i}ours using 1:2 with steps lw 2 lc rgb '{OURS}' title 'ours', "
-                   f"$d{i}nchan using 1:2 with steps lw 2 lc rgb '{NCHAN}' title 'nchan'\n")
+                   f"$d{i}nchan using 1:2 with steps lw 2 lc rgb '{NCHAN}' title "
+                   f"'{'nchan 1 worker' if extra else 'nchan'}'{more}\n")
     return script + "unset multiplot\n"
 
 
@@ -127,13 +142,16 @@ def growth_script(directory):
         else:  # no latency and no CPU per delivery to show
             print(f"plot: {path}: {r['server']} delivered nothing at {r['connected']:.0f} "
                   "clients; left out", file=sys.stderr)
-    script = header(1500, 460, 1, 3, "Growth: 2 events/s to more and more clients, ours vs nchan")
-    for server in ("ours", "nchan"):
+    extras = [e for e in EXTRA if any(r["server"] == e[0] for r in rows)]
+    script = header(1500, 460, 1, 3, "Growth: 2 events/s to more and more clients, ours, the "
+                    "floor and nchan" if extras else
+                    "Growth: 2 events/s to more and more clients, ours vs nchan")
+    for server, name in [("ours", "ours"), ("nchan", "nchan")] + [e[:2] for e in extras]:
         points = sorted((r["connected"], r["cpu_per_million"], r["rss_total_mb"], r["p99_ms"])
                         for r in rows if r["server"] == server)
         if not points:
             raise PlotError(f"{path}: no rows for {server}")
-        script += datablock(server, points)
+        script += datablock(name, points)
     script += "set xlabel 'connected clients, thousands'\nset xrange [0:*]\n"
     # p99 spans milliseconds to seconds when a server is overloaded: a log axis.
     for col, label, yaxis in ((2, "server CPU s per million deliveries", "set yrange [0:*]"),
@@ -142,7 +160,11 @@ def growth_script(directory):
         script += (f"set title {quoted(label)}\nset ylabel {quoted(label)}\n{yaxis}\n"
                    f"plot $ours using ($1/1000):{col} with linespoints lw 2 pt 7 "
                    f"lc rgb '{OURS}' title 'ours', $nchan using ($1/1000):{col} "
-                   f"with linespoints lw 2 pt 5 lc rgb '{NCHAN}' title 'nchan'\n")
+                   f"with linespoints lw 2 pt 5 lc rgb '{NCHAN}' title "
+                   f"'{'nchan 1 worker' if extras else 'nchan'}'"
+                   + "".join(f", ${name} using ($1/1000):{col} with linespoints {style} pt 4 "
+                             f"title {quoted(title)}" for _, name, title, style in extras)
+                   + "\n")
     return script + "unset multiplot\n"
 
 

@@ -3,8 +3,8 @@
 # directory of bench/published/ into the PNGs committed there (byte for byte with the
 # packages they were drawn with, drawn-with.txt; else the same files and sizes), every
 # picture RESULTS.md and the README show is one of them, every table row a published run
-# printed is in RESULTS.md as printed, and a results file lacking a column is refused with
-# exit 2 and one line naming it.
+# printed is in RESULTS.md as printed, a results file lacking a column is refused with
+# exit 2 and one line naming it, and the floor's and nchan auto's results are drawn too.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$(mktemp -d)
@@ -61,4 +61,25 @@ set -e
 [[ $msg == "plot: $out/bad/ramp.csv: no column connected, deliveries_per_s, cpu_per_million, rss_total_mb, p99_ms" ]] ||
   fail "a ramp.csv without its columns: '$msg'"
 [ ! -e "$out/bad/growth.png" ] || fail "a picture drawn from a broken ramp.csv"
+# A run with the floor and nchan auto beside ours and nchan (bench/run.sh since issue 22)
+# draws their curves too: its pictures differ from the same run's without them.
+for d in two four; do
+  mkdir "$out/$d"
+  servers="ours nchan"; [ $d = four ] && servers="ours floor nchan nchan-auto"
+  echo "server,clients,connected,deliveries_per_s,cpu_per_million,rss_total_mb,rss_per_client_kb,p50_ms,p99_ms,missed,threads" \
+    >"$out/$d/ramp.csv"
+  for s in $servers; do
+    # The same numbers for a server in both runs.
+    case $s in ours) k=1 ;; nchan) k=2 ;; floor) k=3 ;; *) k=4 ;; esac
+    printf 'latency_ms,fraction,events\n%d.0,0.5,1\n%d.0,1.0,2\n' $k $((k + 1)) >"$out/$d/cdf-multi-$s.csv"
+    for n in 1000 2000; do
+      echo "$s,$n,$n,$((2 * n)),$k.5,$((n / 100 + k)),12.0,$k.0,$((k + 2)).0,0,3" >>"$out/$d/ramp.csv"
+    done
+  done
+  /usr/bin/python3 "$here/plot.py" "$out/$d" >/dev/null || fail "plot.py failed on a run with $servers"
+done
+for f in latency.png growth.png; do
+  [ -s "$out/four/$f" ] || fail "no $f for a run with the floor and nchan auto"
+  ! cmp -s "$out/two/$f" "$out/four/$f" || fail "$f shows no floor or nchan auto"
+done
 echo "test_plot: $(echo "$committed" | wc -l) pictures drawn again from bench/published"
