@@ -23,13 +23,10 @@
  * that sends the delimiter, or [identity][request] without it. */
 enum { ENVELOPE_MAX = 3 };
 
-/* Answers held per peer: a few. A peer that waits for each answer holds one at most, but
- * libzmq learns that the network took an answer only when this thread next processes its
- * commands, which may be after the peer, who already has it, asked again: with a mark of
- * one such a request found its predecessor still counted and went unanswered (about 1 in
- * 600 back to back). Four leave room for that lag; a peer that asks and never reads holds
- * four answers, then its requests are dropped and counted (proto/rn.proto says so). */
-enum { ANSWERS_QUEUED_MAX = 4 };
+/* Answers held per peer: one. A REQ, which waits for each answer, never meets the limit
+ * (see send_envelope); a peer that asks again before the network has taken its previous
+ * answer gets no answer to that request (proto/rn.proto says so). */
+enum { ANSWERS_QUEUED_MAX = 1 };
 
 struct replay {
     void *socket;
@@ -151,9 +148,18 @@ static void answer(replay_t *replay, const zmq_msg_t *request, wire_replay_reply
 
 /* Sends the envelope frames back. The first names the peer: with ROUTER_MANDATORY it
  * fails with -EAGAIN when the peer's queue is full and -EHOSTUNREACH when it has gone,
- * before anything is queued. */
+ * before anything is queued. Whether the queue is full is libzmq's count of answers the
+ * network has not taken, which it updates only when the socket processes its commands:
+ * a receive that finds a request waiting skips that, so a client that asked again the
+ * moment it had its answer would find that answer still counted. Reading ZMQ_EVENTS
+ * processes them first: the note that an answer was taken is posted before the client
+ * can have it, so a client that waits for each answer is never refused. */
 static int send_envelope(replay_t *replay, zmq_msg_t *frames, int envelope)
 {
+    int events;
+    size_t size = sizeof events;
+    if (zmq_getsockopt(replay->socket, ZMQ_EVENTS, &events, &size) < 0)
+        return -zmq_errno();
     for (int i = 0; i < envelope; i++)
         if (zmq_msg_send(&frames[i], replay->socket, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
             return -zmq_errno();
