@@ -407,8 +407,16 @@ def peak_rate(t0, t1):
     return best
 
 reasons = ["too_old", "epoch", "gap", "invalid_id", "other"]
+
+def refusals(d):
+    """The non-200 answers, and who gave them: '503 gw' a gateway behind the balancer,
+    '503 lb' the balancer itself (no X-RN-Server on the answer)."""
+    parts = [f"{d(f'refused_{k}xx_{who}')} {k}xx {tag}" for k in range(1, 6)
+             for who, tag in (("gateway", "gw"), ("other", "lb"))
+             if d(f"refused_{k}xx_{who}")]
+    return str(d("refused")) + (f" ({', '.join(parts)})" if parts else "")
 out = ["| operation | streams hit | lost | dup | resets too-old / epoch / gap / invalid-id | reconnects "
-       "| refused (non-200) | reconnect p50 / p99 ms | peak reconnects/s | stalled max |",
+       "| refused (non-200: by a gateway, gw, or the balancer, lb) | reconnect p50 / p99 ms | peak reconnects/s | stalled max |",
        "|---|---|---|---|---|---|---|---|---|---|"]
 for k in sorted(marks):
     if k + 1 not in marks:
@@ -420,7 +428,7 @@ for k in sorted(marks):
     if d("reset_other"):
         resets += f" (+{d('reset_other')} other)"
     out.append(f"| {names.get(k, k)} | {hits.get(k, '?')} | {d('lost')} | {d('dup')} | {resets} | {d('reconnects')} "
-               f"| {d('refused')} | {b['mark_reconnect_p50_ms']:.0f} / {b['mark_reconnect_p99_ms']:.0f} "
+               f"| {refusals(d)} | {b['mark_reconnect_p50_ms']:.0f} / {b['mark_reconnect_p99_ms']:.0f} "
                f"| {peak_rate(a['t'], b['t']):.0f} | {stalled} |")
 table = "\n".join(out)
 if summary:

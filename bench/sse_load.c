@@ -77,6 +77,10 @@ typedef struct {
     uint64_t deliveries, missed, duplicated, resets, errors, refused, connected, failed;
     uint64_t events, reasons[REASONS], reconnects, epoch_changes, idle_closed;
     uint64_t conns_with_loss, conns_with_dup, conns_reconnected, max_reconnects;
+    /* Answers other than 200, by status (index: status / 100, 0 for no status line) and
+     * by who answered: a gateway behind the balancer (its answer carries X-RN-Server), or
+     * the balancer itself (or a server that names none). */
+    uint64_t refused_by_gateway[6], refused_by_other[6];
     int64_t connected_now, waiting;
     int measuring, marks;
 } totals_t;
@@ -281,6 +285,18 @@ static void on_writable(int ep, conn_t *c, const options_t *o, totals_t *t)
     }
 }
 
+/* A refused answer whose head is in head (NUL-terminated): counted by status class and
+ * by who answered, so a fault run can tell the balancer's 503 from a gateway's. */
+static void count_refusal(totals_t *t, const char *head)
+{
+    int status = 0;
+    if (sscanf(head, "HTTP/1.%*c %3d", &status) != 1 || status < 100 || status > 599)
+        status = 0;
+    int by_gateway = strcasestr(head, "\r\nX-RN-Server:") != NULL;
+    (by_gateway ? t->refused_by_gateway : t->refused_by_other)[status / 100]++;
+    t->refused++;
+}
+
 static void on_readable(int ep, conn_t *c, const options_t *o, totals_t *t)
 {
     for (;;) {
@@ -308,7 +324,7 @@ static void on_readable(int ep, conn_t *c, const options_t *o, totals_t *t)
                 continue;
             }
             if (strncmp(c->buf, "HTTP/1.1 200", 12) != 0) {
-                t->refused++;
+                count_refusal(t, c->buf);
                 close_conn(ep, c, o, t, 0, 1);
                 return;
             }
@@ -414,6 +430,9 @@ static void print_counters(const totals_t *t)
         printf(",\"reset_%s\":%" PRIu64, reason_keys[r], t->reasons[r]);
     printf(",\"events\":%" PRIu64 ",\"epoch_changes\":%" PRIu64 ",\"idle_closed\":%" PRIu64,
            t->events, t->epoch_changes, t->idle_closed);
+    for (int k = 1; k < 6; k++)
+        printf(",\"refused_%dxx_gateway\":%" PRIu64 ",\"refused_%dxx_other\":%" PRIu64, k,
+               t->refused_by_gateway[k], k, t->refused_by_other[k]);
 }
 
 /* "NAME_samples", "NAME_p50_ms", "NAME_p99_ms" and "NAME_max_ms" of h, each followed by a
