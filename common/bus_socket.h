@@ -3,7 +3,7 @@
 #define RN_BUS_SOCKET_H
 
 /* The largest frame a bus peer may send (ZMQ_MAXMSGSIZE): a topic is at most 64 bytes, a
- * subscription 65, a payload at most 128 (WIRE_MESSAGE_MAX); anything larger is not ours,
+ * subscription 65, a payload at most 192 (WIRE_MESSAGE_MAX); anything larger is not ours,
  * and libzmq disconnects the peer that sent it before storing it (a 2 MB subscription
  * would otherwise cost the generator some 200 MB of subscription trie). It cannot be the
  * 65 of a subscription: the limit applies to the handshake's commands as well, and a

@@ -27,16 +27,39 @@ static wire_error_t decode_heartbeat(const void *payload, size_t len, wire_heart
     Rn__Heartbeat *m = rn__heartbeat__unpack(NULL, len, payload);
     if (m == NULL)
         return WIRE_ERR_DECODE;
-    *out = (wire_heartbeat_t){m->epoch,      m->last_seq,      m->sent_ns,     m->interval_ms,
-                              m->publishing, m->subscriptions, m->replay_port, ""};
+    *out = (wire_heartbeat_t){.epoch = m->epoch,
+                              .last_seq = m->last_seq,
+                              .sent_ns = m->sent_ns,
+                              .interval_ms = m->interval_ms,
+                              .publishing = m->publishing,
+                              .subscriptions = m->subscriptions,
+                              .replay_port = m->replay_port,
+                              .role = (wire_role_t)m->role,
+                              .state = (wire_state_t)m->state,
+                              .peer_seen = m->peer_seen,
+                              .mirrored_seq = m->mirrored_seq,
+                              .standby_synced = m->standby_synced,
+                              .takeovers = m->takeovers,
+                              .failover_ms = m->failover_ms};
     wire_error_t rc = WIRE_OK;
     if (m->epoch == 0 || m->interval_ms == 0 || strlen(m->topic) > WIRE_TOPIC_MAX ||
-        m->replay_port > 65535)
+        m->replay_port > 65535 || (unsigned)m->role > WIRE_ROLE_BACKUP ||
+        (unsigned)m->state > WIRE_STATE_PASSIVE)
         rc = WIRE_ERR_FIELD;
     else
         memcpy(out->topic, m->topic, strlen(m->topic) + 1);
     rn__heartbeat__free_unpacked(m, NULL);
     return rc;
+}
+
+static wire_error_t decode_ack(const void *payload, size_t len, wire_ack_t *out)
+{
+    Rn__MirrorAck *m = rn__mirror_ack__unpack(NULL, len, payload);
+    if (m == NULL)
+        return WIRE_ERR_DECODE;
+    *out = (wire_ack_t){m->epoch, m->seq};
+    rn__mirror_ack__free_unpacked(m, NULL);
+    return out->epoch != 0 ? WIRE_OK : WIRE_ERR_FIELD;
 }
 
 wire_error_t wire_decode(const void *topic, size_t topic_len, const void *payload,
@@ -49,6 +72,14 @@ wire_error_t wire_decode(const void *topic, size_t topic_len, const void *payloa
     if (topic_is(topic, topic_len, WIRE_HEARTBEAT_TOPIC)) {
         out->kind = WIRE_HEARTBEAT;
         return decode_heartbeat(payload, payload_len, &out->heartbeat);
+    }
+    if (topic_is(topic, topic_len, WIRE_MIRROR_TOPIC)) {
+        out->kind = WIRE_MIRROR;
+        return decode_number(payload, payload_len, &out->number);
+    }
+    if (topic_is(topic, topic_len, WIRE_ACK_TOPIC)) {
+        out->kind = WIRE_ACK;
+        return decode_ack(payload, payload_len, &out->ack);
     }
     return WIRE_ERR_TOPIC;
 }
@@ -93,9 +124,26 @@ size_t wire_heartbeat_encode(const wire_heartbeat_t *in, uint8_t *buf, size_t ca
     m.subscriptions = in->subscriptions;
     m.replay_port = in->replay_port;
     m.topic = (char *)in->topic;
+    m.role = (Rn__Heartbeat__Role)in->role;
+    m.state = (Rn__Heartbeat__State)in->state;
+    m.peer_seen = in->peer_seen;
+    m.mirrored_seq = in->mirrored_seq;
+    m.standby_synced = in->standby_synced;
+    m.takeovers = in->takeovers;
+    m.failover_ms = in->failover_ms;
     if (rn__heartbeat__get_packed_size(&m) > cap)
         return 0;
     return rn__heartbeat__pack(&m, buf);
+}
+
+size_t wire_ack_encode(const wire_ack_t *in, uint8_t *buf, size_t cap)
+{
+    Rn__MirrorAck m = RN__MIRROR_ACK__INIT;
+    m.epoch = in->epoch;
+    m.seq = in->seq;
+    if (rn__mirror_ack__get_packed_size(&m) > cap)
+        return 0;
+    return rn__mirror_ack__pack(&m, buf);
 }
 
 int wire_topic_check(const char *topic, char *err, size_t errlen)

@@ -14,6 +14,7 @@ size_t wire_replay_request_encode(const wire_replay_request_t *in, uint8_t *buf,
     m.epoch = in->epoch;
     m.from_seq = in->from_seq;
     m.to_seq = in->to_seq;
+    m.vote = in->vote;
     if (rn__replay_request__get_packed_size(&m) > cap)
         return 0;
     return rn__replay_request__pack(&m, buf);
@@ -28,10 +29,10 @@ wire_error_t wire_replay_request_decode(const void *payload, size_t len, wire_re
         snprintf(err, errlen, "not a ReplayRequest");
         return WIRE_ERR_DECODE;
     }
-    *out = (wire_replay_request_t){m->epoch, m->from_seq, m->to_seq};
+    *out = (wire_replay_request_t){m->epoch, m->from_seq, m->to_seq, m->vote};
     rn__replay_request__free_unpacked(m, NULL);
-    if (out->epoch == 0 || out->from_seq == 0 || out->to_seq < out->from_seq) {
-        snprintf(err, errlen, "need epoch > 0 and 1 <= from_seq <= to_seq");
+    if ((out->epoch == 0 && !out->vote) || out->from_seq == 0 || out->to_seq < out->from_seq) {
+        snprintf(err, errlen, "need epoch > 0 (or a vote) and 1 <= from_seq <= to_seq");
         return WIRE_ERR_FIELD;
     }
     return WIRE_OK;

@@ -17,6 +17,7 @@ typedef struct {
     uint64_t epoch;
     uint64_t from_seq;
     uint64_t to_seq; /* inclusive */
+    int vote;        /* asks a pair's passive to take over; epoch 0: the voter holds nothing */
 } wire_replay_request_t;
 
 typedef struct {
@@ -31,7 +32,8 @@ typedef struct {
 /* Returns the encoded length, or 0 when cap is too small. */
 size_t wire_replay_request_encode(const wire_replay_request_t *in, uint8_t *buf, size_t cap);
 
-/* WIRE_OK, WIRE_ERR_DECODE, or WIRE_ERR_FIELD (epoch 0, from_seq 0, to_seq < from_seq),
+/* WIRE_OK, WIRE_ERR_DECODE, or WIRE_ERR_FIELD (epoch 0 without a vote, from_seq 0,
+ * to_seq < from_seq),
  * with the reason in err. */
 wire_error_t wire_replay_request_decode(const void *payload, size_t len, wire_replay_request_t *out,
                                         char *err, size_t errlen)

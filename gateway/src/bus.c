@@ -187,7 +187,7 @@ static int fetch_range(bus_t *bus, uint64_t epoch, uint64_t from, uint64_t to)
 {
     wire_replay_reply_t reply = {.events = bus->fetched};
     while (from <= to) {
-        wire_replay_request_t req = {epoch, from, to};
+        wire_replay_request_t req = {epoch, from, to, 0};
         int rc = fetch_counted(bus, &req, &reply);
         if (rc == -ETIMEDOUT) /* once more on a fresh socket: a restarted generator */
             rc = fetch_counted(bus, &req, &reply);

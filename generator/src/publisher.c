@@ -198,10 +198,13 @@ int publisher_tick(publisher_t *pub, wire_number_t *sent)
 
 int publisher_heartbeat(publisher_t *pub)
 {
-    wire_heartbeat_t hb = {pub->epoch,       pub->seq,
-                           clock_wall_ns(),  (uint32_t)pub->cfg->heartbeat_ms,
-                           pub->wanted,      (uint32_t)pub->interest.total,
-                           pub->replay_port, ""};
+    wire_heartbeat_t hb = {.epoch = pub->epoch,
+                           .last_seq = pub->seq,
+                           .sent_ns = clock_wall_ns(),
+                           .interval_ms = (uint32_t)pub->cfg->heartbeat_ms,
+                           .publishing = pub->wanted,
+                           .subscriptions = (uint32_t)pub->interest.total,
+                           .replay_port = pub->replay_port};
     snprintf(hb.topic, sizeof hb.topic, "%s", pub->cfg->topic);
     uint8_t buf[WIRE_MESSAGE_MAX];
     size_t len = wire_heartbeat_encode(&hb, buf, sizeof buf);

@@ -10,12 +10,17 @@
 static void test_request_round_trip(void)
 {
     uint8_t buf[WIRE_REPLAY_REQUEST_MAX];
-    wire_replay_request_t in = {1795000000000ULL, 7, UINT64_MAX}, out;
+    wire_replay_request_t in = {1795000000000ULL, 7, UINT64_MAX, 1}, out;
     size_t len = wire_replay_request_encode(&in, buf, sizeof buf);
     CHECK(len > 0 && len <= WIRE_REPLAY_REQUEST_MAX);
     char err[128];
     CHECK_EQ_INT(wire_replay_request_decode(buf, len, &out, err, sizeof err), WIRE_OK);
-    CHECK(out.epoch == in.epoch && out.from_seq == 7 && out.to_seq == UINT64_MAX);
+    CHECK(out.epoch == in.epoch && out.from_seq == 7 && out.to_seq == UINT64_MAX && out.vote);
+    /* a voter that holds nothing has no epoch to name */
+    wire_replay_request_t empty = {0, 1, 1, 1};
+    len = wire_replay_request_encode(&empty, buf, sizeof buf);
+    CHECK_EQ_INT(wire_replay_request_decode(buf, len, &out, err, sizeof err), WIRE_OK);
+    CHECK(out.epoch == 0 && out.vote);
 }
 
 static void test_request_refusals(void)
@@ -25,7 +30,7 @@ static void test_request_refusals(void)
     wire_replay_request_t out;
     CHECK_EQ_INT(wire_replay_request_decode("\xff\xff\xff", 3, &out, err, sizeof err),
                  WIRE_ERR_DECODE);
-    const wire_replay_request_t bad[] = {{0, 1, 2}, {5, 0, 2}, {5, 3, 2}};
+    const wire_replay_request_t bad[] = {{0, 1, 2, 0}, {5, 0, 2, 0}, {5, 3, 2, 0}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         size_t len = wire_replay_request_encode(&bad[i], buf, sizeof buf);
         err[0] = '\0';

@@ -19,9 +19,42 @@ static void test_number_round_trip(void)
     CHECK_EQ_INT(wire_number_encode(&in, buf, 3), 0);
 }
 
+static void test_pair_topics(void)
+{
+    uint8_t buf[WIRE_MESSAGE_MAX];
+    wire_number_t ev = {7, 3, 1, 42};
+    size_t len = wire_number_encode(&ev, buf, sizeof buf);
+    wire_message_t msg;
+    CHECK_EQ_INT(
+        wire_decode(WIRE_MIRROR_TOPIC, strlen(WIRE_MIRROR_TOPIC), buf, len, "number", &msg),
+        WIRE_OK);
+    CHECK(msg.kind == WIRE_MIRROR && msg.number.seq == 3 && msg.number.value == 42);
+    wire_ack_t ack = {7, 3};
+    len = wire_ack_encode(&ack, buf, sizeof buf);
+    CHECK_EQ_INT(wire_decode(WIRE_ACK_TOPIC, strlen(WIRE_ACK_TOPIC), buf, len, "number", &msg),
+                 WIRE_OK);
+    CHECK(msg.kind == WIRE_ACK && msg.ack.epoch == 7 && msg.ack.seq == 3);
+    ack.epoch = 0;
+    len = wire_ack_encode(&ack, buf, sizeof buf);
+    CHECK_EQ_INT(wire_decode(WIRE_ACK_TOPIC, strlen(WIRE_ACK_TOPIC), buf, len, "number", &msg),
+                 WIRE_ERR_FIELD);
+}
+
+static void test_largest_heartbeat_fits(void)
+{
+    wire_heartbeat_t hb = {UINT64_MAX, UINT64_MAX, INT64_MIN, UINT32_MAX,       1,
+                           UINT32_MAX, 65535,      "",        WIRE_ROLE_BACKUP, WIRE_STATE_PASSIVE,
+                           1,          UINT64_MAX, 1,         UINT64_MAX,       UINT32_MAX};
+    memset(hb.topic, 'x', WIRE_TOPIC_MAX);
+    uint8_t buf[WIRE_MESSAGE_MAX];
+    CHECK(wire_heartbeat_encode(&hb, buf, sizeof buf) > 0);
+}
+
 static void test_heartbeat_round_trip(void)
 {
-    wire_heartbeat_t in = {5, 9, 123, 1000, 1, 3, 5557, "number"};
+    wire_heartbeat_t in = {
+        5, 9, 123, 1000, 1,   3, 5557, "number", WIRE_ROLE_BACKUP, WIRE_STATE_PASSIVE,
+        1, 8, 1,   2,    2000};
     uint8_t buf[WIRE_MESSAGE_MAX];
     size_t len = wire_heartbeat_encode(&in, buf, sizeof buf);
     wire_message_t msg;
@@ -33,6 +66,10 @@ static void test_heartbeat_round_trip(void)
     CHECK(msg.heartbeat.interval_ms == 1000 && msg.heartbeat.publishing == 1);
     CHECK(msg.heartbeat.subscriptions == 3 && msg.heartbeat.replay_port == 5557);
     CHECK(strcmp(msg.heartbeat.topic, "number") == 0);
+    CHECK(msg.heartbeat.role == WIRE_ROLE_BACKUP && msg.heartbeat.state == WIRE_STATE_PASSIVE);
+    CHECK(msg.heartbeat.peer_seen == 1 && msg.heartbeat.mirrored_seq == 8);
+    CHECK(msg.heartbeat.standby_synced == 1 && msg.heartbeat.takeovers == 2);
+    CHECK(msg.heartbeat.failover_ms == 2000);
 }
 
 static void test_refusals(void)
@@ -71,6 +108,8 @@ int main(void)
 {
     test_number_round_trip();
     test_heartbeat_round_trip();
+    test_pair_topics();
+    test_largest_heartbeat_fits();
     test_refusals();
     test_topic_check();
     CHECK_DONE();

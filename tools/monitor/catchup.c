@@ -137,7 +137,7 @@ static int emit_answer(catchup_t *c, const wire_replay_reply_t *reply, uint64_t 
 static int replay_range(catchup_t *c, uint64_t to)
 {
     while (c->last < to) {
-        wire_replay_request_t req = {c->epoch, c->last + 1, to};
+        wire_replay_request_t req = {c->epoch, c->last + 1, to, 0};
         wire_replay_reply_t reply = {.events = c->answer};
         if (fetch(c, &req, &reply) < 0)
             return 0;
