@@ -87,28 +87,31 @@ static long clamp(long v, long lo, long hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Shares the open files out: the overhead, the workers' connections, the accept gate's
- * bounds, and what is left for SSE clients (the default --max-clients, or the ceiling of
- * one given). Past the limit accept() fails, and the gate would close waiting connections
- * to make room, or pause, while a client waits unanswered: refuse with 503 before that. */
+/* Shares the open files out: the overhead, the workers' connections, and what is left
+ * for the accept gate and the SSE clients together, less the gate's reserve (the default
+ * --max-clients, or the ceiling of one given). Past the limit accept() fails, and the gate
+ * would close waiting connections to make room, or pause, while a client waits
+ * unanswered: refuse with 503 before that. */
 static int budget_files(gateway_config_t *cfg, char *err, size_t errlen)
 {
     long limit = open_file_limit();
-    long spare = limit - CONFIG_FD_OVERHEAD - cfg->threads;
+    long overhead = CONFIG_FD_BASE + CONFIG_FD_PER_WRITER * cfg->writers;
+    long spare = limit - overhead - cfg->threads;
     cfg->gate_waiting = clamp(spare / 4, 1, CONFIG_GATE_WAITING);
     cfg->gate_ready = clamp(spare / 16, 1, CONFIG_GATE_READY);
-    long gate = cfg->gate_waiting + cfg->gate_ready;
-    long files = spare - gate;
+    cfg->gate_shared = spare;
+    long reserved = clamp(spare / 8, 1, CONFIG_GATE_RESERVED);
+    long files = spare - reserved;
     if (cfg->max_clients == 0)
         cfg->max_clients = files;
     if (cfg->max_clients > files || cfg->max_clients < 1) {
         long want = cfg->max_clients > 1 ? cfg->max_clients : 1;
         snprintf(err, errlen,
-                 "%ld SSE clients need %ld open files (%d for the gateway, %ld for the HTTP "
-                 "workers, %ld for the accept gate: %ld waiting and %ld ready), the limit is "
-                 "%ld: raise ulimit -n or lower --max-clients",
-                 want, want + CONFIG_FD_OVERHEAD + cfg->threads + gate, CONFIG_FD_OVERHEAD,
-                 cfg->threads, gate, cfg->gate_waiting, cfg->gate_ready, limit);
+                 "%ld SSE clients need %ld open files (%ld for the gateway, %ld for the HTTP "
+                 "workers, %ld kept for the accept gate), the limit is %ld: raise ulimit -n "
+                 "or lower --max-clients",
+                 want, want + overhead + cfg->threads + reserved, overhead, cfg->threads, reserved,
+                 limit);
         return -EINVAL;
     }
     return 0;

@@ -5,18 +5,23 @@
 
 #include "log.h"
 
-/* Open files the gateway needs besides its connections: ZeroMQ, eventfds, epoll, the
- * listening socket, stdio. */
-#define CONFIG_FD_OVERHEAD 64
+/* Open files the gateway needs besides its connections: ZeroMQ's sockets and mailboxes,
+ * the replay connections, eventfds, the listening sockets, stdio (25 when idle), and an
+ * epoll and an eventfd per writer. */
+#define CONFIG_FD_BASE 40
+#define CONFIG_FD_PER_WRITER 2
 
 /* The accept gate (gate.c) holds connections while their request head arrives, and
  * complete ones until civetweb's master takes them: at most this many of each, or, when
  * the open-file limit is low, a quarter and a sixteenth of the files left after the
- * overhead and the workers. Both are reserved in the open-file budget, so they are kept
- * small: a browser's head arrives within a round trip, and past the bound the oldest
- * waiting connection (a slow or hostile one) is closed to make room. */
+ * overhead and the workers. The gate and the streams share those files: a stream begins
+ * as a connection in the gate, and the gate takes a file only while gate and streams
+ * together stay within them. CONFIG_GATE_RESERVED of them are kept from --max-clients,
+ * so that a full gateway still accepts, answers 503 and serves /healthz; past the shared
+ * bound the oldest waiting connection (a slow or hostile one) is closed to make room. */
 #define CONFIG_GATE_WAITING 256
 #define CONFIG_GATE_READY 64
+#define CONFIG_GATE_RESERVED 48
 
 typedef struct {
     const char *listen;
@@ -43,7 +48,9 @@ typedef struct {
     long coalesce_ms;
     long writers;
     log_level_t log_level;
-    long gate_waiting, gate_ready; /* derived from the open-file limit: the gate's bounds */
+    /* derived from the open-file limit: the gate's bounds, and the files the gate and the
+     * streams share */
+    long gate_waiting, gate_ready, gate_shared;
 } gateway_config_t;
 
 /* Returns 0 when the gateway should run, 1 after --help, -EINVAL after printing why. */

@@ -16,8 +16,9 @@
  * 408. Keep-alive is off in http.c: a kept-alive connection would wait for its next
  * request on a worker, out of the gate's sight.
  *
- * Descriptors: the gate holds at most waiting_max + ready_max connections, which config.c
- * reserves in the open-file budget. Past waiting_max the oldest waiting one is closed; with
+ * Descriptors: the gate holds at most waiting_max + ready_max connections, and only while
+ * they and the streams stay within shared_max (config.c's budget keeps a few of those
+ * from --max-clients). Past either bound the oldest waiting one is closed; with
  * ready_max complete heads queued (civetweb's workers are all busy) the gate stops
  * accepting, so new connections wait in the kernel's backlog at no descriptor's cost, until
  * the master takes one. A waiting head that completes meanwhile still joins the queue: its
@@ -311,22 +312,39 @@ static void listeners_update(gate_t *g)
     g->listening = want;
 }
 
-/* Out of file descriptors: the oldest waiting head makes room, or with none, accepting
- * pauses a moment. */
-static void on_no_fds(gate_t *g)
+/* No file for one more connection (the streams and the gate hold every shared one, or
+ * accept4 found none): the oldest waiting head makes room, or with none, accepting pauses
+ * a moment. */
+static void make_room(gate_t *g, const char *why)
 {
     if (g->n_waiting > 0) {
         evict_oldest(g);
         return;
     }
     if (g->paused_until_ms == 0)
-        log_warn("gate: out of file descriptors, pausing accept", "pause_ms=%d", GATE_PAUSE_MS);
+        log_warn("gate: no file for a connection, pausing accept", "why=%s pause_ms=%d", why,
+                 GATE_PAUSE_MS);
     g->paused_until_ms = clock_mono_ms() + GATE_PAUSE_MS;
+}
+
+/* Whether the gate's connections and the streams leave a shared file for one more. */
+static int shared_has_room(gate_t *g)
+{
+    if (g->limits.streams == NULL)
+        return 1;
+    pthread_mutex_lock(&g->lock);
+    long held = g->n_waiting + g->n_ready;
+    pthread_mutex_unlock(&g->lock);
+    return held + atomic_load(g->limits.streams) < g->limits.shared_max;
 }
 
 static void accept_some(gate_t *g, int listen_fd)
 {
     for (int k = 0; k < GATE_ACCEPTS_PER_WAKE && may_accept(g); k++) {
+        if (!shared_has_room(g)) {
+            make_room(g, "streams");
+            continue;
+        }
         gate_conn_t *c = calloc(1, sizeof *c);
         if (c == NULL)
             return; /* it stays in the backlog */
@@ -341,7 +359,7 @@ static void accept_some(gate_t *g, int listen_fd)
         int e = errno;
         free(c);
         if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
-            on_no_fds(g);
+            make_room(g, "EMFILE");
         else if (e != ECONNABORTED && e != EINTR && e != EPROTO)
             return; /* EAGAIN: the backlog is empty */
     }

@@ -16,11 +16,14 @@ typedef struct {
     long waiting_max;       /* heads awaited at once; past it the oldest is closed */
     long ready_max;         /* complete heads queued for civetweb's master; past it the gate
                              * stops accepting until the master takes one */
+    long shared_max;        /* files the gate's connections and the streams share */
+    const _Atomic long *streams; /* streams open now (borrowed) */
 } gate_limits_t;
 
 /* A gate within limits (copied), which holds at most waiting_max + ready_max descriptors
- * besides its own. Each connection civetweb accepts from it is noted in handoff first.
- * metrics and handoff are borrowed. Returns NULL with a reason in err. */
+ * besides its own, and no more than the streams leave of shared_max. Each connection civetweb
+ * accepts from it is noted in handoff first. metrics and handoff are borrowed. Returns NULL with a
+ * reason in err. */
 gate_t *gate_create(metrics_t *metrics, handoff_t *handoff, const gate_limits_t *limits, char *err,
                     size_t errlen);
 

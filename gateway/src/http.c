@@ -274,7 +274,8 @@ http_server_t *http_start(hub_t *hub, const assets_t *assets, fanout_t *fanout,
     }
     *srv = (http_server_t){NULL, hub, assets, NULL, handoff, {hub, handoff, fanout, backfill}};
     const gate_limits_t limits = {hub->cfg->header_timeout_ms, HTTP_HEAD_MAX,
-                                  hub->cfg->gate_waiting, hub->cfg->gate_ready};
+                                  hub->cfg->gate_waiting,      hub->cfg->gate_ready,
+                                  hub->cfg->gate_shared,       &hub->clients};
     srv->gate = gate_create(&hub->metrics, handoff, &limits, err, errlen);
     hub->gate = srv->gate;
     if (srv->gate == NULL || (srv->ctx = start_civetweb(srv, err, errlen)) == NULL) {
