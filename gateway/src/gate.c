@@ -10,7 +10,7 @@
  * accept the listening sockets, polls the queue's eventfd instead and accepts from the
  * queue. For that, this file defines listen(), poll() and accept(), which the dynamic
  * linker prefers to libc's: listen() notes civetweb's sockets, and poll()
- * and accept() change only on civetweb's master thread while the gate runs. Everywhere
+ * and accept() change only on civetweb's master thread. Everywhere
  * else they are libc's (through ppoll and accept4, never a failing lookup). A waiting
  * connection costs an fd and a list entry, never a thread; past the header timeout it gets
  * 408. Keep-alive is off in http.c: a kept-alive connection would wait for its next
@@ -588,11 +588,15 @@ static int libc_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 }
 
 /* On civetweb's master thread, which polls only its listening sockets: "a connection is
- * ready" means the gate's queue is not empty, reported on the first socket. */
+ * ready" means the gate's queue is not empty, reported on the first socket. From its very
+ * first poll, before the gate runs too: a poll of the listening sockets begun then would
+ * sleep through civetweb's whole timeout (a second) once the gate takes their connections,
+ * and with them whatever the gate queued meanwhile. The connections that arrive before
+ * the gate runs wait in the backlog, where the gate finds them. */
 int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 {
     gate_t *g = master_gate;
-    if (g == NULL || !atomic_load_explicit(&g->running, memory_order_acquire) || n == 0)
+    if (g == NULL || n == 0)
         return libc_poll(fds, n, timeout_ms);
     /* civetweb's master polls with a timeout of seconds and checks for mg_stop only
      * between polls, and the bell rings only for connections: once stopping, short
@@ -612,7 +616,7 @@ int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 int accept(int fd, __SOCKADDR_ARG addr, socklen_t *__restrict len)
 {
     gate_t *g = master_gate;
-    if (g == NULL || !atomic_load_explicit(&g->running, memory_order_acquire))
+    if (g == NULL)
         return accept4(fd, addr, len, 0);
     gate_conn_t *c = ready_pop(g);
     if (c == NULL) {

@@ -285,6 +285,7 @@ http_server_t *http_start(hub_t *hub, const assets_t *assets, fanout_t *fanout,
     /* Streams are found through the gate's notes: without it, no stream could leave its
      * worker, so the gateway does not serve. */
     if (gate_start(srv->gate, err, errlen) < 0) {
+        gate_closing(srv->gate);
         mg_stop(srv->ctx);
         server_free(srv);
         return NULL;
