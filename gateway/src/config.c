@@ -95,7 +95,7 @@ static long clamp(long v, long lo, long hi)
 static int budget_files(gateway_config_t *cfg, char *err, size_t errlen)
 {
     long limit = open_file_limit();
-    long overhead = CONFIG_FD_BASE + CONFIG_FD_PER_WRITER * cfg->writers;
+    long overhead = CONFIG_FD_BASE + CONFIG_FD_PER_WRITER * cfg->writers + CONFIG_CIVET_QUEUE;
     long spare = limit - overhead - cfg->threads;
     cfg->gate_waiting = clamp(spare / 4, 1, CONFIG_GATE_WAITING);
     cfg->gate_ready = clamp(spare / 16, 1, CONFIG_GATE_READY);

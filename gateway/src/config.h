@@ -11,6 +11,11 @@
 #define CONFIG_FD_BASE 40
 #define CONFIG_FD_PER_WRITER 2
 
+/* Connections civetweb's master has taken from the gate and queued for a worker
+ * (civetweb's connection_queue): counted apart, as they are neither the gate's nor a
+ * worker's yet. Past it the master waits, and complete heads wait in the gate's queue. */
+#define CONFIG_CIVET_QUEUE 8
+
 /* The accept gate (gate.c) holds connections while their request head arrives, and
  * complete ones until civetweb's master takes them: at most this many of each, or, when
  * the open-file limit is low, a quarter and a sixteenth of the files left after the
