@@ -86,10 +86,15 @@ static int fresh(const sources_t *s, const source_t *src, int64_t now_ms)
     return src->heard && now_ms - src->heard_ms <= (int64_t)sources_failover(s);
 }
 
-/* Orders two active sources as the pair does: the larger (epoch, last_seq) stays. */
-static int ahead(const wire_heartbeat_t *a, const wire_heartbeat_t *b)
+/* Orders two active sources as the pair does: the larger (epoch, last_seq) stays; on a
+ * tie (a takeover: the new active continues where the old stopped) the one heard last. */
+static int ahead(const source_t *a, const source_t *b)
 {
-    return a->epoch != b->epoch ? a->epoch > b->epoch : a->last_seq > b->last_seq;
+    if (a->hb.epoch != b->hb.epoch)
+        return a->hb.epoch > b->hb.epoch;
+    if (a->hb.last_seq != b->hb.last_seq)
+        return a->hb.last_seq > b->hb.last_seq;
+    return a->heard_ms > b->heard_ms;
 }
 
 int sources_active(const sources_t *s, int64_t now_ms)
@@ -99,7 +104,7 @@ int sources_active(const sources_t *s, int64_t now_ms)
         const source_t *src = &s->s[i];
         if (!fresh(s, src, now_ms) || src->hb.state != WIRE_STATE_ACTIVE)
             continue;
-        if (best < 0 || ahead(&src->hb, &s->s[best].hb))
+        if (best < 0 || ahead(src, &s->s[best]))
             best = (int)i;
     }
     return best;

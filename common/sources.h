@@ -51,7 +51,7 @@ uint32_t sources_failover(const sources_t *s);
 /* The index of the active source: its latest heartbeat said ACTIVE (a single generator
  * always does) and it was heard within the failover time. Two at once (a split brain
  * that the pair resolves by itself): the one with the larger (epoch, last_seq), as the
- * pair decides. -1 when none. */
+ * pair decides, and on a tie the one heard last. -1 when none. */
 int sources_active(const sources_t *s, int64_t now_ms);
 
 /* Whether to vote to source i now, and if so counts the vote: no active source was heard
