@@ -32,6 +32,33 @@ static void resolve_replay_bind(generator_config_t *cfg)
     cfg->replay_bind = cfg->replay_bind_auto;
 }
 
+/* A pair needs both --role and --peer; the pair's own flags mean nothing without them. */
+static int check_pair(const generator_config_t *cfg, char *err, size_t errlen)
+{
+    if (cfg->role[0] && strcmp(cfg->role, "primary") != 0 && strcmp(cfg->role, "backup") != 0)
+        snprintf(err, errlen, "--role: '%s' is not primary or backup", cfg->role);
+    else if (cfg->role[0] && !cfg->peer[0])
+        snprintf(err, errlen, "--role needs --peer (the other generator's bus)");
+    else if (cfg->peer[0] && !cfg->role[0])
+        snprintf(err, errlen, "--peer needs --role primary or --role backup");
+    else if (!cfg->peer[0] && (cfg->peer_replay_connect[0] || cfg->curve_peer_key_file[0]))
+        snprintf(err, errlen, "--peer-replay-connect and --curve-peer-key-file need --peer");
+    else if (cfg->peer[0] && cfg->curve_secret_key_file[0] && !cfg->curve_peer_key_file[0])
+        snprintf(err, errlen, "a pair with CURVE needs --curve-peer-key-file");
+    else if (cfg->peer[0] && strcmp(cfg->replay_bind, "off") == 0)
+        snprintf(err, errlen,
+                 "a pair needs the replay socket (a TCP --bind, --replay-bind not off)");
+    else if (cfg->peer[0] && cfg->failover_ms <= cfg->heartbeat_ms)
+        snprintf(err, errlen, "--failover-ms %ld must exceed --heartbeat-ms %ld", cfg->failover_ms,
+                 cfg->heartbeat_ms);
+    else if (cfg->peer[0] && cfg->mirror_wait_ms >= cfg->failover_ms)
+        snprintf(err, errlen, "--mirror-wait-ms %ld must be below --failover-ms %ld",
+                 cfg->mirror_wait_ms, cfg->failover_ms);
+    else
+        return 0;
+    return -EINVAL;
+}
+
 int generator_config_load(generator_config_t *cfg, int argc, char **argv)
 {
     const char *level = "info";
@@ -45,7 +72,13 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
                                 .heartbeat_ms = 1000,
                                 .min = 1,
                                 .max = 100,
-                                .hwm = 100000};
+                                .hwm = 100000,
+                                .role = "",
+                                .peer = "",
+                                .peer_replay_connect = "",
+                                .curve_peer_key_file = "",
+                                .failover_ms = 2000,
+                                .mirror_wait_ms = 250};
     const cli_option_t opts[] = {
         {"bind", "GENERATOR_BIND", CLI_STRING, &cfg->bind, 0, 0, "ZeroMQ endpoint to bind"},
         {"topic", "GENERATOR_TOPIC", CLI_STRING, &cfg->topic, 0, 0, "data topic (frame 1)"},
@@ -75,6 +108,22 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
          "a new stream, so it must differ from the previous run's"},
         {"log-level", "GENERATOR_LOG_LEVEL", CLI_STRING, &level, 0, 0,
          "debug, info, warn or error"},
+        {"role", "GENERATOR_ROLE", CLI_STRING, &cfg->role, 0, 0,
+         "primary or backup: one of a pair (needs --peer; see generator/README.md)"},
+        {"peer", "GENERATOR_PEER", CLI_STRING, &cfg->peer, 0, 0,
+         "the other generator's bus endpoint, for a pair (needs --role)"},
+        {"failover-ms", "GENERATOR_FAILOVER_MS", CLI_INT, &cfg->failover_ms, 100, 600000,
+         "a pair: silence of the active after which a vote makes the passive take over"},
+        {"mirror-wait-ms", "GENERATOR_MIRROR_WAIT_MS", CLI_INT, &cfg->mirror_wait_ms, 1, 60000,
+         "a pair: how long the active waits for the passive's ack of an event before "
+         "publishing it alone"},
+        {"curve-peer-key-file", "GENERATOR_CURVE_PEER_KEY_FILE", CLI_STRING,
+         &cfg->curve_peer_key_file, 0, 0,
+         "a pair with CURVE: the peer's public key (we connect with our own key pair)"},
+        {"peer-replay-connect", "GENERATOR_PEER_REPLAY_CONNECT", CLI_STRING,
+         &cfg->peer_replay_connect, 0, 0,
+         "a pair: the peer's replay endpoint (default: the --peer host with the port its "
+         "heartbeats announce)"},
     };
     const size_t count = sizeof opts / sizeof opts[0];
     char err[256];
@@ -95,6 +144,8 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
         snprintf(err, sizeof err, "--curve-clients-file needs --curve-secret-key-file");
         rc = -EINVAL;
     }
+    if (rc == 0)
+        rc = check_pair(cfg, err, sizeof err);
     if (rc == 0 && log_level_parse(level, &cfg->log_level) < 0) {
         snprintf(err, sizeof err, "--log-level: '%s' is not debug, info, warn or error", level);
         rc = -EINVAL;

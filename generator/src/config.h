@@ -21,6 +21,13 @@ typedef struct {
     long max;
     long hwm;
     log_level_t log_level;
+    /* A pair (generator/README.md): all "" and unused without --peer. */
+    const char *role;                /* "primary" or "backup" */
+    const char *peer;                /* the other generator's bus endpoint */
+    const char *peer_replay_connect; /* "": the peer's host, its heartbeats' replay port */
+    const char *curve_peer_key_file; /* the peer's CURVE public key */
+    long failover_ms;
+    long mirror_wait_ms;
 } generator_config_t;
 
 /* Returns 0 when the generator should run, 1 after --help, -EINVAL after printing why. */

@@ -20,13 +20,17 @@ static int is_prefix(const unsigned char *prefix, size_t len, const char *of, si
     return len <= of_len && memcmp(prefix, of, len) == 0;
 }
 
-/* The topic this prefix begins: 0 the data topic, 1 the heartbeat's, -1 neither. */
+/* The topic this prefix begins: 0 the data topic, 1 the heartbeat's, 2 the mirror's,
+ * 3 the ack's, -1 none. */
 static int topic_of(const interest_t *in, const unsigned char *prefix, size_t len)
 {
-    static const char heartbeat[] = WIRE_HEARTBEAT_TOPIC;
+    static const char *const bus[] = {WIRE_HEARTBEAT_TOPIC, WIRE_MIRROR_TOPIC, WIRE_ACK_TOPIC};
     if (is_prefix(prefix, len, in->topic, in->topic_len))
         return 0;
-    return is_prefix(prefix, len, heartbeat, sizeof heartbeat - 1) ? 1 : -1;
+    for (int i = 0; i < 3; i++)
+        if (is_prefix(prefix, len, bus[i], strlen(bus[i])))
+            return i + 1;
+    return -1;
 }
 
 int interest_apply(interest_t *in, const void *msg, size_t len)

@@ -1,7 +1,8 @@
 /* interest.h -- which subscriptions the generator accepts, and whether someone wants its
- * data topic. The generator publishes two topics, so the only prefixes worth holding are
- * prefixes of the data topic or of WIRE_HEARTBEAT_TOPIC: at most 65 + 10 of them, each
- * named by its length. Any other prefix is refused, which keeps this set bounded by
+ * data topic. The generator publishes four topics (the data topic, WIRE_HEARTBEAT_TOPIC,
+ * and a pair's WIRE_MIRROR_TOPIC and WIRE_ACK_TOPIC), so the only prefixes worth holding
+ * are prefixes of those: at most 65 + 10 + 7 + 4 of them, each named by its topic and
+ * length. Any other prefix is refused, which keeps this set bounded by
  * construction and O(1) per message, whatever a peer sends.
  *
  * Fed with the messages of an XPUB_VERBOSE socket: libzmq passes every subscribe, but an
@@ -19,10 +20,10 @@
 typedef struct {
     char topic[WIRE_TOPIC_MAX + 1];
     size_t topic_len;
-    /* wanted[0][n]: the data topic's first n bytes (n = 0 is "", which matches both
-     * topics, counted here as it makes the data published); wanted[1][n]: the heartbeat
-     * topic's, n >= 1. */
-    unsigned char wanted[2][WIRE_TOPIC_MAX + 1];
+    /* wanted[0][n]: the data topic's first n bytes (n = 0 is "", which matches every
+     * topic, counted here as it makes the data published); wanted[t][n], n >= 1: the
+     * heartbeat (t = 1), mirror (2) or ack (3) topic's ("_" counts as the heartbeat's). */
+    unsigned char wanted[4][WIRE_TOPIC_MAX + 1];
     long data;  /* prefixes wanted that match the data topic */
     long total; /* prefixes wanted */
 } interest_t;
@@ -33,7 +34,7 @@ int interest_init(interest_t *in, const char *topic) __attribute__((warn_unused_
 
 /* Applies one XPUB message: 0x01 + prefix subscribes, 0x00 + prefix unsubscribes.
  * Returns 0 when applied (an unsubscribe of a prefix not held changes nothing), -EPERM
- * for a prefix of neither topic, -EINVAL for a message that is neither. */
+ * for a prefix of none of the topics, -EINVAL for a message that is neither. */
 int interest_apply(interest_t *in, const void *msg, size_t len) __attribute__((warn_unused_result));
 
 /* Whether some wanted prefix matches the data topic. */

@@ -2,6 +2,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "pair.h"
 #include "peers.h"
 #include "publisher.h"
 #include "replay.h"
@@ -46,7 +47,8 @@ static long poll_timeout(int64_t a_us, int64_t b_us, int64_t now)
 
 /* Publishes every number due by now, keeping the schedule: bursts stay bounded, and
  * after a stall of over a second the schedule restarts instead of catching up. */
-static int publish_due(publisher_t *pub, replay_t *replay, int64_t *next_tick, int64_t now)
+static int publish_due(publisher_t *pub, replay_t *replay, pair_t *pair, int64_t *next_tick,
+                       int64_t now)
 {
     int64_t interval = pub->cfg->interval_us;
     if (now - *next_tick > 1000000)
@@ -54,8 +56,10 @@ static int publish_due(publisher_t *pub, replay_t *replay, int64_t *next_tick, i
     int rc = 0;
     for (int i = 0; rc >= 0 && *next_tick <= now && i < BURST_MAX; i++) {
         wire_number_t sent;
-        rc = publisher_tick(pub, &sent);
-        if (rc == 1 && replay)
+        /* A pair's member makes events only while active, and publishes them once
+         * mirrored (pair.c). */
+        rc = pair ? pair_generate(pair) : publisher_tick(pub, &sent);
+        if (rc == 1 && replay && !pair)
             replay_record(replay, &sent);
         *next_tick += interval;
     }
@@ -88,15 +92,17 @@ typedef struct {
     publisher_t *pub;
     replay_t *replay;
     zap_t *zap;
+    pair_t *pair;
     peers_t peers[2]; /* the bus socket's connections, the replay socket's */
     int n_peers;
     int signal_fd;
 } loop_t;
 
-enum { ITEM_BUS, ITEM_SIGNAL, ITEMS_MAX = 6 };
+enum { ITEM_BUS, ITEM_SIGNAL, ITEMS_MAX = 7 };
 
 /* The sockets to poll: the bus and the signals, then the optional ones. Returns the count;
- * replay_at and zap_at are -1 without them, the peers' monitors start at peers_at. */
+ * replay_at and zap_at are -1 without them, the peers' monitors start at peers_at. A
+ * pair's socket on its peer's bus is read every turn, so it needs no index. */
 static int poll_items(const loop_t *l, zmq_pollitem_t *items, int *replay_at, int *zap_at,
                       int *peers_at)
 {
@@ -108,6 +114,8 @@ static int poll_items(const loop_t *l, zmq_pollitem_t *items, int *replay_at, in
         items[ *replay_at = count++] = (zmq_pollitem_t){replay_socket(l->replay), 0, ZMQ_POLLIN, 0};
     if (l->zap)
         items[ *zap_at = count++] = (zmq_pollitem_t){zap_socket(l->zap), 0, ZMQ_POLLIN, 0};
+    if (l->pair)
+        items[count++] = (zmq_pollitem_t){pair_socket(l->pair), 0, ZMQ_POLLIN, 0};
     *peers_at = count;
     for (int i = 0; i < l->n_peers; i++)
         items[count++] = (zmq_pollitem_t){l->peers[i].monitor, 0, ZMQ_POLLIN, 0};
@@ -129,6 +137,22 @@ static void serve_side(loop_t *l, const zmq_pollitem_t *items, int replay_at, in
 
 enum { GREET_GAP_US = 100 * 1000 };
 
+/* A pair's turn: the peer's messages, then what time decides. */
+static int pair_turn(pair_t *pair, int64_t *next_heartbeat, int64_t now)
+{
+    int rc = pair_read(pair);
+    if (rc == 0)
+        rc = pair_step(pair);
+    if (pair_take_heartbeat_due(pair))
+        *next_heartbeat = now; /* every state change is told at once */
+    return rc;
+}
+
+static int heartbeat(loop_t *l)
+{
+    return l->pair ? pair_heartbeat(l->pair) : publisher_heartbeat(l->pub, NULL);
+}
+
 static int run(loop_t *l)
 {
     const generator_config_t *cfg = l->pub->cfg;
@@ -138,8 +162,10 @@ static int run(loop_t *l)
         zmq_pollitem_t items[ITEMS_MAX];
         int replay_at, zap_at, peers_at;
         int count = poll_items(l, items, &replay_at, &zap_at, &peers_at);
-        if (zmq_poll(items, count, poll_timeout(next_tick, next_heartbeat, now)) < 0 &&
-            zmq_errno() != EINTR)
+        int64_t wake = l->pair ? pair_deadline_us(l->pair, now) : next_heartbeat;
+        if (wake > next_heartbeat)
+            wake = next_heartbeat;
+        if (zmq_poll(items, count, poll_timeout(next_tick, wake, now)) < 0 && zmq_errno() != EINTR)
             return -zmq_errno();
         serve_side(l, items, replay_at, zap_at, peers_at);
         if (items[ITEM_SIGNAL].revents & ZMQ_POLLIN) {
@@ -150,8 +176,10 @@ static int run(loop_t *l)
         }
         int rc = publisher_read_subscriptions(l->pub);
         now = now_us();
+        if (rc == 0 && l->pair)
+            rc = pair_turn(l->pair, &next_heartbeat, now);
         if (rc == 0)
-            rc = publish_due(l->pub, l->replay, &next_tick, now);
+            rc = publish_due(l->pub, l->replay, l->pair, &next_tick, now);
         if (l->pub->greet) {
             /* A new subscriber of the heartbeats waits for one to know us: send it soon,
              * at most one extra per GREET_GAP_US, so subscriptions cannot drive a flood. */
@@ -161,7 +189,7 @@ static int run(loop_t *l)
                 next_heartbeat = soonest > now ? soonest : now;
         }
         if (rc == 0 && now >= next_heartbeat) {
-            rc = publisher_heartbeat(l->pub);
+            rc = heartbeat(l);
             last_heartbeat = now;
             next_heartbeat = now + cfg->heartbeat_ms * 1000;
         }
@@ -232,8 +260,18 @@ int main(int argc, char **argv)
                  cfg.curve_secret_key_file[0] ? (zap ? "allow-list" : "on") : "off");
         warn_if_open(&cfg);
         loop_t loop = {.pub = pub, .replay = replay, .zap = zap, .signal_fd = signal_fd};
-        watch_peers(&loop, context);
-        rc = run(&loop);
+        if (cfg.peer[0] &&
+            (loop.pair = pair_create(context, &cfg, pub, replay, err, sizeof err)) == NULL) {
+            log_error("cannot start", "error=\"%s\"", err);
+            rc = -EINVAL;
+        } else {
+            if (loop.pair)
+                log_info("pair", "role=%s peer=%s failover_ms=%ld mirror_wait_ms=%ld", cfg.role,
+                         cfg.peer, cfg.failover_ms, cfg.mirror_wait_ms);
+            watch_peers(&loop, context);
+            rc = run(&loop);
+        }
+        pair_destroy(loop.pair);
         if (rc < 0)
             log_error("stopped on error", "error=\"%s\"", zmq_strerror(-rc));
         for (int i = 0; i < loop.n_peers; i++)

@@ -5,7 +5,7 @@
  * the next number and heartbeat by a batch, never stalls them. Per message: O(1) in the
  * interest set, and no log line (refusals are logged the first time and at each power
  * of two). In memory: libzmq stores every distinct prefix a connection subscribes to
- * until that connection closes, so a subscription to a prefix of neither topic (which
+ * until that connection closes, so a subscription to a prefix of none of its topics (which
  * interest.c refuses) closes the connection that sent it (evict.c), and what libzmq
  * stored for it goes with it; the prefixes accepted are a bounded few. */
 #include "publisher.h"
@@ -111,7 +111,7 @@ static const char *eviction_name(int rc)
     return rc == 0 ? "closed" : rc == -ESTALE ? "gone" : rc == -EOPNOTSUPP ? "not-tcp" : "error";
 }
 
-/* A subscription to a prefix of neither topic, or a message that is no subscription:
+/* A subscription to a prefix of none of our topics, or a message that is no subscription:
  * closes the connection it came from. An unsubscribe of such a prefix stores nothing and
  * is ignored: libzmq itself sends one, naming no connection, for each prefix that only a
  * closed connection held, the refused ones included. */
@@ -125,7 +125,7 @@ static void refuse(publisher_t *pub, zmq_msg_t *msg, int rc)
     if (log_power_of_two(pub->refused))
         log_warn("subscription refused",
                  "reason=\"%s\" length=%zu connection=%s refused_total=%llu closed_total=%llu",
-                 rc == -EPERM ? "a prefix of neither topic" : "not a subscription",
+                 rc == -EPERM ? "a prefix of no topic of ours" : "not a subscription",
                  zmq_msg_size(msg), eviction_name(evicted), (unsigned long long)pub->refused,
                  (unsigned long long)pub->closed);
 }
@@ -177,17 +177,33 @@ static int32_t random_value(const generator_config_t *cfg)
     return (int32_t)(cfg->min + (long)arc4random_uniform(span));
 }
 
+void publisher_make(const publisher_t *pub, uint64_t seq, wire_number_t *ev)
+{
+    *ev = (wire_number_t){pub->epoch, seq, clock_wall_ns(), random_value(pub->cfg)};
+}
+
+int publisher_send(publisher_t *pub, const char *topic, const wire_number_t *ev)
+{
+    uint8_t buf[WIRE_MESSAGE_MAX];
+    size_t len = wire_number_encode(ev, buf, sizeof buf);
+    return len == 0 ? -EMSGSIZE : send_two_frames(pub, topic, buf, len);
+}
+
+int publisher_send_ack(publisher_t *pub, const wire_ack_t *ack)
+{
+    uint8_t buf[WIRE_MESSAGE_MAX];
+    size_t len = wire_ack_encode(ack, buf, sizeof buf);
+    return len == 0 ? -EMSGSIZE : send_two_frames(pub, WIRE_ACK_TOPIC, buf, len);
+}
+
 int publisher_tick(publisher_t *pub, wire_number_t *sent)
 {
     update_active(pub);
     if (!pub->active)
         return 0;
-    wire_number_t ev = {pub->epoch, pub->seq + 1, clock_wall_ns(), random_value(pub->cfg)};
-    uint8_t buf[WIRE_MESSAGE_MAX];
-    size_t len = wire_number_encode(&ev, buf, sizeof buf);
-    if (len == 0)
-        return -EMSGSIZE;
-    int rc = send_two_frames(pub, pub->cfg->topic, buf, len);
+    wire_number_t ev;
+    publisher_make(pub, pub->seq + 1, &ev);
+    int rc = publisher_send(pub, pub->cfg->topic, &ev);
     if (rc < 0)
         return rc;
     pub->seq = ev.seq;
@@ -196,7 +212,7 @@ int publisher_tick(publisher_t *pub, wire_number_t *sent)
     return 1;
 }
 
-int publisher_heartbeat(publisher_t *pub)
+int publisher_heartbeat(publisher_t *pub, const wire_heartbeat_t *pair)
 {
     wire_heartbeat_t hb = {.epoch = pub->epoch,
                            .last_seq = pub->seq,
@@ -205,6 +221,15 @@ int publisher_heartbeat(publisher_t *pub)
                            .publishing = pub->wanted,
                            .subscriptions = (uint32_t)pub->interest.total,
                            .replay_port = pub->replay_port};
+    if (pair) {
+        hb.role = pair->role;
+        hb.state = pair->state;
+        hb.peer_seen = pair->peer_seen;
+        hb.mirrored_seq = pair->mirrored_seq;
+        hb.standby_synced = pair->standby_synced;
+        hb.takeovers = pair->takeovers;
+        hb.failover_ms = pair->failover_ms;
+    }
     snprintf(hb.topic, sizeof hb.topic, "%s", pub->cfg->topic);
     uint8_t buf[WIRE_MESSAGE_MAX];
     size_t len = wire_heartbeat_encode(&hb, buf, sizeof buf);

@@ -41,6 +41,19 @@ int publisher_read_subscriptions(publisher_t *pub) __attribute__((warn_unused_re
  * Returns 1 when published, 0 when idle, or -errno. */
 int publisher_tick(publisher_t *pub, wire_number_t *sent) __attribute__((warn_unused_result));
 
-int publisher_heartbeat(publisher_t *pub) __attribute__((warn_unused_result));
+/* A new event of pub->epoch with the given seq, a random value and the time now. */
+void publisher_make(const publisher_t *pub, uint64_t seq, wire_number_t *ev);
+
+/* Sends ev on topic (the data topic, or a pair's WIRE_MIRROR_TOPIC). 0 or -errno. */
+int publisher_send(publisher_t *pub, const char *topic, const wire_number_t *ev)
+    __attribute__((warn_unused_result));
+
+/* Sends a pair's MirrorAck on WIRE_ACK_TOPIC. 0 or -errno. */
+int publisher_send_ack(publisher_t *pub, const wire_ack_t *ack) __attribute__((warn_unused_result));
+
+/* Sends a heartbeat; pair holds a pair's fields (role .. failover_ms; the rest is
+ * ignored), NULL for a single generator, whose heartbeats leave them 0. 0 or -errno. */
+int publisher_heartbeat(publisher_t *pub, const wire_heartbeat_t *pair)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -36,6 +36,9 @@ struct replay {
     wire_number_t *answer; /* WIRE_REPLAY_EVENTS_MAX, reused for every answer */
     uint64_t refused;      /* requests answered with an error, or not requests */
     uint64_t dropped;      /* requests left unanswered: the peer's queue full, or it left */
+    uint64_t votes;        /* requests with vote set */
+    replay_vote_fn *on_vote;
+    void *vote_ctx;
 };
 
 static int configure(void *socket, const generator_config_t *cfg, char *err, size_t errlen)
@@ -113,6 +116,43 @@ void replay_record(replay_t *replay, const wire_number_t *ev)
     history_append(&replay->history, ev);
 }
 
+void replay_on_vote(replay_t *replay, replay_vote_fn *fn, void *ctx)
+{
+    replay->on_vote = fn;
+    replay->vote_ctx = ctx;
+}
+
+void replay_reset(replay_t *replay, uint64_t epoch)
+{
+    replay->epoch = epoch;
+    replay->history.first_seq = replay->history.last_seq = 0;
+}
+
+size_t replay_held(const replay_t *replay, uint64_t from, uint64_t to, wire_number_t *out,
+                   size_t max)
+{
+    return history_range(&replay->history, from, to, out, max);
+}
+
+uint64_t replay_votes(const replay_t *replay)
+{
+    return replay->votes;
+}
+
+/* A vote is counted and handed on; it is then answered as any request is. Any peer of the
+ * replay socket can vote, and as often as it likes: a vote only ever lets a passive
+ * member take over once the active has been silent for failover_ms (generator/README.md). */
+static void note_vote(replay_t *replay, const wire_replay_request_t *req)
+{
+    replay->votes++;
+    if (log_power_of_two(replay->votes))
+        log_info("vote received", "epoch=%llu last_held=%llu votes_total=%llu",
+                 (unsigned long long)req->epoch, (unsigned long long)(req->from_seq - 1),
+                 (unsigned long long)replay->votes);
+    if (replay->on_vote)
+        replay->on_vote(replay->vote_ctx, req);
+}
+
 static void note_refused(replay_t *replay, const char *reason)
 {
     replay->refused++;
@@ -141,6 +181,8 @@ static void answer(replay_t *replay, const zmq_msg_t *request, wire_replay_reply
         note_refused(replay, reply->error);
         return;
     }
+    if (req.vote)
+        note_vote(replay, &req);
     if (req.epoch == replay->epoch)
         reply->count =
             history_range(h, req.from_seq, req.to_seq, replay->answer, WIRE_REPLAY_EVENTS_MAX);

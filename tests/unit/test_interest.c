@@ -62,9 +62,28 @@ static void prefixes_of_neither_topic_are_refused(void)
     CHECK_EQ_INT(interest_init(&in, too_long), -EINVAL);
 }
 
+/* A pair's members subscribe to each other's mirror and ack topics (generator/README.md):
+ * those prefixes are held, and none of them wants the data. */
+static void a_pair_topics_are_accepted(void)
+{
+    interest_t in;
+    CHECK_EQ_INT(interest_init(&in, "number"), 0);
+    CHECK_EQ_INT(apply(&in, 1, "_mirror"), 0);
+    CHECK_EQ_INT(apply(&in, 1, "_ack"), 0);
+    CHECK_EQ_INT(apply(&in, 1, "_mi"), 0);
+    CHECK_EQ_INT(apply(&in, 1, "_a"), 0);
+    CHECK_EQ_INT(interest_wants_data(&in), 0);
+    CHECK_EQ_INT(in.total, 4);
+    CHECK_EQ_INT(apply(&in, 1, "_mirrors"), -EPERM);
+    CHECK_EQ_INT(apply(&in, 1, "_acks"), -EPERM);
+    CHECK_EQ_INT(apply(&in, 0, "_mirror"), 0);
+    CHECK_EQ_INT(in.total, 3);
+}
+
 int main(void)
 {
     wanted_follow_subscribes_and_unsubscribes();
+    a_pair_topics_are_accepted();
     prefixes_of_neither_topic_are_refused();
     CHECK_DONE();
 }
