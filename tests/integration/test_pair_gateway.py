@@ -2,7 +2,9 @@
 follow the contract of proto/rn.proto (fake_pair.py): it relays from the active member,
 votes only when no active one is heard, its vote is what lets the passive take over, the
 stream goes on with no gap and no reset, and replay follows the new active."""
+import os
 import re
+import signal
 import time
 import unittest
 
@@ -10,6 +12,7 @@ from fake_pair import ACTIVE, PASSIVE, PRIMARY, BACKUP, fake_pair
 from harness import SSEClient, SystemTest, free_port, metrics, parse_id, wait_until
 
 FAILOVER_MS = 1000
+SANITIZED = bool(os.environ.get("RN_SANITIZED"))
 
 
 class PairGatewayTest(SystemTest):
@@ -115,3 +118,72 @@ class PairGatewayTest(SystemTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RealPairGatewayTest(SystemTest):
+    """The same through real generators (generator/README.md, "A pair")."""
+
+    def start_member(self, name, ports):
+        other = "backup" if name == "primary" else "primary"
+        args = ["--bind", f"tcp://127.0.0.1:{ports[name][0]}",
+                "--replay-bind", f"tcp://127.0.0.1:{ports[name][1]}",
+                "--interval-ms", "50", "--heartbeat-ms", "200", "--failover-ms", str(FAILOVER_MS),
+                "--role", name, "--peer", f"tcp://127.0.0.1:{ports[other][0]}"]
+        p = self.spawn(name, "generator", args)
+        p.wait_log(r'msg="started"')
+        return p
+
+    def start_pair(self):
+        ports = {n: (free_port(), free_port()) for n in ("primary", "backup")}
+        members = {n: self.start_member(n, ports) for n in ("primary", "backup")}
+        members["backup"].wait_log(r"to=passive", timeout=10)
+        connect = ",".join(f"tcp://127.0.0.1:{ports[n][0]}" for n in ("primary", "backup"))
+        return members, connect, ports
+
+    def kill(self, p):
+        p.proc.send_signal(signal.SIGKILL)
+        p.proc.wait(10)
+        return time.monotonic()
+
+    def read_through(self, sse, count, timeout):
+        return PairGatewayTest.read_through(self, sse, count, timeout)
+
+    def test_kill_9_of_the_active_no_reset_no_gap_live_within_failover(self):
+        members, connect, ports = self.start_pair()
+        _, url = self.gateway(connect, ["--history", "16"])
+        sse = SSEClient(url)
+        self.addCleanup(sse.close)
+        before = self.read_through(sse, 20, 10)
+        killed = self.kill(members["primary"])
+        after = self.read_through(sse, 1, FAILOVER_MS / 1000 + 10)
+        stall = time.monotonic() - killed
+        after += self.read_through(sse, 40, 10)
+        ids = before + after
+        self.assertEqual([s for _, s in ids], list(range(ids[0][1], ids[0][1] + len(ids))))
+        self.assertEqual(len({e for e, _ in ids}), 1, "no new epoch")
+        self.assertLess(stall, FAILOVER_MS / 1000 + (3.0 if SANITIZED else 1.0))
+        backup = f"tcp://127.0.0.1:{ports['backup'][0]}"
+        m = metrics(url)
+        self.assertEqual(m[f'rn_gateway_generator_active{{source="{backup}"}}'], 1)
+        self.assertGreaterEqual(m[f'rn_gateway_votes_total{{source="{backup}"}}'], 1)
+        for reason in ("epoch", "gap", "too-old"):
+            self.assertEqual(m[f'rn_gateway_sse_resets_total{{reason="{reason}"}}'], 0)
+        # Replay goes to the new active: an id older than the gateway's 16 events.
+        resumed = SSEClient(url, headers={"Last-Event-ID": f"{ids[0][0]}-{ids[0][1]}"})
+        self.addCleanup(resumed.close)
+        again = self.read_through(resumed, 50, 10)
+        self.assertEqual(again[0], (ids[0][0], ids[0][1] + 1))
+        self.assertEqual(metrics(url)['rn_gateway_sse_resets_total{reason="too-old"}'], 0)
+
+    def test_the_gateways_vote_is_what_makes_the_passive_take_over(self):
+        members, connect, ports = self.start_pair()
+        time.sleep(1)  # some events, mirrored
+        self.kill(members["primary"])
+        time.sleep(2 * FAILOVER_MS / 1000)
+        self.assertNotIn("msg=\"takeover\"", members["backup"].text(), "no vote, no takeover")
+        gw, url = self.gateway(connect, ready=False)
+        members["backup"].wait_log(r"msg=\"takeover\"", timeout=FAILOVER_MS / 1000 + 5)
+        wait_until(lambda: metrics(url)["rn_gateway_ready"] == 1, 10, what="ready")
+        sse = SSEClient(url)
+        self.addCleanup(sse.close)
+        self.read_through(sse, 5, 5)
