@@ -4,6 +4,7 @@
 #define GATEWAY_CONFIG_H
 
 #include "log.h"
+#include "sources.h"
 
 /* Open files the gateway needs besides its connections: ZeroMQ's sockets and mailboxes,
  * the replay connections, eventfds, the listening sockets, stdio (25 when idle), and an
@@ -31,6 +32,9 @@
 typedef struct {
     const char *listen;
     const char *connect; /* one or more ZeroMQ endpoints, comma-separated */
+    /* connect, split: one generator each (a pair's two members), each on its own socket */
+    char sources[SOURCES_MAX][SOURCES_ENDPOINT_MAX];
+    int source_count;
     const char *topic;
     const char *web_root;
     char web_root_found[4096];         /* where web_root points when found beside the program */
