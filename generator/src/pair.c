@@ -287,19 +287,23 @@ static void on_ack(pair_t *p, const wire_ack_t *ack)
         set_synced(p, 1);
 }
 
+/* The events mirrored beyond what the active last said it published may never have
+ * reached a subscriber: published again (a subscriber that has them drops the copy by its
+ * (epoch, seq), which holds the same value). */
+static void republish_unannounced(pair_t *p)
+{
+    size_t n = replay_held(p->replay, p->active_hb.last_seq + 1, p->mirrored, p->fetched,
+                           WIRE_REPLAY_EVENTS_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (publisher_send(p->pub, p->cfg->topic, &p->fetched[i]) < 0)
+            log_warn("cannot republish", "seq=%llu", (unsigned long long)p->fetched[i].seq);
+}
+
 /* Starts publishing: the same epoch at mirrored + 1 when it honestly can (see
  * eligible()), else a new epoch. */
 static int become_active(pair_t *p, int same_epoch, const char *why)
 {
     if (same_epoch) {
-        /* The events mirrored beyond what the active last said it published may never
-         * have reached a subscriber: publish them now (a subscriber that has them drops
-         * the copy by its (epoch, seq), which holds the same value). */
-        size_t n = replay_held(p->replay, p->active_hb.last_seq + 1, p->mirrored, p->fetched,
-                               WIRE_REPLAY_EVENTS_MAX);
-        for (size_t i = 0; i < n; i++)
-            if (publisher_send(p->pub, p->cfg->topic, &p->fetched[i]) < 0)
-                log_warn("cannot republish", "seq=%llu", (unsigned long long)p->fetched[i].seq);
         p->pub->seq = p->mirrored;
     } else {
         /* The startup epoch (--epoch, or the start time) while it was never used nor
@@ -320,6 +324,13 @@ static int become_active(pair_t *p, int same_epoch, const char *why)
     log_info(same_epoch ? "pair continues the epoch" : "pair starts a new epoch",
              "epoch=%llu next_seq=%llu takeovers=%llu", (unsigned long long)p->pub->epoch,
              (unsigned long long)p->next_seq, (unsigned long long)p->takeovers);
+    /* Subscribers hear that this one is active before any event of it, so they take its
+     * events (and fetch what they lack) from it, not from the member that is gone. */
+    int rc = pair_heartbeat(p);
+    if (rc < 0)
+        log_warn("cannot announce the takeover", "error=\"%s\"", zmq_strerror(-rc));
+    if (same_epoch)
+        republish_unannounced(p);
     return 0;
 }
 
