@@ -159,7 +159,7 @@ def main(argv):
     parser.add_argument("--bus", required=True)
     parser.add_argument("--heartbeat-ms", type=int, required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--clients", type=int, default=19890)
+    parser.add_argument("--clients", type=int, default=19880)
     parser.add_argument("--starts", type=int, default=5)
     args = parser.parse_args(argv[1:])
     if not 1 <= args.clients <= 100000 or not 1 <= args.starts <= 20:

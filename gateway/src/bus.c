@@ -1,4 +1,5 @@
-/* bus.c -- ZeroMQ SUB socket, message validation and the single framing of each event. */
+/* bus.c -- ZeroMQ SUB sockets (one per --connect source), message validation, the single
+ * framing of each event, and a pair's active source and votes. */
 #include "bus.h"
 
 #include "bus_socket.h"
@@ -7,6 +8,8 @@
 #include "frame.h"
 #include "log.h"
 #include "replay_client.h"
+#include "sources.h"
+#include "voter.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -29,7 +32,11 @@ enum { REPLAY_TIMEOUT_MS = 1000, REPLAY_BACKOFF_MS = 5000 };
 
 struct bus {
     hub_t *hub; /* borrowed */
-    void *socket;
+    int count;  /* --connect sources: one SUB socket each, so we know who said what */
+    void *sockets[SOURCES_MAX];
+    voter_t *voters[SOURCES_MAX]; /* NULL until a vote goes to that source */
+    sources_t sources;
+    int active; /* the source relayed and replayed from, -1: none */
     pthread_t thread;
     int started;
     _Atomic int stop;
@@ -51,6 +58,30 @@ struct bus {
     uint64_t hb_epoch, hb_last_seq; /* what the latest heartbeat says was published */
 };
 
+/* The SUB socket of source i, subscribed to the heartbeats (the data topic follows the
+ * clients: update_subscription). */
+static void *open_source(void *zmq_context, const gateway_config_t *cfg, int i, char *err,
+                         size_t errlen)
+{
+    void *socket = zmq_socket(zmq_context, ZMQ_SUB);
+    int hwm = RECEIVE_HWM;
+    if (socket == NULL || bus_socket_tune(socket) < 0 ||
+        zmq_setsockopt(socket, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
+        zmq_setsockopt(socket, ZMQ_SUBSCRIBE, WIRE_HEARTBEAT_TOPIC, strlen(WIRE_HEARTBEAT_TOPIC)) !=
+            0) {
+        snprintf(err, errlen, "cannot create SUB socket: %s", zmq_strerror(zmq_errno()));
+    } else if (curve_client_from_flags(socket, cfg->curve_server_key_file,
+                                       cfg->curve_secret_key_file, err, errlen) == 0) {
+        if (zmq_connect(socket, cfg->sources[i]) == 0)
+            return socket;
+        snprintf(err, errlen, "cannot connect to '%s': %s", cfg->sources[i],
+                 zmq_strerror(zmq_errno()));
+    }
+    if (socket)
+        zmq_close(socket);
+    return NULL;
+}
+
 bus_t *bus_create(void *zmq_context, hub_t *hub, char *err, size_t errlen)
 {
     bus_t *bus = calloc(1, sizeof *bus);
@@ -59,20 +90,17 @@ bus_t *bus_create(void *zmq_context, hub_t *hub, char *err, size_t errlen)
         return NULL;
     }
     bus->hub = hub;
+    bus->active = -1;
+    bus->count = hub->cfg->source_count;
+    sources_init(&bus->sources, (size_t)bus->count, clock_mono_ms());
     bus->fetched = calloc(WIRE_REPLAY_EVENTS_MAX, sizeof *bus->fetched);
-    bus->socket = bus->fetched ? zmq_socket(zmq_context, ZMQ_SUB) : NULL;
-    int hwm = RECEIVE_HWM;
-    if (bus->socket == NULL || bus_socket_tune(bus->socket) < 0 ||
-        zmq_setsockopt(bus->socket, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
-        zmq_setsockopt(bus->socket, ZMQ_SUBSCRIBE, WIRE_HEARTBEAT_TOPIC,
-                       strlen(WIRE_HEARTBEAT_TOPIC)) != 0) {
-        snprintf(err, errlen, "cannot create SUB socket: %s", zmq_strerror(zmq_errno()));
+    if (bus->fetched == NULL) {
+        snprintf(err, errlen, "out of memory");
         goto err;
     }
-    if (curve_client_from_flags(bus->socket, hub->cfg->curve_server_key_file,
-                                hub->cfg->curve_secret_key_file, err, errlen) < 0 ||
-        bus_socket_connect_all(bus->socket, hub->cfg->connect, err, errlen) < 0)
-        goto err;
+    for (int i = 0; i < bus->count; i++)
+        if ((bus->sockets[i] = open_source(zmq_context, hub->cfg, i, err, errlen)) == NULL)
+            goto err;
     return bus;
 err:
     bus_destroy(bus);
@@ -88,10 +116,11 @@ static void update_subscription(bus_t *bus)
     if (want == bus->subscribed)
         return;
     int option = want ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE;
-    if (zmq_setsockopt(bus->socket, option, cfg->topic, strlen(cfg->topic)) != 0) {
-        log_error("subscription change failed", "error=\"%s\"", zmq_strerror(zmq_errno()));
-        return;
-    }
+    for (int i = 0; i < bus->count; i++)
+        if (zmq_setsockopt(bus->sockets[i], option, cfg->topic, strlen(cfg->topic)) != 0) {
+            log_error("subscription change failed", "error=\"%s\"", zmq_strerror(zmq_errno()));
+            return;
+        }
     bus->subscribed = want;
     log_info(want ? "subscribed" : "unsubscribed", "topic=%s clients=%ld", cfg->topic,
              atomic_load(&bus->hub->clients));
@@ -138,6 +167,7 @@ static int accept_order(bus_t *bus, const wire_number_t *ev)
     }
     bus->last_epoch = ev->epoch;
     bus->last_seq = ev->seq;
+    sources_note_held(&bus->sources, ev->epoch, ev->seq);
     return 1;
 }
 
@@ -250,9 +280,10 @@ static void relay_number(bus_t *bus, const wire_number_t *ev)
     note_caught_up(bus);
 }
 
-/* The replay endpoint: --replay-connect, else the --connect host with the port the
- * heartbeat announces (which a restarted generator may change). Streams read it too. */
-static void find_replay(bus_t *bus, const wire_heartbeat_t *hb)
+/* The replay endpoint: --replay-connect, else the active source's --connect host with the
+ * port its heartbeat announces (which a restarted generator may change, and which moves
+ * to the other member at a takeover). Streams read it too. */
+static void find_replay(bus_t *bus, int source, const wire_heartbeat_t *hb)
 {
     hub_t *hub = bus->hub;
     const gateway_config_t *cfg = hub->cfg;
@@ -261,7 +292,8 @@ static void find_replay(bus_t *bus, const wire_heartbeat_t *hb)
         return;
     if (cfg->replay_connect[0])
         snprintf(endpoint, sizeof endpoint, "%s", cfg->replay_connect);
-    else if (replay_endpoint_from_bus(cfg->connect, hb->replay_port, endpoint, sizeof endpoint) < 0)
+    else if (replay_endpoint_from_bus(cfg->sources[source], hb->replay_port, endpoint,
+                                      sizeof endpoint) < 0)
         return; /* an older generator, or replay off: history starts with the next event */
     if (bus->replay && strcmp(replay_client_endpoint(bus->replay), endpoint) == 0)
         return;
@@ -329,9 +361,9 @@ static void check_behind(bus_t *bus, const wire_heartbeat_t *hb)
 
 /* The generator believes nobody wants the data topic, yet we do: say it again; the
  * generator keeps publishing meanwhile (its grace period). */
-static void reassert_subscription(bus_t *bus)
+static void reassert_subscription(bus_t *bus, int source)
 {
-    int rc = bus_socket_resubscribe(bus->socket, bus->hub->cfg->topic);
+    int rc = bus_socket_resubscribe(bus->sockets[source], bus->hub->cfg->topic);
     if (rc < 0) {
         log_error("subscription change failed", "error=\"%s\"", zmq_strerror(-rc));
         return;
@@ -339,21 +371,56 @@ static void reassert_subscription(bus_t *bus)
     metrics_add(&bus->hub->metrics.bus_resubscribes, 1);
 }
 
-static void on_heartbeat(bus_t *bus, const wire_heartbeat_t *hb)
+/* The source to relay and replay from: the active one heard within its failover time. */
+static void choose_active(bus_t *bus, int64_t now)
 {
-    if (bus->subscribed && !hb->publishing)
-        reassert_subscription(bus);
+    int active = sources_active(&bus->sources, now);
+    if (active == bus->active)
+        return;
+    if (active >= 0)
+        log_info("active source", "source=%s previous=%s", bus->hub->cfg->sources[active],
+                 bus->active >= 0 ? bus->hub->cfg->sources[bus->active] : "none");
+    else if (bus->count > 1)
+        log_warn("no active source", "previous=%s", bus->hub->cfg->sources[bus->active]);
+    bus->active = active;
+    atomic_store(&bus->hub->active_source, active);
+}
+
+/* What the metrics show of source i. */
+static void show_source(hub_t *hub, int i, const wire_heartbeat_t *hb)
+{
+    atomic_store(&hub->sources[i].role, (int)hb->role);
+    atomic_store(&hub->sources[i].state, (int)hb->state);
+    atomic_store(&hub->sources[i].peer_seen, hb->peer_seen);
+    atomic_store(&hub->sources[i].mirrored_seq, hb->mirrored_seq);
+    atomic_store(&hub->sources[i].takeovers, hb->takeovers);
+    atomic_store(&hub->sources[i].heard, 1);
+}
+
+/* Every source's heartbeat says what it is; only the active one's says what was
+ * published (a passive publishes nothing, a starting one has nothing yet). */
+static void on_heartbeat(bus_t *bus, int source, const wire_heartbeat_t *hb)
+{
+    int64_t now = clock_mono_ms();
     metrics_add(&bus->hub->metrics.bus_heartbeats, 1);
+    sources_heartbeat(&bus->sources, (size_t)source, hb, now);
+    show_source(bus->hub, source, hb);
+    choose_active(bus, now);
+    if (source != bus->active)
+        return;
+    atomic_store(&bus->hub->last_bus_ms, now);
+    if (bus->subscribed && !hb->publishing)
+        reassert_subscription(bus, source);
     note_epoch(bus, hb->epoch);
     bus->hb_epoch = hb->epoch;
     bus->hb_last_seq = hb->last_seq;
-    find_replay(bus, hb);
+    find_replay(bus, source, hb);
     if (!atomic_load(&bus->hub->warm))
         warm_up(bus, hb);
     check_behind(bus, hb);
 }
 
-static void handle_message(bus_t *bus, const zmq_msg_t *topic, const zmq_msg_t *payload)
+static void handle_message(bus_t *bus, int source, const zmq_msg_t *topic, const zmq_msg_t *payload)
 {
     wire_message_t msg;
     wire_error_t rc = wire_decode(zmq_msg_data((zmq_msg_t *)topic), zmq_msg_size(topic),
@@ -363,21 +430,27 @@ static void handle_message(bus_t *bus, const zmq_msg_t *topic, const zmq_msg_t *
         count_malformed(bus, rc);
         return;
     }
-    atomic_store(&bus->hub->last_bus_ms, clock_mono_ms());
-    if (msg.kind == WIRE_NUMBER)
-        relay_number(bus, &msg.number);
-    else
-        on_heartbeat(bus, &msg.heartbeat);
+    if (msg.kind == WIRE_HEARTBEAT)
+        return on_heartbeat(bus, source, &msg.heartbeat);
+    if (msg.kind != WIRE_NUMBER) /* a pair's own topics: never subscribed to here */
+        return count_malformed(bus, WIRE_ERR_TOPIC);
+    /* Only an active member publishes events: they keep it alive for us. */
+    int64_t now = clock_mono_ms();
+    atomic_store(&bus->hub->last_bus_ms, now);
+    sources_event(&bus->sources, (size_t)source, now);
+    if (source != bus->active)
+        choose_active(bus, now);
+    relay_number(bus, &msg.number);
 }
 
 /* Receives and handles one message; anything but exactly two frames is malformed.
  * Returns 0, -EAGAIN when nothing is pending, or another -errno. */
-static int receive_one(bus_t *bus)
+static int receive_one(bus_t *bus, int source)
 {
     zmq_msg_t frames[2];
-    int count, rc = bus_message_recv(bus->socket, frames, &count, ZMQ_DONTWAIT);
+    int count, rc = bus_message_recv(bus->sockets[source], frames, &count, ZMQ_DONTWAIT);
     if (rc == 0 && count == 2)
-        handle_message(bus, &frames[0], &frames[1]);
+        handle_message(bus, source, &frames[0], &frames[1]);
     else if (rc == 0)
         count_malformed(bus, WIRE_ERR_FRAMES);
     zmq_msg_close(&frames[0]);
@@ -424,29 +497,84 @@ static long poll_timeout(const bus_t *bus)
     return left < 0 ? 0 : (left < POLL_MS ? (long)left : POLL_MS);
 }
 
+/* Bounded, so a flood cannot starve the subscription and liveness checks. */
+static void receive_batch(bus_t *bus, int source)
+{
+    int rc = 0;
+    for (int i = 0; i < BATCH_MAX && (rc = receive_one(bus, source)) == 0; i++)
+        ;
+    if (rc < 0 && rc != -EAGAIN && rc != -EINTR)
+        log_error("bus receive failed", "source=%s error=\"%s\"", bus->hub->cfg->sources[source],
+                  zmq_strerror(-rc));
+}
+
+/* The vote socket for source i at the replay port its heartbeats announce. */
+static voter_t *voter_for(bus_t *bus, int i)
+{
+    const gateway_config_t *cfg = bus->hub->cfg;
+    char endpoint[SOURCES_ENDPOINT_MAX], err[256];
+    if (replay_endpoint_from_bus(cfg->sources[i], bus->sources.s[i].hb.replay_port, endpoint,
+                                 sizeof endpoint) < 0)
+        return NULL;
+    if (bus->voters[i] && strcmp(voter_endpoint(bus->voters[i]), endpoint) == 0)
+        return bus->voters[i];
+    voter_destroy(bus->voters[i]);
+    bus->voters[i] = voter_create(bus->hub->zmq_context, endpoint, cfg->curve_server_key_file,
+                                  cfg->curve_secret_key_file, err, sizeof err);
+    if (bus->voters[i] == NULL)
+        log_error("cannot vote", "source=%s error=\"%s\"", cfg->sources[i], err);
+    return bus->voters[i];
+}
+
+/* No active source heard for the failover time: each member that is heard but not active
+ * gets a vote, as in Binary Star, so a passive takes over only when its subscribers lost
+ * the active too. */
+static void vote(bus_t *bus, int64_t now)
+{
+    for (int i = 0; i < bus->count; i++) {
+        if (!sources_vote_due(&bus->sources, (size_t)i, now))
+            continue;
+        voter_t *voter = voter_for(bus, i);
+        uint64_t epoch, seq;
+        sources_vote_request(&bus->sources, &epoch, &seq);
+        int rc = voter ? voter_send(voter, epoch, seq) : -ENOTCONN;
+        if (rc < 0) {
+            log_warn("vote not sent", "source=%s error=\"%s\"", bus->hub->cfg->sources[i],
+                     strerror(-rc));
+            continue;
+        }
+        metrics_add(&bus->hub->metrics.votes[i], 1);
+        if (log_power_of_two(bus->sources.s[i].votes))
+            log_warn("vote for a takeover", "source=%s epoch=%llu next_seq=%llu votes=%llu",
+                     bus->hub->cfg->sources[i], (unsigned long long)epoch, (unsigned long long)seq,
+                     (unsigned long long)bus->sources.s[i].votes);
+    }
+}
+
 static void *bus_main(void *arg)
 {
     bus_t *bus = arg;
+    zmq_pollitem_t items[SOURCES_MAX + 1];
     while (!atomic_load(&bus->stop)) {
         update_subscription(bus);
-        zmq_pollitem_t items[] = {{bus->socket, 0, ZMQ_POLLIN, 0},
-                                  {NULL, bus->hub->wake_fd, ZMQ_POLLIN, 0}};
-        if (zmq_poll(items, 2, poll_timeout(bus)) < 0 && zmq_errno() != EINTR) {
+        for (int i = 0; i < bus->count; i++)
+            items[i] = (zmq_pollitem_t){bus->sockets[i], 0, ZMQ_POLLIN, 0};
+        items[bus->count] = (zmq_pollitem_t){NULL, bus->hub->wake_fd, ZMQ_POLLIN, 0};
+        if (zmq_poll(items, bus->count + 1, poll_timeout(bus)) < 0 && zmq_errno() != EINTR) {
             log_error("bus poll failed", "error=\"%s\"", zmq_strerror(zmq_errno()));
             break;
         }
-        if (items[1].revents & ZMQ_POLLIN)
+        if (items[bus->count].revents & ZMQ_POLLIN)
             drain_wakeups(bus->hub->wake_fd);
-        /* Bounded, so a flood cannot starve the subscription and liveness checks; one
-         * wake-up for the whole batch. */
+        /* One wake-up for the whole batch. */
         uint64_t head = ring_head(bus->hub->ring);
-        int rc = 0;
-        for (int i = 0; i < BATCH_MAX && (rc = receive_one(bus)) == 0; i++)
-            ;
+        for (int i = 0; i < bus->count; i++)
+            receive_batch(bus, i);
         bus->wake_pending |= ring_head(bus->hub->ring) != head;
         wake_readers(bus);
-        if (rc < 0 && rc != -EAGAIN && rc != -EINTR)
-            log_error("bus receive failed", "error=\"%s\"", zmq_strerror(-rc));
+        int64_t now = clock_mono_ms();
+        choose_active(bus, now);
+        vote(bus, now);
         update_liveness(bus);
     }
     return NULL;
@@ -470,8 +598,11 @@ void bus_destroy(bus_t *bus)
         hub_wake_bus(bus->hub);
         pthread_join(bus->thread, NULL);
     }
-    if (bus->socket)
-        zmq_close(bus->socket);
+    for (int i = 0; i < bus->count; i++) {
+        if (bus->sockets[i])
+            zmq_close(bus->sockets[i]);
+        voter_destroy(bus->voters[i]);
+    }
     replay_client_destroy(bus->replay);
     free(bus->fetched);
     free(bus);

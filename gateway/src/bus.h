@@ -1,6 +1,7 @@
-/* bus.h -- the gateway's ZeroMQ intake: one thread that receives from the generator(s),
- * decodes each message once, frames it as SSE once and publishes it into the hub's ring.
- * It alone owns the SUB socket. */
+/* bus.h -- the gateway's ZeroMQ intake: one thread that receives from the generator, or a
+ * pair's two members, decodes each message once, frames it as SSE once and publishes it
+ * into the hub's ring; it follows the pair's active member and votes for a takeover when
+ * none is heard. It alone owns the SUB sockets (one per source) and the vote sockets. */
 #ifndef GATEWAY_BUS_H
 #define GATEWAY_BUS_H
 
@@ -10,7 +11,7 @@
 
 typedef struct bus bus_t;
 
-/* Creates the SUB socket and connects every endpoint of cfg->connect. On failure returns
+/* Creates one SUB socket per endpoint of cfg->connect and connects it. On failure returns
  * NULL with the reason in err. */
 bus_t *bus_create(void *zmq_context, hub_t *hub, char *err, size_t errlen);
 

@@ -95,7 +95,7 @@ static long clamp(long v, long lo, long hi)
 static int budget_files(gateway_config_t *cfg, char *err, size_t errlen)
 {
     long limit = open_file_limit();
-    long overhead = CONFIG_FD_BASE + CONFIG_FD_PER_WRITER * cfg->writers;
+    long overhead = CONFIG_FD_BASE + CONFIG_FD_PER_WRITER * cfg->writers + CONFIG_CIVET_QUEUE;
     long spare = limit - overhead - cfg->threads;
     cfg->gate_waiting = clamp(spare / 4, 1, CONFIG_GATE_WAITING);
     cfg->gate_ready = clamp(spare / 16, 1, CONFIG_GATE_READY);
@@ -123,6 +123,19 @@ static int validate(gateway_config_t *cfg, const char *level, char *err, size_t 
         return -EINVAL;
     if (wire_topic_check(cfg->topic, err, errlen) < 0)
         return -EINVAL;
+    char why[200];
+    cfg->source_count = sources_split(cfg->connect, cfg->sources, why, sizeof why);
+    if (cfg->source_count < 0) {
+        snprintf(err, errlen, "--connect: %s", why);
+        return -EINVAL;
+    }
+    /* One fixed replay socket cannot follow a pair's active member. */
+    if (cfg->source_count > 1 && cfg->replay_connect[0] && strcmp(cfg->replay_connect, "off")) {
+        snprintf(err, errlen,
+                 "--replay-connect names one generator's replay socket: with "
+                 "several --connect endpoints it follows the active one's heartbeats");
+        return -EINVAL;
+    }
     if (log_level_parse(level, &cfg->log_level) < 0) {
         snprintf(err, errlen, "--log-level: '%s' is not debug, info, warn or error", level);
         return -EINVAL;
@@ -163,7 +176,8 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
         {"listen", "GATEWAY_LISTEN", CLI_STRING, &cfg->listen, 0, 0,
          "HTTP address:port (civetweb syntax)"},
         {"connect", "GATEWAY_CONNECT", CLI_STRING, &cfg->connect, 0, 0,
-         "generator endpoint(s), comma-separated"},
+         "the generator's bus endpoint, or a pair's two, comma-separated (A,B: one socket "
+         "each; events from either, replay from the active one, votes for a takeover)"},
         {"topic", "GATEWAY_TOPIC", CLI_STRING, &cfg->topic, 0, 0, "data topic to relay"},
         {"on-demand", "GATEWAY_ON_DEMAND", CLI_BOOL, &cfg->on_demand, 0, 0,
          "subscribe to the data topic only while some SSE client is connected"},

@@ -4,12 +4,18 @@
 #define GATEWAY_CONFIG_H
 
 #include "log.h"
+#include "sources.h"
 
 /* Open files the gateway needs besides its connections: ZeroMQ's sockets and mailboxes,
  * the replay connections, eventfds, the listening sockets, stdio (25 when idle), and an
  * epoll and an eventfd per writer. */
 #define CONFIG_FD_BASE 40
 #define CONFIG_FD_PER_WRITER 2
+
+/* Connections civetweb's master has taken from the gate and queued for a worker
+ * (civetweb's connection_queue): counted apart, as they are neither the gate's nor a
+ * worker's yet. Past it the master waits, and complete heads wait in the gate's queue. */
+#define CONFIG_CIVET_QUEUE 8
 
 /* The accept gate (gate.c) holds connections while their request head arrives, and
  * complete ones until civetweb's master takes them: at most this many of each, or, when
@@ -26,6 +32,9 @@
 typedef struct {
     const char *listen;
     const char *connect; /* one or more ZeroMQ endpoints, comma-separated */
+    /* connect, split: one generator each (a pair's two members), each on its own socket */
+    char sources[SOURCES_MAX][SOURCES_ENDPOINT_MAX];
+    int source_count;
     const char *topic;
     const char *web_root;
     char web_root_found[4096];         /* where web_root points when found beside the program */

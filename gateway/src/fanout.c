@@ -69,19 +69,25 @@ static void untime(writer_t *w, fanout_client_t *c)
     c->timed_slot = UNTIMED;
 }
 
+/* Doubles a writer's list of clients (64 at first); 0 or -ENOMEM, the list unchanged. */
+static int grow_list(fanout_client_t ***list, size_t *cap)
+{
+    size_t grown_cap = *cap ? 2 * *cap : 64;
+    fanout_client_t **grown = realloc(*list, grown_cap * sizeof *grown);
+    if (grown == NULL)
+        return -ENOMEM;
+    *list = grown;
+    *cap = grown_cap;
+    return 0;
+}
+
 /* Puts c on the timed list; 0 or -ENOMEM (then it is pumped only by wakes). */
 static int time_it(writer_t *w, fanout_client_t *c)
 {
     if (c->timed_slot != UNTIMED)
         return 0;
-    if (w->n_timed == w->timed_cap) {
-        size_t cap = w->timed_cap ? 2 * w->timed_cap : 64;
-        fanout_client_t **grown = realloc(w->timed, cap * sizeof *grown);
-        if (grown == NULL)
-            return -ENOMEM;
-        w->timed = grown;
-        w->timed_cap = cap;
-    }
+    if (w->n_timed == w->timed_cap && grow_list(&w->timed, &w->timed_cap) < 0)
+        return -ENOMEM;
     c->timed_slot = w->n_timed;
     w->timed[w->n_timed++] = c;
     return 0;
@@ -158,14 +164,8 @@ static void pump_all(writer_t *w)
 
 static int admit(writer_t *w, fanout_client_t *c)
 {
-    if (w->count == w->cap) {
-        size_t cap = w->cap ? 2 * w->cap : 64;
-        fanout_client_t **grown = realloc(w->clients, cap * sizeof *grown);
-        if (grown == NULL)
-            return -ENOMEM;
-        w->clients = grown;
-        w->cap = cap;
-    }
+    if (w->count == w->cap && grow_list(&w->clients, &w->cap) < 0)
+        return -ENOMEM;
     int rc = watch(w, c, EPOLL_CTL_ADD, 0);
     if (rc < 0)
         return rc;

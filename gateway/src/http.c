@@ -221,8 +221,9 @@ static void *on_thread_start(const struct mg_context *ctx, int thread_type)
 static struct mg_context *start_civetweb(http_server_t *srv, char *err, size_t errlen)
 {
     const gateway_config_t *cfg = srv->hub->cfg;
-    char threads[24], timeout[24], head_max[24];
+    char threads[24], timeout[24], head_max[24], queue[24];
     snprintf(threads, sizeof threads, "%ld", cfg->threads);
+    snprintf(queue, sizeof queue, "%d", CONFIG_CIVET_QUEUE);
     /* civetweb's request timeout bounds reading a request's headers (and each of its own
      * writes: streams write with their own deadline, --write-timeout-ms). */
     snprintf(timeout, sizeof timeout, "%ld", cfg->header_timeout_ms);
@@ -230,9 +231,9 @@ static struct mg_context *start_civetweb(http_server_t *srv, char *err, size_t e
     /* No keep-alive: a kept-alive connection waits for its next request on a worker, where
      * the gate cannot see it, so one complete request would buy a worker for a slow one. */
     const char *options[] = {"listening_ports", cfg->listen, "num_threads", threads,
-                             "request_timeout_ms", timeout, "enable_keep_alive", "no",
-                             "tcp_nodelay", "1", "max_request_size", head_max,
-                             "enable_directory_listing", "no",
+                             "connection_queue", queue, "request_timeout_ms", timeout,
+                             "enable_keep_alive", "no", "tcp_nodelay", "1", "max_request_size",
+                             head_max, "enable_directory_listing", "no",
                              /* civetweb would answer every preflight with "*" itself;
                               * empty leaves CORS to --cors-origins in our handler. */
                              "access_control_allow_origin", "", NULL};

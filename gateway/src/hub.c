@@ -15,6 +15,7 @@ int hub_init(hub_t *hub, const gateway_config_t *cfg)
 {
     memset(hub, 0, sizeof *hub);
     hub->cfg = cfg;
+    atomic_store(&hub->active_source, -1);
     hub->ring = ring_create((size_t)cfg->history);
     if (hub->ring == NULL)
         return -ENOMEM;

@@ -40,10 +40,20 @@ typedef struct hub_s {
     pthread_mutex_t replay_lock;
     char replay_endpoint[256];
     _Atomic int replay_known;
-    void *zmq_context;     /* borrowed from main */
-    int wake_fd;           /* eventfd: wakes the bus thread (clients 0<->1, stop) */
-    struct fanout *fanout; /* borrowed from main: the writers, woken for each event */
-    struct gate *gate;     /* borrowed from http.c: civetweb's master accepts through it */
+    /* Each --connect source as the bus thread last heard it, for the metrics. */
+    struct {
+        _Atomic int heard; /* a heartbeat arrived */
+        _Atomic int role;  /* wire_role_t */
+        _Atomic int state; /* wire_state_t */
+        _Atomic int peer_seen;
+        _Atomic uint64_t mirrored_seq;
+        _Atomic uint64_t takeovers;
+    } sources[SOURCES_MAX];
+    _Atomic int active_source; /* index into cfg->sources, -1: none active and heard */
+    void *zmq_context;         /* borrowed from main */
+    int wake_fd;               /* eventfd: wakes the bus thread (clients 0<->1, stop) */
+    struct fanout *fanout;     /* borrowed from main: the writers, woken for each event */
+    struct gate *gate;         /* borrowed from http.c: civetweb's master accepts through it */
 } hub_t;
 
 int hub_init(hub_t *hub, const gateway_config_t *cfg) __attribute__((warn_unused_result));

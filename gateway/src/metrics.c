@@ -108,6 +108,62 @@ static void render_bus(text_t *t, const hub_t *hub)
           (double)atomic_load(&hub->epoch));
 }
 
+/* One line per --connect source of a per-source gauge or counter. */
+static void per_source(text_t *t, const hub_t *hub, const char *name,
+                       uint64_t (*value)(const hub_t *, int))
+{
+    for (int i = 0; i < hub->cfg->source_count; i++)
+        put(t, "rn_gateway_%s{source=\"%s\"} %" PRIu64 "\n", name, hub->cfg->sources[i],
+            value(hub, i));
+}
+
+static uint64_t source_state(const hub_t *h, int i)
+{
+    return atomic_load(&h->sources[i].heard) ? (uint64_t)atomic_load(&h->sources[i].state) : 3;
+}
+
+static uint64_t source_role(const hub_t *h, int i)
+{
+    return (uint64_t)atomic_load(&h->sources[i].role);
+}
+
+static uint64_t source_active(const hub_t *h, int i)
+{
+    return atomic_load(&h->active_source) == i;
+}
+
+static uint64_t source_mirrored(const hub_t *h, int i)
+{
+    return atomic_load(&h->sources[i].mirrored_seq);
+}
+
+static uint64_t source_votes(const hub_t *h, int i)
+{
+    return metrics_get(&h->metrics.votes[i]);
+}
+
+/* The generators of --connect (a pair's two members), as their heartbeats describe them. */
+static void render_sources(text_t *t, const hub_t *hub)
+{
+    header(t, "generator_state", "gauge",
+           "Each --connect source's state from its heartbeats: 0 active, 1 starting, 2 passive, "
+           "3 not heard.");
+    per_source(t, hub, "generator_state", source_state);
+    header(t, "generator_role", "gauge", "Each source's role: 0 single, 1 primary, 2 backup.");
+    per_source(t, hub, "generator_role", source_role);
+    header(t, "generator_active", "gauge",
+           "1 for the source this gateway relays and replays from: active and heard within "
+           "its failover time.");
+    per_source(t, hub, "generator_active", source_active);
+    header(t, "generator_mirrored_seq", "gauge",
+           "Each source's mirrored seq (a passive: what it holds; an active: what its passive "
+           "acknowledged).");
+    per_source(t, hub, "generator_mirrored_seq", source_mirrored);
+    header(t, "votes_total", "counter",
+           "Takeover votes sent to a source: no active source heard for the failover time.");
+    per_source(t, hub, "votes_total", source_votes);
+}
+
 const char *metrics_reset_name(metrics_reset_t reason)
 {
     static const char *const names[RESET_KINDS] = {"invalid-id", "too-old", "epoch", "gap"};
@@ -233,6 +289,7 @@ int metrics_render(const hub_t *hub, char *buf, size_t cap)
 {
     text_t t = {buf, cap, 0, 0};
     render_bus(&t, hub);
+    render_sources(&t, hub);
     gauge(&t, "last_event_age_seconds", "Seconds since the newest event arrived (-1: none yet).",
           last_event_age(hub));
     render_clients(&t, hub);

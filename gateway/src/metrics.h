@@ -3,6 +3,7 @@
 #ifndef GATEWAY_METRICS_H
 #define GATEWAY_METRICS_H
 
+#include "sources.h"
 #include "wire.h"
 
 #include <stdatomic.h>
@@ -54,6 +55,7 @@ typedef struct {
     _Atomic uint64_t backfill_requests[BACKFILL_OUTCOMES];
     _Atomic uint64_t backfill_pending;   /* gauge: requests queued or being fetched */
     _Atomic uint64_t bus_resubscribes;   /* heartbeats said nobody wants the topic we want */
+    _Atomic uint64_t votes[SOURCES_MAX]; /* takeover votes sent, by --connect source */
     _Atomic uint64_t http_heads_waiting; /* gauge: accepted, request head not complete */
     _Atomic uint64_t http_head_timeouts; /* closed with 408 after --header-timeout-ms */
     _Atomic uint64_t http_heads_evicted; /* closed to make room for newer ones */

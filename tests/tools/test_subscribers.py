@@ -71,3 +71,66 @@ class SubscribersTest(SystemTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PairSubscriberTest(SystemTest):
+    """--connect A,B on a generator pair: the Python subscriber reads both members and
+    prints each event once, in seq order, across a takeover (a gateway votes for it)."""
+
+    def test_python_subscriber_reads_a_pair_each_event_once_across_a_takeover(self):
+        from test_pair_gateway import RealPairGatewayTest
+        pair = RealPairGatewayTest("run")
+        pair.procs = self.procs
+        members, connect, _ = pair.start_pair()
+        self.gateway(connect)  # the voter
+        out = []
+        run = threading.Thread(target=collect_json_lines, args=(
+            [sys.executable, SUBSCRIBER, "--connect", connect, "--count", "80",
+             "--proto-path", PROTO_PY], out, 40))
+        run.start()
+        import time
+        time.sleep(1.5)
+        pair.kill(members["primary"])
+        run.join(45)
+        self.assertEqual(out.pop(), 0, "exits cleanly")
+        ids = [(e["epoch"], e["seq"]) for e in out]
+        self.assertEqual(len(ids), 80)
+        self.assertEqual(len({e for e, _ in ids}), 1, "one epoch")
+        self.assertEqual([s for _, s in ids], list(range(ids[0][1], ids[0][1] + 80)),
+                         "each once, in order, no gap")
+
+
+class MonitorPairTest(SystemTest):
+    """monitor --connect A,B: both members in --stats and --metrics, and its vote alone
+    makes the passive take over when the active is killed (no gateway here)."""
+
+    def test_monitor_shows_both_members_and_votes(self):
+        import time
+        from harness import free_port, metrics
+        from test_pair_gateway import RealPairGatewayTest
+        pair = RealPairGatewayTest("run")
+        pair.procs = self.procs
+        members, connect, ports = pair.start_pair()
+        a, b = (f"tcp://127.0.0.1:{ports[n][0]}" for n in ("primary", "backup"))
+        mport = free_port()
+        mon = self.spawn("monitor", "monitor", ["--connect", connect, "--stats", "--json",
+                                                "--stats-interval-ms", "500", "--metrics",
+                                                f"127.0.0.1:{mport}"])
+        time.sleep(1.5)
+        m = metrics(f"http://127.0.0.1:{mport}")
+        self.assertEqual((m[f'rn_bus_member_state{{source="{a}"}}'],
+                          m[f'rn_bus_member_state{{source="{b}"}}']), (0, 2))
+        self.assertEqual(m[f'rn_bus_member_role{{source="{b}"}}'], 2)
+        self.assertEqual(m[f'rn_bus_votes_total{{source="{b}"}}'], 0)
+        pair.kill(members["primary"])
+        members["backup"].wait_log(r'msg="takeover"', timeout=6)
+        time.sleep(1)
+        m = metrics(f"http://127.0.0.1:{mport}")
+        self.assertEqual(m[f'rn_bus_member_takeovers{{source="{b}"}}'], 1)
+        self.assertGreaterEqual(m[f'rn_bus_votes_total{{source="{b}"}}'], 1)
+        self.assertEqual(m[f'rn_bus_votes_total{{source="{a}"}}'], 0)
+        self.assertEqual(m["rn_bus_gaps_total"], 0)
+        lines = [json.loads(line) for line in mon.text().splitlines() if line.startswith("{")]
+        backup = [x for x in lines if x.get("member") == b]
+        self.assertEqual((backup[0]["role"], backup[0]["state"]), ("backup", "passive"))
+        self.assertEqual(backup[-1]["state"], "active")

@@ -24,9 +24,15 @@ typedef struct {
     seq_track_t track;
     wire_heartbeat_t hb;
     int64_t hb_at_ms; /* monotonic, 0: none yet */
+    /* each --connect source: a pair's members */
+    wire_heartbeat_t member[SOURCES_MAX];
+    int member_heard[SOURCES_MAX];
+    uint64_t votes[SOURCES_MAX];
 } counts_t;
 
 struct exporter {
+    const char (*sources)[SOURCES_ENDPOINT_MAX]; /* borrowed */
+    int count;
     struct mg_context *ctx;
     pthread_mutex_t lock;
     counts_t counts;
@@ -54,12 +60,23 @@ void exporter_malformed(exporter_t *x)
     pthread_mutex_unlock(&x->lock);
 }
 
-void exporter_heartbeat(exporter_t *x, const wire_heartbeat_t *hb)
+void exporter_heartbeat(exporter_t *x, int i, int active, const wire_heartbeat_t *hb)
 {
     pthread_mutex_lock(&x->lock);
     x->counts.heartbeats++;
-    x->counts.hb = *hb;
-    x->counts.hb_at_ms = clock_mono_ms();
+    if (active) { /* the generator's metrics are the active member's */
+        x->counts.hb = *hb;
+        x->counts.hb_at_ms = clock_mono_ms();
+    }
+    x->counts.member[i] = *hb;
+    x->counts.member_heard[i] = 1;
+    pthread_mutex_unlock(&x->lock);
+}
+
+void exporter_vote(exporter_t *x, int i)
+{
+    pthread_mutex_lock(&x->lock);
+    x->counts.votes[i]++;
     pthread_mutex_unlock(&x->lock);
 }
 
@@ -101,6 +118,51 @@ static void render_latency(page_t *p, const counts_t *c)
         c->latency_sum_s, cumulative);
 }
 
+static double member_value(const counts_t *c, int i, int field)
+{
+    const wire_heartbeat_t *hb = &c->member[i];
+    switch (field) {
+    case 0:
+        return c->member_heard[i] ? hb->state : 3;
+    case 1:
+        return hb->role;
+    case 2:
+        return hb->peer_seen;
+    case 3:
+        return (double)hb->mirrored_seq;
+    case 4:
+        return hb->standby_synced;
+    case 5:
+        return (double)hb->takeovers;
+    }
+    return (double)c->votes[i];
+}
+
+/* Each --connect source's heartbeat fields, labelled with its endpoint. */
+static void render_members(page_t *p, const exporter_t *x, const counts_t *c)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fields[] = {
+        {"member_state", "gauge",
+         "Each member's state: 0 active, 1 starting, 2 passive, 3 not heard."},
+        {"member_role", "gauge", "Each member's role: 0 single, 1 primary, 2 backup."},
+        {"member_peer_seen", "gauge", "1 while the member hears its peer."},
+        {"member_mirrored_seq", "gauge", "Passive: mirrored seq; active: acknowledged seq."},
+        {"member_standby_synced", "gauge", "Active: its passive acknowledged all it published."},
+        {"member_takeovers", "gauge",
+         "Times the member took over since it started (its heartbeat's count)."},
+        {"votes_total", "counter", "Takeover votes this monitor sent to the member."},
+    };
+    for (int f = 0; f < (int)(sizeof fields / sizeof fields[0]); f++) {
+        put(p, "# HELP rn_bus_%s %s\n# TYPE rn_bus_%s %s\n", fields[f].name, fields[f].help,
+            fields[f].name, fields[f].type);
+        for (int i = 0; i < x->count; i++)
+            put(p, "rn_bus_%s{source=\"%s\"} %.17g\n", fields[f].name, x->sources[i],
+                member_value(c, i, f));
+    }
+}
+
 static void render(page_t *p, const counts_t *c)
 {
     metric(p, "events_total", "counter", "Data events received.", (double)c->events);
@@ -140,13 +202,15 @@ static int on_metrics(struct mg_connection *conn, void *data)
     }
     page_t p = {buf, 0};
     render(&p, &copy);
+    render_members(&p, x, &copy);
     mg_send_http_ok(conn, "text/plain; version=0.0.4; charset=utf-8", (long long)p.len);
     mg_write(conn, p.buf, p.len);
     free(buf);
     return 200;
 }
 
-exporter_t *exporter_start(const char *listen, char *err, size_t errlen)
+exporter_t *exporter_start(const char *listen, const char (*sources)[SOURCES_ENDPOINT_MAX],
+                           int count, char *err, size_t errlen)
 {
     exporter_t *x = calloc(1, sizeof *x);
     if (x == NULL || pthread_mutex_init(&x->lock, NULL) != 0) {
@@ -154,6 +218,8 @@ exporter_t *exporter_start(const char *listen, char *err, size_t errlen)
         free(x);
         return NULL;
     }
+    x->sources = sources;
+    x->count = count;
     (void)mg_init_library(0); /* returns the features asked for, here none */
     const char *options[] = {"listening_ports",    listen, "num_threads", "2",
                              "request_timeout_ms", "5000", NULL};

@@ -5,6 +5,7 @@
 #ifndef MONITOR_EXPORTER_H
 #define MONITOR_EXPORTER_H
 
+#include "sources.h"
 #include "wire.h"
 
 #include <stddef.h>
@@ -12,13 +13,18 @@
 
 typedef struct exporter exporter_t;
 
-/* Serves /metrics on listen (civetweb syntax, e.g. 127.0.0.1:9101). NULL with err set. */
-exporter_t *exporter_start(const char *listen, char *err, size_t errlen);
+/* Serves /metrics on listen (civetweb syntax, e.g. 127.0.0.1:9101); sources names the
+ * count --connect endpoints (borrowed), the label of each member's metrics. NULL with err
+ * set. */
+exporter_t *exporter_start(const char *listen, const char (*sources)[SOURCES_ENDPOINT_MAX],
+                           int count, char *err, size_t errlen);
 void exporter_stop(exporter_t *exporter);
 
 /* What the monitor's reader saw (its thread); /metrics is read by civetweb's. */
 void exporter_event(exporter_t *exporter, uint64_t epoch, uint64_t seq, int64_t latency_ns);
 void exporter_malformed(exporter_t *exporter);
-void exporter_heartbeat(exporter_t *exporter, const wire_heartbeat_t *hb);
+/* A heartbeat of source i; active: whether that source is the one relayed. */
+void exporter_heartbeat(exporter_t *exporter, int i, int active, const wire_heartbeat_t *hb);
+void exporter_vote(exporter_t *exporter, int i);
 
 #endif

@@ -2,7 +2,9 @@
  * with the wire contract and prints one line per event (logfmt, or JSON with --json), or
  * with --stats the rate, gaps and latency of each interval; with --replay-from it prints
  * the generator's recent events first (catchup.c); with --metrics it also serves what it
- * sees in the Prometheus format (exporter.c). */
+ * sees in the Prometheus format (exporter.c). With a pair's two buses (--connect A,B) it
+ * reads both on one socket each, prints each event once, shows both members and votes
+ * for a takeover as a gateway does (common/sources.c). */
 #include "bus_socket.h"
 #include "catchup.h"
 #include "cli.h"
@@ -10,8 +12,11 @@
 #include "curve.h"
 #include "exporter.h"
 #include "log.h"
+#include "replay_client.h"
 #include "signals.h"
+#include "sources.h"
 #include "stats.h"
+#include "voter.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -36,6 +41,8 @@ typedef struct {
     const char *replay_connect;        /* "": from --connect and the heartbeat's replay_port */
     const char *metrics;               /* "": no exporter, else where /metrics is served */
     uint64_t replay_epoch, replay_seq; /* replay_from, parsed */
+    char sources[SOURCES_MAX][SOURCES_ENDPOINT_MAX]; /* connect, split */
+    int source_count;
 } monitor_config_t;
 
 /* The running monitor, passed to the catchup's emit callback. */
@@ -45,7 +52,11 @@ typedef struct {
     catchup_t *catchup;   /* NULL without --replay-from */
     exporter_t *exporter; /* NULL without --metrics */
     long seen;
-    void *sub; /* the bus socket */
+    void *subs[SOURCES_MAX]; /* one bus socket per --connect source */
+    sources_t sources;
+    voter_t *voters[SOURCES_MAX];
+    void *ctx;
+    uint64_t last_epoch, last_seq; /* the newest event out: a repeat is not printed twice */
 } monitor_t;
 
 /* cli_parse knows no EPOCH-SEQ type, so --replay-from is checked here. */
@@ -84,7 +95,8 @@ static int load_config(monitor_config_t *cfg, int argc, char **argv)
                               .metrics = ""};
     const cli_option_t opts[] = {
         {"connect", "MONITOR_CONNECT", CLI_STRING, &cfg->connect, 0, 0,
-         "generator endpoint(s), comma-separated"},
+         "the generator's bus, or a pair's two, comma-separated (A,B: both read, each event "
+         "printed once, votes for a takeover)"},
         {"topic", "MONITOR_TOPIC", CLI_STRING, &cfg->topic, 0, 0, "data topic"},
         {"json", "MONITOR_JSON", CLI_BOOL, &cfg->json, 0, 0, "print JSON lines"},
         {"heartbeats", "MONITOR_HEARTBEATS", CLI_BOOL, &cfg->heartbeats, 0, 0,
@@ -113,6 +125,9 @@ static int load_config(monitor_config_t *cfg, int argc, char **argv)
         return 1;
     if (rc == 0)
         rc = wire_topic_check(cfg->topic, err, sizeof err);
+    if (rc == 0 &&
+        (cfg->source_count = sources_split(cfg->connect, cfg->sources, err, sizeof err)) < 0)
+        rc = -EINVAL;
     if (rc == 0)
         rc = check_replay(cfg, err, sizeof err);
     if (rc < 0)
@@ -143,6 +158,12 @@ static void print_heartbeat(const monitor_config_t *cfg, const wire_heartbeat_t 
 static int on_number(void *arg, const wire_number_t *ev)
 {
     monitor_t *m = arg;
+    /* A pair's new active may send again what the old one published. */
+    if (ev->epoch == m->last_epoch && ev->seq <= m->last_seq)
+        return 0;
+    m->last_epoch = ev->epoch;
+    m->last_seq = ev->seq;
+    sources_note_held(&m->sources, ev->epoch, ev->seq);
     if (m->exporter)
         exporter_event(m->exporter, ev->epoch, ev->seq, clock_wall_ns() - ev->published_ns);
     if (m->cfg->stats) {
@@ -155,26 +176,36 @@ static int on_number(void *arg, const wire_number_t *ev)
     return m->cfg->count > 0 && m->seen >= m->cfg->count;
 }
 
-static int dispatch(monitor_t *m, const wire_message_t *msg)
+static int dispatch(monitor_t *m, int source, const wire_message_t *msg)
 {
-    if (msg->kind == WIRE_NUMBER)
+    int64_t now = clock_mono_ms();
+    if (msg->kind == WIRE_NUMBER) {
+        sources_event(&m->sources, (size_t)source, now);
         return m->catchup ? catchup_event(m->catchup, &msg->number) : on_number(m, &msg->number);
+    }
+    if (msg->kind != WIRE_HEARTBEAT) /* a pair's own topics: never subscribed to here */
+        return 0;
+    sources_heartbeat(&m->sources, (size_t)source, &msg->heartbeat, now);
+    int active = sources_active(&m->sources, now) == source;
     if (m->exporter)
-        exporter_heartbeat(m->exporter, &msg->heartbeat);
+        exporter_heartbeat(m->exporter, source, active, &msg->heartbeat);
     if (m->cfg->heartbeats && !m->cfg->stats) {
         print_heartbeat(m->cfg, &msg->heartbeat);
         fflush(stdout);
     }
+    if (!active) /* a passive or starting member publishes nothing */
+        return 0;
     /* The generator thinks nobody wants the topic, yet we do (see proto/rn.proto). */
-    if (!msg->heartbeat.publishing && bus_socket_resubscribe(m->sub, m->cfg->topic) < 0)
+    if (!msg->heartbeat.publishing && bus_socket_resubscribe(m->subs[source], m->cfg->topic) < 0)
         log_warn("cannot re-subscribe", "error=\"%s\"", zmq_strerror(zmq_errno()));
     return m->catchup ? catchup_heartbeat(m->catchup, &msg->heartbeat) : 0;
 }
 
 /* Reads and reports one message. Returns 1 once --count events are out, 0 to go on,
  * -errno on error. */
-static int read_message(void *socket, monitor_t *m)
+static int read_message(monitor_t *m, int source)
 {
+    void *socket = m->subs[source];
     zmq_msg_t frames[2];
     int count, rc = bus_message_recv(socket, frames, &count, 0);
     wire_message_t msg;
@@ -193,10 +224,10 @@ static int read_message(void *socket, monitor_t *m)
         log_warn("malformed message dropped", "reason=%s", wire_error_name(why));
         return 0;
     }
-    return dispatch(m, &msg);
+    return dispatch(m, source, &msg);
 }
 
-static int open_socket(void *ctx, const monitor_config_t *cfg, void **out)
+static int open_socket(void *ctx, const monitor_config_t *cfg, const char *endpoint, void **out)
 {
     char err[512];
     void *sub = zmq_socket(ctx, ZMQ_SUB);
@@ -211,7 +242,7 @@ static int open_socket(void *ctx, const monitor_config_t *cfg, void **out)
         fprintf(stderr, "monitor: %s\n", err);
         rc = 2;
     }
-    if (rc == 0 && bus_socket_connect_all(sub, cfg->connect, err, sizeof err) < 0) {
+    if (rc == 0 && bus_socket_connect_all(sub, endpoint, err, sizeof err) < 0) {
         fprintf(stderr, "monitor: %s\n", err);
         rc = 1;
     }
@@ -219,23 +250,84 @@ static int open_socket(void *ctx, const monitor_config_t *cfg, void **out)
     return rc;
 }
 
-static int run(void *sub, int signal_fd, monitor_t *m)
+/* As a gateway does (gateway/README.md, "A generator pair"): no active member heard for
+ * the failover time, so each heard non-active one gets a vote. */
+static void vote(monitor_t *m, int64_t now)
 {
     const monitor_config_t *cfg = m->cfg;
+    for (int i = 0; i < cfg->source_count; i++) {
+        if (!sources_vote_due(&m->sources, (size_t)i, now))
+            continue;
+        char endpoint[SOURCES_ENDPOINT_MAX], err[256];
+        if (replay_endpoint_from_bus(cfg->sources[i], m->sources.s[i].hb.replay_port, endpoint,
+                                     sizeof endpoint) < 0)
+            continue;
+        if (m->voters[i] && strcmp(voter_endpoint(m->voters[i]), endpoint) != 0) {
+            voter_destroy(m->voters[i]);
+            m->voters[i] = NULL;
+        }
+        if (m->voters[i] == NULL &&
+            (m->voters[i] = voter_create(m->ctx, endpoint, cfg->curve_server_key_file,
+                                         cfg->curve_secret_key_file, err, sizeof err)) == NULL) {
+            log_warn("cannot vote", "source=%s error=\"%s\"", cfg->sources[i], err);
+            continue;
+        }
+        uint64_t epoch, seq;
+        sources_vote_request(&m->sources, &epoch, &seq);
+        if (voter_send(m->voters[i], epoch, seq) < 0)
+            continue;
+        if (m->exporter)
+            exporter_vote(m->exporter, i);
+        log_info("vote for a takeover", "source=%s epoch=%llu next_seq=%llu", cfg->sources[i],
+                 (unsigned long long)epoch, (unsigned long long)seq);
+    }
+}
+
+/* --stats with a pair: one line per member after each interval's report. */
+static void report_members(const monitor_t *m)
+{
+    const monitor_config_t *cfg = m->cfg;
+    for (int i = 0; cfg->source_count > 1 && i < cfg->source_count; i++) {
+        const source_t *s = &m->sources.s[i];
+        const char *state = s->heard ? sources_state_name(s->hb.state) : "unheard";
+        printf(cfg->json ? "{\"member\":\"%s\",\"role\":\"%s\",\"state\":\"%s\","
+                           "\"mirrored_seq\":%" PRIu64 ",\"takeovers\":%" PRIu64
+                           ",\"votes\":%" PRIu64 "}\n"
+                         : "member=%s role=%s state=%s mirrored_seq=%" PRIu64 " takeovers=%" PRIu64
+                           " votes=%" PRIu64 "\n",
+               cfg->sources[i], sources_role_name(s->hb.role), state, s->hb.mirrored_seq,
+               s->hb.takeovers, s->votes);
+    }
+    fflush(stdout);
+}
+
+enum { VOTE_TICK_MS = 250 };
+
+static int run(int signal_fd, monitor_t *m)
+{
+    const monitor_config_t *cfg = m->cfg;
+    int n = cfg->source_count;
     int64_t last_report = clock_mono_ms();
     int rc = m->catchup ? catchup_start(m->catchup) : 0;
+    zmq_pollitem_t items[SOURCES_MAX + 1];
     while (rc == 0) {
-        zmq_pollitem_t items[] = {{sub, 0, ZMQ_POLLIN, 0}, {NULL, signal_fd, ZMQ_POLLIN, 0}};
-        long wait = cfg->stats ? cfg->stats_interval_ms - (clock_mono_ms() - last_report) : -1;
-        if (zmq_poll(items, 2, wait < 0 && cfg->stats ? 0 : wait) < 0 ||
-            (items[1].revents & ZMQ_POLLIN))
+        for (int i = 0; i < n; i++)
+            items[i] = (zmq_pollitem_t){m->subs[i], 0, ZMQ_POLLIN, 0};
+        items[n] = (zmq_pollitem_t){NULL, signal_fd, ZMQ_POLLIN, 0};
+        long wait =
+            cfg->stats ? cfg->stats_interval_ms - (clock_mono_ms() - last_report) : VOTE_TICK_MS;
+        wait = wait < 0 ? 0 : wait > VOTE_TICK_MS ? VOTE_TICK_MS : wait;
+        if (zmq_poll(items, n + 1, wait) < 0 || (items[n].revents & ZMQ_POLLIN))
             break;
-        if (items[0].revents & ZMQ_POLLIN)
-            rc = read_message(sub, m);
+        for (int i = 0; i < n && rc == 0; i++)
+            if (items[i].revents & ZMQ_POLLIN)
+                rc = read_message(m, i);
         int64_t now = clock_mono_ms();
+        vote(m, now);
         if (cfg->stats && now - last_report >= cfg->stats_interval_ms) {
             stats_report(&m->stats, stdout, (double)(now - last_report) / 1000, cfg->json,
                          !cfg->json && isatty(STDOUT_FILENO));
+            report_members(m);
             last_report = now;
         }
     }
@@ -264,7 +356,8 @@ static int open_exporter(monitor_t *m)
     char err[512];
     if (m->cfg->metrics[0] == '\0')
         return 0;
-    m->exporter = exporter_start(m->cfg->metrics, err, sizeof err);
+    m->exporter =
+        exporter_start(m->cfg->metrics, m->cfg->sources, m->cfg->source_count, err, sizeof err);
     if (m->exporter != NULL)
         return 0;
     fprintf(stderr, "monitor: %s\n", err);
@@ -282,20 +375,26 @@ int main(int argc, char **argv)
     stats_init(&m.stats);
     sigset_t set;
     int sfd = signals_block_stop(&set) == 0 ? signalfd(-1, &set, SFD_CLOEXEC) : -1;
-    void *ctx = zmq_ctx_new(), *sub = NULL;
-    rc = sfd < 0 || ctx == NULL ? 1 : open_socket(ctx, &cfg, &sub);
-    m.sub = sub;
+    void *ctx = zmq_ctx_new();
+    m.ctx = ctx;
+    sources_init(&m.sources, (size_t)cfg.source_count, clock_mono_ms());
+    rc = sfd < 0 || ctx == NULL ? 1 : 0;
+    for (int i = 0; rc == 0 && i < cfg.source_count; i++)
+        rc = open_socket(ctx, &cfg, cfg.sources[i], &m.subs[i]);
     if (rc == 0)
         rc = open_catchup(ctx, &m);
     if (rc == 0)
         rc = open_exporter(&m);
     if (rc == 0)
-        rc = run(sub, sfd, &m);
+        rc = run(sfd, &m);
     catchup_destroy(m.catchup);
     exporter_stop(m.exporter);
     stats_deinit(&m.stats);
-    if (sub)
-        zmq_close(sub);
+    for (int i = 0; i < cfg.source_count; i++) {
+        if (m.subs[i])
+            zmq_close(m.subs[i]);
+        voter_destroy(m.voters[i]);
+    }
     if (ctx)
         zmq_ctx_term(ctx);
     if (sfd >= 0)

@@ -3,7 +3,10 @@
 
 Prints one JSON line per NumberEvent. With --replay-from EPOCH-SEQ it first prints the
 events after that one which the generator still holds, asked from its replay socket, then
-the live ones: in seq order, each once. The protobuf code comes from the .proto:
+the live ones: in seq order, each once. With a generator pair's two buses (--connect A,B)
+it reads both, one socket each, prints each event once in seq order, whichever member
+sent it, and asks the replay of the active one (its heartbeat says so). The protobuf
+code comes from the .proto:
     protoc --python_out=DIR -I proto proto/rn.proto      (the build does this: build/python)
 Needs Debian's python3-zmq and python3-protobuf.
 """
@@ -27,7 +30,7 @@ def position(text):
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     p.add_argument("--connect", default=os.environ.get("RN_CONNECT", "tcp://127.0.0.1:5556"),
-                   help="generator endpoint(s), comma-separated")
+                   help="the generator's bus, or a pair's two, comma-separated")
     p.add_argument("--topic", default="number")
     p.add_argument("--count", type=int, default=0, help="exit after this many events")
     p.add_argument("--proto-path", default=os.environ.get("RN_PROTO_PY", ""),
@@ -60,40 +63,63 @@ def new_socket(args, kind):
     return sock
 
 
-def open_socket(args):
-    sock = new_socket(args, zmq.SUB)
-    sock.setsockopt(zmq.SUBSCRIBE, args.topic.encode())
-    if args.replay_from:
-        sock.setsockopt(zmq.SUBSCRIBE, b"_heartbeat")  # it names the replay port
+def open_sockets(args):
+    """One SUB per endpoint, so a heartbeat says which member it describes."""
+    socks = []
     for endpoint in args.connect.split(","):
+        sock = new_socket(args, zmq.SUB)
+        sock.setsockopt(zmq.SUBSCRIBE, args.topic.encode())
+        if args.replay_from:
+            sock.setsockopt(zmq.SUBSCRIBE, b"_heartbeat")  # it names the replay port
         sock.connect(endpoint)
-    return sock
+        socks.append((endpoint, sock))
+    return socks
 
 
-def live(sock, args, rn_pb2):
-    """Yields (is_heartbeat, message) as they arrive; drops what does not decode."""
+def live(socks, args, rn_pb2):
+    """Yields (endpoint, is_heartbeat, message) as they arrive from any socket; drops what
+    does not decode."""
     kinds = {args.topic.encode(): rn_pb2.NumberEvent, b"_heartbeat": rn_pb2.Heartbeat}
+    poller = zmq.Poller()
+    for _, sock in socks:
+        poller.register(sock, zmq.POLLIN)
     while True:
-        frames = sock.recv_multipart()
-        if len(frames) != 2 or frames[0] not in kinds:
-            print(f"dropped a message of {len(frames)} frames", file=sys.stderr)
-            continue
-        try:
-            msg = kinds[frames[0]].FromString(frames[1])
-        except Exception as e:  # a malformed payload is dropped, not fatal
-            print(f"dropped an undecodable message: {e}", file=sys.stderr)
-            continue
-        yield frames[0] == b"_heartbeat", msg
+        ready = dict(poller.poll())
+        for endpoint, sock in socks:
+            if sock not in ready:
+                continue
+            frames = sock.recv_multipart()
+            if len(frames) != 2 or frames[0] not in kinds:
+                print(f"dropped a message of {len(frames)} frames", file=sys.stderr)
+                continue
+            try:
+                msg = kinds[frames[0]].FromString(frames[1])
+            except Exception as e:  # a malformed payload is dropped, not fatal
+                print(f"dropped an undecodable message: {e}", file=sys.stderr)
+                continue
+            yield endpoint, frames[0] == b"_heartbeat", msg
 
 
-def replay_endpoint(args, stream):
-    """The replay socket listens on the bus host, at the port each heartbeat announces.
-    Events read meanwhile are dropped here: the replay answers them."""
-    hb = next(msg for is_heartbeat, msg in stream if is_heartbeat)
+def replay_endpoint(stream):
+    """The active member's replay socket: on its bus host, at the port its heartbeat
+    announces (state 0 is ACTIVE; a single generator always is). Events read meanwhile
+    are dropped here: the replay answers them."""
+    endpoint, hb = next((e, msg) for e, is_heartbeat, msg in stream
+                        if is_heartbeat and msg.state == 0 and e.startswith("tcp://"))
     if not hb.replay_port:
         sys.exit("the generator has no replay socket (replay_port 0)")
-    bus = next(e for e in args.connect.split(",") if e.startswith("tcp://"))
-    return f"{bus.rsplit(':', 1)[0]}:{hb.replay_port}"
+    return f"{endpoint.rsplit(':', 1)[0]}:{hb.replay_port}"
+
+
+def once_in_order(stream):
+    """Each event once: a pair's two buses may both carry one (a split brain, or a member
+    that took over), and ZeroMQ may deliver a repeat; older ones of the epoch are dropped."""
+    epoch = last = 0
+    for _, is_heartbeat, ev in stream:
+        if is_heartbeat or (ev.epoch == epoch and ev.seq <= last):
+            continue
+        epoch, last = ev.epoch, ev.seq
+        yield ev
 
 
 def replay(args, endpoint, rn_pb2, epoch, first, last):
@@ -122,17 +148,17 @@ def replay(args, endpoint, rn_pb2, epoch, first, last):
             first = events[-1].seq + 1
 
 
-def ordered(sock, args, rn_pb2):
+def ordered(socks, args, rn_pb2):
     """The events after --replay-from: those the replay socket holds, then the live ones.
     A live event already printed is skipped; one after a jump in seq (ZeroMQ dropped some)
     waits for the missing ones, asked again from the replay socket."""
     epoch, last = args.replay_from
-    stream = live(sock, args, rn_pb2)
-    endpoint = args.replay_connect or replay_endpoint(args, stream)
+    stream = live(socks, args, rn_pb2)
+    endpoint = args.replay_connect or replay_endpoint(stream)
     for ev in replay(args, endpoint, rn_pb2, epoch, last + 1, 2**64 - 1):
         last = ev.seq
         yield ev
-    for is_heartbeat, ev in stream:
+    for _, is_heartbeat, ev in stream:
         if is_heartbeat or (ev.epoch == epoch and ev.seq <= last):
             continue
         if ev.epoch == epoch and ev.seq > last + 1:
@@ -147,11 +173,11 @@ def main():
         sys.path.insert(0, args.proto_path)
     import rn_pb2  # generated from proto/rn.proto
 
-    sock = open_socket(args)
+    socks = open_sockets(args)
     if args.replay_from:
-        events = ordered(sock, args, rn_pb2)
+        events = ordered(socks, args, rn_pb2)
     else:
-        events = (ev for is_heartbeat, ev in live(sock, args, rn_pb2) if not is_heartbeat)
+        events = once_in_order(live(socks, args, rn_pb2))
     for seen, ev in enumerate(events, 1):
         print(json.dumps({"epoch": ev.epoch, "seq": ev.seq, "value": ev.value,
                           "published_ns": ev.published_ns}), flush=True)

@@ -1,0 +1,99 @@
+/* voter.c -- DEALER socket, [empty][ReplayRequest vote=1] out, answers read and dropped. */
+#include "voter.h"
+
+#include "bus_socket.h"
+#include "curve.h"
+#include "wire_replay.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+/* An answer to a vote names at most one event: anything larger is refused by ZeroMQ. */
+enum { ANSWER_MAX_BYTES = 4096, ANSWERS_DRAINED_MAX = 64 };
+
+struct voter {
+    void *socket;
+    char endpoint[256];
+};
+
+static int set_int(void *socket, int option, int value)
+{
+    return zmq_setsockopt(socket, option, &value, sizeof value);
+}
+
+voter_t *voter_create(void *zmq_context, const char *endpoint, const char *curve_server_key_file,
+                      const char *curve_secret_key_file, char *err, size_t errlen)
+{
+    voter_t *v = calloc(1, sizeof *v);
+    if (v == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(v->endpoint, sizeof v->endpoint, "%s", endpoint);
+    int64_t max_size = ANSWER_MAX_BYTES;
+    v->socket = zmq_socket(zmq_context, ZMQ_DEALER);
+    /* IMMEDIATE: a vote is for now; queued for a member that connects later, it would
+     * arrive when it no longer says anything true. */
+    if (v->socket == NULL || bus_socket_tune(v->socket) < 0 ||
+        set_int(v->socket, ZMQ_IMMEDIATE, 1) ||
+        zmq_setsockopt(v->socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size) != 0) {
+        snprintf(err, errlen, "cannot create the vote socket: %s", zmq_strerror(zmq_errno()));
+        goto err;
+    }
+    if (curve_client_from_flags(v->socket, curve_server_key_file, curve_secret_key_file, err,
+                                errlen) < 0)
+        goto err;
+    if (zmq_connect(v->socket, endpoint) != 0) {
+        snprintf(err, errlen, "cannot connect to '%s': %s", endpoint, zmq_strerror(zmq_errno()));
+        goto err;
+    }
+    return v;
+err:
+    voter_destroy(v);
+    return NULL;
+}
+
+void voter_destroy(voter_t *v)
+{
+    if (v == NULL)
+        return;
+    if (v->socket)
+        zmq_close(v->socket);
+    free(v);
+}
+
+const char *voter_endpoint(const voter_t *v)
+{
+    return v->endpoint;
+}
+
+/* Bounded: the answers to earlier votes, at most one per vote. */
+static void drain_answers(void *socket)
+{
+    for (int i = 0; i < ANSWERS_DRAINED_MAX; i++) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        int rc = zmq_msg_recv(&msg, socket, ZMQ_DONTWAIT);
+        zmq_msg_close(&msg);
+        if (rc < 0)
+            return;
+    }
+}
+
+int voter_send(voter_t *v, uint64_t epoch, uint64_t seq)
+{
+    drain_answers(v->socket);
+    wire_replay_request_t req = {epoch, seq, seq, 1};
+    uint8_t buf[WIRE_REPLAY_REQUEST_MAX];
+    size_t len = wire_replay_request_encode(&req, buf, sizeof buf);
+    if (len == 0)
+        return -EMSGSIZE;
+    if (zmq_send(v->socket, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -zmq_errno();
+    if (zmq_send(v->socket, buf, len, ZMQ_DONTWAIT) < 0)
+        return -zmq_errno();
+    return 0;
+}

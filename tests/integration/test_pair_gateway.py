@@ -1,0 +1,189 @@
+"""A gateway with --connect A,B in front of a generator pair, seen against stand-ins that
+follow the contract of proto/rn.proto (fake_pair.py): it relays from the active member,
+votes only when no active one is heard, its vote is what lets the passive take over, the
+stream goes on with no gap and no reset, and replay follows the new active."""
+import os
+import re
+import signal
+import time
+import unittest
+
+from fake_pair import ACTIVE, PASSIVE, PRIMARY, BACKUP, fake_pair
+from harness import SSEClient, SystemTest, free_port, metrics, parse_id, wait_until
+
+FAILOVER_MS = 1000
+SANITIZED = bool(os.environ.get("RN_SANITIZED"))
+
+
+class PairGatewayTest(SystemTest):
+    def setUp(self):
+        super().setUp()
+        self.a, self.b = fake_pair(interval_ms=50, failover_ms=FAILOVER_MS)
+        self.addCleanup(self.a.stop)
+        self.addCleanup(self.b.stop)
+
+    def pair_gateway(self, extra=()):
+        return self.gateway(f"{self.a.endpoint},{self.b.endpoint}", extra)
+
+    def read_through(self, sse, count, timeout):
+        """count events, checked consecutive in one epoch with no reset between."""
+        events = sse.events(count, timeout)
+        self.assertNotIn("reset", [e.get("event") for e in events], events)
+        ids = [parse_id(e["id"]) for e in events]
+        self.assertEqual(len({epoch for epoch, _ in ids}), 1, ids)
+        seqs = [seq for _, seq in ids]
+        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + count)), "a gap or a repeat")
+        return ids
+
+    def test_metrics_show_each_source_and_no_vote_while_the_active_is_heard(self):
+        _, url = self.pair_gateway()
+        a, b = self.a.endpoint, self.b.endpoint
+        time.sleep(2.5 * FAILOVER_MS / 1000)
+        m = metrics(url)
+        self.assertEqual(m[f'rn_gateway_generator_state{{source="{a}"}}'], ACTIVE)
+        self.assertEqual(m[f'rn_gateway_generator_state{{source="{b}"}}'], PASSIVE)
+        self.assertEqual(m[f'rn_gateway_generator_role{{source="{a}"}}'], PRIMARY)
+        self.assertEqual(m[f'rn_gateway_generator_role{{source="{b}"}}'], BACKUP)
+        self.assertEqual(m[f'rn_gateway_generator_active{{source="{a}"}}'], 1)
+        self.assertEqual(m[f'rn_gateway_generator_active{{source="{b}"}}'], 0)
+        self.assertEqual(m[f'rn_gateway_votes_total{{source="{a}"}}'], 0)
+        self.assertEqual(m[f'rn_gateway_votes_total{{source="{b}"}}'], 0)
+        self.assertEqual(self.b.votes, [])
+
+    def test_the_active_killed_the_vote_makes_the_passive_take_over_no_gap_no_reset(self):
+        gw, url = self.pair_gateway()
+        sse = SSEClient(url)
+        self.addCleanup(sse.close)
+        before = self.read_through(sse, 10, 10)
+        self.a.silent.set()  # as kill -9: nothing more from it, not even a close
+        killed = time.monotonic()
+        ids = self.read_through(sse, 1, FAILOVER_MS / 1000 + 5)
+        stall = time.monotonic() - killed
+        ids += self.read_through(sse, 20, 10)
+        seqs = [s for _, s in before + ids]
+        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + len(seqs))), "a gap or a repeat")
+        self.assertEqual({e for e, _ in before + ids}, {self.a.history.epoch})
+        # Generous: the failover time, one vote period and a second.
+        self.assertLess(stall, FAILOVER_MS / 1000 + 1.5)
+        self.assertEqual(self.b.takeovers, 1)
+        self.assertTrue(self.b.votes, "the passive took over without a vote?")
+        epoch, first, last = self.b.votes[0]
+        self.assertEqual(epoch, self.a.history.epoch)
+        self.assertEqual(first, last)
+        self.assertGreater(first, before[-1][1], "a vote names the next event it needs")
+        m = metrics(url)
+        self.assertEqual(m[f'rn_gateway_generator_active{{source="{self.b.endpoint}"}}'], 1)
+        self.assertEqual(m[f'rn_gateway_votes_total{{source="{self.a.endpoint}"}}'], 0)
+        self.assertGreaterEqual(m[f'rn_gateway_votes_total{{source="{self.b.endpoint}"}}'], 1)
+        self.assertEqual(m['rn_gateway_sse_resets_total{reason="epoch"}'], 0)
+        self.assertEqual(m['rn_gateway_sse_resets_total{reason="gap"}'], 0)
+        gw.wait_log(r'msg="active source" source=' + re.escape(self.b.endpoint))
+
+    def test_replay_goes_to_the_new_active(self):
+        _, url = self.pair_gateway(["--history", "16"])
+        sse = SSEClient(url)
+        self.addCleanup(sse.close)
+        first = self.read_through(sse, 1, 10)[0]
+        self.a.silent.set()
+        self.read_through(sse, 40, FAILOVER_MS / 1000 + 10)  # past the takeover, past 16
+        self.assertEqual(self.b.takeovers, 1)
+        served = len(self.b.requests)
+        # Older than the gateway's history: only the generator holds it, now the backup.
+        resumed = SSEClient(url, headers={"Last-Event-ID": f"{first[0]}-{first[1]}"})
+        self.addCleanup(resumed.close)
+        ids = self.read_through(resumed, 30, 10)
+        self.assertEqual(ids[0], (first[0], first[1] + 1))
+        self.assertGreater(len(self.b.requests), served, "the backfill went elsewhere")
+        m = metrics(url)
+        self.assertEqual(m['rn_gateway_sse_resets_total{reason="too-old"}'], 0)
+
+    def test_a_passive_source_alone_is_not_ready_until_the_vote_makes_it_active(self):
+        self.a.silent.set()
+        gw, url = self.gateway(self.b.endpoint, ready=False)
+        # Not ready from a passive's heartbeats; its vote comes after the failover time.
+        wait_until(lambda: self.b.takeovers == 1, FAILOVER_MS / 1000 + 5, what="takeover")
+        wait_until(lambda: metrics(url)["rn_gateway_ready"] == 1, 5, what="ready")
+        sse = SSEClient(url)
+        self.addCleanup(sse.close)
+        self.read_through(sse, 5, 5)
+
+    def test_replay_connect_with_two_sources_is_refused(self):
+        gw = self.spawn("gateway", "gateway",
+                        ["--listen", f"127.0.0.1:{free_port()}", "--connect",
+                         f"{self.a.endpoint},{self.b.endpoint}", "--replay-connect",
+                         "tcp://127.0.0.1:1"])
+        self.assertEqual(gw.proc.wait(10), 2)
+        self.assertIn("--replay-connect", gw.text())
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
+class RealPairGatewayTest(SystemTest):
+    """The same through real generators (generator/README.md, "A pair")."""
+
+    def start_member(self, name, ports):
+        other = "backup" if name == "primary" else "primary"
+        args = ["--bind", f"tcp://127.0.0.1:{ports[name][0]}",
+                "--replay-bind", f"tcp://127.0.0.1:{ports[name][1]}",
+                "--interval-ms", "50", "--heartbeat-ms", "200", "--failover-ms", str(FAILOVER_MS),
+                "--role", name, "--peer", f"tcp://127.0.0.1:{ports[other][0]}"]
+        p = self.spawn(name, "generator", args)
+        p.wait_log(r'msg="started"')
+        return p
+
+    def start_pair(self):
+        ports = {n: (free_port(), free_port()) for n in ("primary", "backup")}
+        members = {n: self.start_member(n, ports) for n in ("primary", "backup")}
+        members["backup"].wait_log(r"to=passive", timeout=10)
+        connect = ",".join(f"tcp://127.0.0.1:{ports[n][0]}" for n in ("primary", "backup"))
+        return members, connect, ports
+
+    def kill(self, p):
+        p.proc.send_signal(signal.SIGKILL)
+        p.proc.wait(10)
+        return time.monotonic()
+
+    def read_through(self, sse, count, timeout):
+        return PairGatewayTest.read_through(self, sse, count, timeout)
+
+    def test_kill_9_of_the_active_no_reset_no_gap_live_within_failover(self):
+        members, connect, ports = self.start_pair()
+        _, url = self.gateway(connect, ["--history", "16"])
+        sse = SSEClient(url)
+        self.addCleanup(sse.close)
+        before = self.read_through(sse, 20, 10)
+        killed = self.kill(members["primary"])
+        after = self.read_through(sse, 1, FAILOVER_MS / 1000 + 10)
+        stall = time.monotonic() - killed
+        after += self.read_through(sse, 40, 10)
+        ids = before + after
+        self.assertEqual([s for _, s in ids], list(range(ids[0][1], ids[0][1] + len(ids))))
+        self.assertEqual(len({e for e, _ in ids}), 1, "no new epoch")
+        self.assertLess(stall, FAILOVER_MS / 1000 + (3.0 if SANITIZED else 1.0))
+        backup = f"tcp://127.0.0.1:{ports['backup'][0]}"
+        m = metrics(url)
+        self.assertEqual(m[f'rn_gateway_generator_active{{source="{backup}"}}'], 1)
+        self.assertGreaterEqual(m[f'rn_gateway_votes_total{{source="{backup}"}}'], 1)
+        for reason in ("epoch", "gap", "too-old"):
+            self.assertEqual(m[f'rn_gateway_sse_resets_total{{reason="{reason}"}}'], 0)
+        # Replay goes to the new active: an id older than the gateway's 16 events.
+        resumed = SSEClient(url, headers={"Last-Event-ID": f"{ids[0][0]}-{ids[0][1]}"})
+        self.addCleanup(resumed.close)
+        again = self.read_through(resumed, 50, 10)
+        self.assertEqual(again[0], (ids[0][0], ids[0][1] + 1))
+        self.assertEqual(metrics(url)['rn_gateway_sse_resets_total{reason="too-old"}'], 0)
+
+    def test_the_gateways_vote_is_what_makes_the_passive_take_over(self):
+        members, connect, ports = self.start_pair()
+        time.sleep(1)  # some events, mirrored
+        self.kill(members["primary"])
+        time.sleep(2 * FAILOVER_MS / 1000)
+        self.assertNotIn("msg=\"takeover\"", members["backup"].text(), "no vote, no takeover")
+        gw, url = self.gateway(connect, ready=False)
+        members["backup"].wait_log(r"msg=\"takeover\"", timeout=FAILOVER_MS / 1000 + 5)
+        wait_until(lambda: metrics(url)["rn_gateway_ready"] == 1, 10, what="ready")
+        sse = SSEClient(url)
+        self.addCleanup(sse.close)
+        self.read_through(sse, 5, 5)
