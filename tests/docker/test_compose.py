@@ -526,7 +526,7 @@ def check_prometheus(stack, gateways):
     jobs = wait_until(all_up, 60, "Prometheus to scrape every target", interval=1)
     check(True, f"Prometheus scrapes {gateways} gateways and the bus exporter, all up: {jobs}")
     rules = [r["name"] for g in prometheus_api(stack, "rules")["groups"] for r in g["rules"]]
-    check(len(rules) == 8 and "RnGeneratorDown" in rules, f"the alert rules are loaded: {rules}")
+    check(len(rules) == 9 and {"RnGeneratorDown", "RnNoStandby"} <= set(rules), f"the alert rules are loaded: {rules}")
 
     def delivered():
         q = urllib.parse.quote("sum(rn_gateway_events_delivered_total)")
