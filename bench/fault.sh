@@ -1,53 +1,77 @@
 #!/usr/bin/env bash
 # fault.sh [--quick] [--clients N] [options] -- the fault benchmark on the compose stack:
-# generator + 3 gateways + HAProxy (deploy/compose/compose.yaml, project `rnfault`, the
-# balancer published on 127.0.0.1:18480 only), `sse_load --reconnect` with N clients
-# (default 2000; --quick: 300) streaming through the balancer, and then, one after the
-# other with a pause between them, every operation bounded in time:
+# the generator pair + 3 gateways + HAProxy (deploy/compose/compose.yaml, project
+# `rnfault`, the balancer published on 127.0.0.1:18480 only), `sse_load --reconnect` with
+# N clients (default 2000; --quick: 300) streaming through the balancer, and then, one
+# after the other with a pause between them, every operation bounded in time:
 #
 #   rolling   `docker restart` of every gateway, one at a time, each after the previous one
 #             is back in the balancer (its /readyz checked UP by HAProxy)
 #   kill      `docker kill` of the busiest gateway (no drain), then `docker start` of it
 #   scale     `up -d --scale gateway=5 --no-recreate`, then back to 3
-#   generator `docker restart` of the generator (a new epoch)
+#   generator `docker restart` of the active generator: gen-stop and gen-return in one (the
+#             passive takes over in the same epoch, the old active comes back as passive);
+#             with --single (one generator, compose.single.yaml) a new epoch, as before
+#   gen-kill  `docker kill` of the active generator: the passive takes over on the gateways'
+#             votes. The killed one stays down until gen-return
+#   gen-stop  `docker stop` of the active generator (SIGTERM): the same; stays down
+#   peer-cut  the generators' own network (`peer`) disconnected from the passive for
+#             --peer-cut-s (10 s), then connected again with its alias: both still reach the
+#             gateways, so no takeover may happen and no id may get two values
+#   gen-return `docker start` of the generator gen-kill or gen-stop left down (when none is,
+#             the passive is stopped first, outside the measured interval): it joins as the
+#             passive, nothing visible to clients
 #   buscut    the busiest gateway's bus cut for --cut-s (30 s): TCP to and from port 5556 dropped
 #             by iptables inside the gateway's network namespace. Only the bus: compose.yaml
-#             puts every service on one network, so a network disconnect cannot spare HTTP
+#             puts gateways and generators on one network, so a network disconnect cannot
+#             spare HTTP
 #   netcut    `docker network disconnect` of the busiest gateway from that one network for --cut-s,
 #             then `network connect` with its aliases: this cuts the bus AND its HTTP side
 #             (the balancer's connections and health checks to it)
 #
+# gen-kill, gen-stop and peer-cut need both generators: when the one before left a
+# generator down, a gen-return runs first, as a row of its own. gen-* and peer-cut need
+# the pair (not --single).
+#
 # "The busiest": the gateway with the most SSE streams (rn_gateway_sse_clients), so that a
-# fault always hits streams. Per operation (from its start to the start of the next one,
-# pause included) it prints a markdown table row: the streams it hit directly (on the
-# gateways restarted, killed, scaled away or cut; all for the generator), events lost and
-# duplicated, resets by reason, reconnects, answers other than 200, reconnect time p50/p99
-# (stream end to the first byte of the next 200: the retry delay, 2 s +-30%, included),
-# peak reconnects/s (the largest per-second increase in the timeline), streams stalled
-# (no byte for 20 s) at most.
+# fault always hits streams. "The active generator": the source whose
+# rn_gateway_generator_active is 1 in the gateways' metrics (what their heartbeats say).
+# Per operation (from its start to the start of the next one, pause included) it prints a
+# markdown table row: the streams it hit directly (on the gateways restarted, killed,
+# scaled away or cut; all for the generator ops), events lost and duplicated, ids received
+# with two values (conflicts, across all clients), resets by reason, reconnects, answers
+# other than 200, reconnect time p50/p99 (stream end to the first byte of the next 200: the
+# retry delay, 2 s +-30%, included), peak reconnects/s (the largest per-second increase in
+# the timeline), the longest gap between two events of one client (the period, 1 s, when
+# nothing happens; a takeover adds the failover time), takeovers (the generators'
+# `takeover` log lines: each one is also counted in that member's heartbeat, which restarts
+# at 0 with the process), streams stalled (no byte for 20 s) at most.
 # The raw timeline (one line a second) goes to bench/results/fault-<timestamp>/ as CSV and
 # JSON lines, with the streams on each gateway (a line per gateway a second) and the
 # operations' log; bench/plot.sh draws it there (fault.png). The stack is always torn down.
 #
 # Options: --clients N, --quick, --pause-s S (after an operation has settled; default 10,
-# quick 5), --cut-s S (30), --ops "rolling kill ..." (a subset, in that order), --rev REV
-# (build the images from a git revision instead of the working tree), --keep (leave the
-# stack up), --wait-others-s S (how long to wait for other projects' containers to end
-# before starting anyway, default 900).
+# quick 5), --cut-s S (30), --peer-cut-s S (10), --ops "rolling kill ..." (a subset, in that
+# order), --single (one generator: compose.single.yaml), --rev REV (build the images from a
+# git revision instead of the working tree), --keep (leave the stack up), --wait-others-s S
+# (how long to wait for other projects' containers to end before starting anyway, default
+# 900).
 # Environment: RN_COMPOSE (compose command), RN_EXTRA_CA_CERTS (PEM text for the build),
 # RN_FAULT_PORT (18480), RN_BENCH_BUILD (where sse_load is built, /tmp/rn-bench-build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-clients=2000 pause_s=10 cut_s=30 keep=0 rev="" wait_others_s=900
-ops="rolling kill scale generator buscut netcut"
+clients=2000 pause_s=10 cut_s=30 peer_cut_s=10 keep=0 rev="" wait_others_s=900 single=0
+ops="rolling kill scale generator gen-kill gen-stop peer-cut gen-return buscut netcut"
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) clients=300; pause_s=5 ;;
     --clients) clients=$2; shift ;;
     --pause-s) pause_s=$2; shift ;;
     --cut-s) cut_s=$2; shift ;;
+    --peer-cut-s) peer_cut_s=$2; shift ;;
+    --single) single=1 ;;
     --ops) ops=$2; shift ;;
     --rev) rev=$2; shift ;;
     --keep) keep=1 ;;
@@ -57,12 +81,14 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for v in "$clients" "$pause_s" "$cut_s" "$wait_others_s"; do
+for v in "$clients" "$pause_s" "$cut_s" "$peer_cut_s" "$wait_others_s"; do
   [[ $v =~ ^[0-9]+$ ]] || { echo "fault.sh: $v is not a number" >&2; exit 2; }
 done
 for op in $ops; do
-  [[ " rolling kill scale generator buscut netcut " == *" $op "* ]] ||
+  [[ " rolling kill scale generator gen-kill gen-stop peer-cut gen-return buscut netcut " == *" $op "* ]] ||
     { echo "fault.sh: unknown operation $op" >&2; exit 2; }
+  [[ $single = 0 || $op != gen-* && $op != peer-cut ]] ||
+    { echo "fault.sh: $op needs the generator pair (not --single)" >&2; exit 2; }
 done
 
 project=rnfault
@@ -118,7 +144,8 @@ if [ -n "$rev" ]; then
   src=$work
   log "images from git revision $rev ($(git -C "$root" rev-parse --short "$rev"))"
 fi
-compose_file=$src/deploy/compose/compose.yaml
+compose_files=(-f "$src/deploy/compose/compose.yaml")
+[ $single = 0 ] || compose_files+=(-f "$src/deploy/compose/compose.single.yaml")
 
 # The stack's settings are ours: none of the caller's RN_* variables but the CA.
 for v in $(compgen -e | grep '^RN_' | grep -v '^RN_EXTRA_CA_CERTS$' || true); do unset "$v"; done
@@ -133,7 +160,7 @@ export RN_TAG=rnfault RN_HTTP_ADDR=127.0.0.1 RN_HTTP_PORT=$port
 export RN_LB_SOURCE_CONNS=1000000 RN_LB_SOURCE_CONN_RATE=1000000 RN_LB_SOURCE_STREAMS=1000000 \
   RN_LB_SOURCE_REQ_RATE=1000000
 export COMPOSE_DOCKER_CLI_BUILD=0 DOCKER_BUILDKIT=0
-compose() { timeout "${CT:-300}" "${compose_cmd[@]}" -f "$compose_file" -p "$project" "$@"; }
+compose() { timeout "${CT:-300}" "${compose_cmd[@]}" "${compose_files[@]}" -p "$project" "$@"; }
 
 load_pid="" sampler_pid=""
 stop_sampler() {
@@ -180,10 +207,12 @@ done
 # --- the stack ------------------------------------------------------------------------------
 # A stack of ours left behind by an earlier run (killed before its trap ran).
 CT=300 compose down -v --remove-orphans -t 5 >>"$results/compose.log" 2>&1 || true
-log "building the images (tag rnfault) and starting generator + 3 gateways + lb on 127.0.0.1:$port"
+generators=(generator generator-backup)
+[ $single = 0 ] || generators=(generator)
+log "building the images (tag rnfault) and starting ${generators[*]} + 3 gateways + lb on 127.0.0.1:$port"
 CT=2400 compose build >>"$results/compose.log" 2>&1 ||
   { tail -30 "$results/compose.log" >&2; log "image build failed (try --rev HEAD)"; exit 1; }
-CT=300 compose up -d --scale gateway=3 generator gateway lb >>"$results/compose.log" 2>&1 ||
+CT=300 compose up -d --scale gateway=3 "${generators[@]}" gateway lb >>"$results/compose.log" 2>&1 ||
   { tail -30 "$results/compose.log" >&2; exit 1; }
 
 containers() { # SERVICE -> names, sorted
@@ -230,6 +259,72 @@ busiest() {
   done
   echo "$best"
 }
+# The gateways' view of the generators, a line per --connect source: "SERVICE STATE ACTIVE"
+# (state 0 active, 1 starting, 2 passive, 3 not heard; active 1 for the source relayed
+# from), from the first gateway whose /metrics answers. A source's host is its service.
+generator_view() {
+  local c out
+  for c in $(containers gateway); do
+    out=$({ curl -fsS --max-time 3 "http://$(ip_of "$c"):8080/metrics" 2>/dev/null || true; } | awk '
+      /^rn_gateway_generator_(state|active)\{/ {
+        name = $1; sub(/\{.*/, "", name)
+        host = $1; sub(/.*source="[a-z]+:\/\//, "", host); sub(/[:"].*/, "", host)
+        v[host, name] = $2; hosts[host] = 1
+      }
+      END { for (h in hosts) print h, v[h, "rn_gateway_generator_state"], v[h, "rn_gateway_generator_active"] }' | sort)
+    if [ -n "$out" ]; then echo "$out"; return 0; fi
+  done
+}
+active_generator() { generator_view | awk '$2 == 0 && $3 == 1 { print $1; exit }'; }
+passive_generator() { generator_view | awk '$2 == 2 { print $1; exit }'; }
+# A generator service whose container is not running (left down by gen-kill or gen-stop).
+down_generator() {
+  local g
+  for g in "${generators[@]}"; do
+    [ -n "$(containers "$g")" ] || { echo "$g"; return 0; }
+  done
+}
+container_of() { # SERVICE -> its container, running or not
+  $docker ps -a --filter "label=com.docker.compose.project=$project" \
+    --filter "label=com.docker.compose.service=$1" --format '{{.Names}}' | head -n 1
+}
+# wait_pair [TIMEOUT]: the gateways see one member active and the other passive.
+wait_pair() {
+  local limit=$(( $(date +%s) + ${1:-90} )) view=""
+  while [ "$(date +%s)" -lt "$limit" ]; do
+    view=$(generator_view)
+    if [ "$(awk '$2 == 0 && $3 == 1' <<<"$view" | grep -c .)" = 1 ] &&
+       [ "$(awk '$2 == 2' <<<"$view" | grep -c .)" = 1 ]; then return 0; fi
+    sleep 0.5
+  done
+  log "WARNING: no active and passive generator in time (gateways see: $(echo $view))"
+  return 1
+}
+# wait_active_not SERVICE [TIMEOUT]: another member is active; prints the seconds it took.
+wait_active_not() {
+  local s; s=$(date +%s.%N)
+  local limit=$(( $(date +%s) + ${2:-60} )) a
+  while [ "$(date +%s)" -lt "$limit" ]; do
+    a=$(active_generator)
+    if [ -n "$a" ] && [ "$a" != "$1" ]; then
+      echo "$a after $(awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "none after ${2:-60} s"
+  return 1
+}
+# Takeovers so far: the generators' `takeover` log lines (a process's heartbeat counts its
+# own and starts at 0 again when it restarts; the logs keep them all).
+takeovers_total() {
+  local g c n=0
+  for g in "${generators[@]}"; do
+    c=$(container_of "$g")
+    [ -z "$c" ] || n=$(( n + $($docker logs "$c" 2>&1 | grep -c 'msg="takeover"' || true) ))
+  done
+  echo "$n"
+}
 hit() { echo "$marks,$1" >>"$results/hit.csv"; } # streams the current operation hit directly
 # The streams on each running gateway, once a second, for the timeline's picture; empty
 # when its /metrics does not answer (cut off or restarting), which is not the same as 0.
@@ -243,6 +338,10 @@ sample_gateways() {
 }
 wait_lb 3 180 || { CT=120 compose logs --no-color --tail 40 >&2 || true; exit 1; }
 log "3 gateways UP in the balancer"
+if [ $single = 0 ]; then
+  wait_pair 90 || { CT=120 compose logs --no-color --tail 40 "${generators[@]}" >&2 || true; exit 1; }
+  log "generators: $(generator_view | tr '\n' ';') (service state active)"
+fi
 
 # --- the load -------------------------------------------------------------------------------
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -277,10 +376,12 @@ mark() { # OP: the timeline's next segment belongs to OP
   marks=$((marks + 1))
   kill -USR1 "$load_pid"
   echo "$marks,$1,$(date +%s.%N)" >>"$results/marks.csv"
+  echo "$marks,$(takeovers_total)" >>"$results/takeovers.csv"
   sleep 1.1 # the mark is written from sse_load's loop, and before the operation starts
 }
 echo "mark,operation,wall" >"$results/marks.csv"
 echo "mark,streams" >"$results/hit.csv"
+echo "mark,takeovers" >"$results/takeovers.csv"
 
 op_rolling() {
   local total=0 c
@@ -322,9 +423,60 @@ op_scale() {
 }
 op_generator() {
   hit "$clients"
-  timeout 60 $docker restart -t 5 "$(containers generator)" >/dev/null ||
-    log "WARNING: generator restart failed"
-  wait_lb 3 90 || true
+  if [ $single = 1 ]; then
+    timeout 60 $docker restart -t 5 "$(containers generator)" >/dev/null ||
+      log "WARNING: generator restart failed"
+    wait_lb 3 90 || true
+    return 0
+  fi
+  local a; a=$(active_generator)
+  log "  docker restart of the active generator, $a"
+  timeout 60 $docker restart -t 5 "$(container_of "$a")" >/dev/null ||
+    log "WARNING: docker restart $a failed"
+  wait_pair 90 || true
+  log "  generators: $(generator_view | tr '\n' ';')"
+}
+# gen_down kill|stop: the active generator killed or stopped, left down.
+gen_down() {
+  local a c; a=$(active_generator); c=$(container_of "$a"); hit "$clients"
+  [ -n "$a" ] || { log "WARNING: no active generator seen by the gateways"; return 0; }
+  log "  docker $1 $c (the active)"
+  if [ "$1" = kill ]; then
+    timeout 30 $docker kill "$c" >/dev/null || log "WARNING: docker kill $c failed"
+  else
+    timeout 30 $docker stop -t 5 "$c" >/dev/null || log "WARNING: docker stop $c failed"
+  fi
+  log "  active: $(wait_active_not "$a" 60)"
+  sleep 2
+  [ "$($docker inspect -f '{{.State.Running}}' "$c")" = false ] ||
+    log "  (Docker started $c again by its restart policy)"
+}
+op_gen_kill() { gen_down kill; }
+op_gen_stop() { gen_down stop; }
+op_gen_return() {
+  local g c; g=$(down_generator); c=$(container_of "$g"); hit "$clients"
+  [ -n "$g" ] || { log "WARNING: no generator is down"; return 0; }
+  log "  docker start $c"
+  timeout 60 $docker start "$c" >/dev/null || log "WARNING: docker start $c failed"
+  wait_pair 90 || true
+  log "  generators: $(generator_view | tr '\n' ';')"
+}
+op_peer_cut() {
+  local p c net aliases a args=(); p=$(passive_generator); c=$(container_of "$p"); hit "$clients"
+  [ -n "$p" ] || { log "WARNING: no passive generator seen by the gateways"; return 0; }
+  net=$($docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "$c" |
+        tr ' ' '\n' | grep '_peer$' || true)
+  [ -n "$net" ] || { log "WARNING: $c is on no peer network"; return 0; }
+  aliases=$($docker inspect -f "{{range (index .NetworkSettings.Networks \"$net\").Aliases}}{{.}} {{end}}" "$c")
+  for a in $aliases; do args+=(--alias "$a"); done
+  timeout 30 $docker network disconnect "$net" "$c" ||
+    { log "WARNING: network disconnect failed"; return 0; }
+  log "  $c (the passive) disconnected from $net (the peer link only) for $peer_cut_s s"
+  sleep "$peer_cut_s"
+  log "  generators during the cut: $(generator_view | tr '\n' ';')"
+  timeout 30 $docker network connect "${args[@]}" "$net" "$c" ||
+    log "WARNING: network connect $c failed"
+  wait_pair 90 || true
 }
 op_buscut() {
   local c pid n; c=$(busiest); n=$(streams_on "$c"); hit "$n"; pid=$($docker inspect -f '{{.State.Pid}}' "$c")
@@ -357,14 +509,36 @@ op_netcut() {
   wait_lb 3 90 || true
 }
 
-for op in $ops; do
-  log "== $op"
-  mark "$op"
-  s=$(date +%s)
-  "op_$op"
-  log "   $op done in $(( $(date +%s) - s )) s; settling"
+run_op() {
+  log "== $1"
+  mark "$1"
+  local s; s=$(date +%s)
+  "op_${1//-/_}"
+  log "   $1 done in $(( $(date +%s) - s )) s; settling"
   settle 120 || true
   sleep "$pause_s"
+}
+for op in $ops; do
+  if [ $single = 0 ]; then
+    case $op in
+      # These need both members: bring back the one an earlier operation left down.
+      gen-kill|gen-stop|peer-cut|generator) [ -z "$(down_generator)" ] || run_op gen-return ;;
+      # Nothing to bring back: the passive is stopped first, outside the measured interval.
+      gen-return)
+        if [ -z "$(down_generator)" ]; then
+          p=$(passive_generator)
+          if [ -z "$p" ]; then
+            log "WARNING: no passive generator to stop before gen-return"
+          else
+            log "   stopping $p (the passive) before gen-return"
+            timeout 30 $docker stop -t 5 "$(container_of "$p")" >/dev/null || true
+          fi
+          settle 60 || true
+          sleep "$pause_s"
+        fi ;;
+    esac
+  fi
+  run_op "$op"
 done
 mark end
 stop_sampler
@@ -397,6 +571,8 @@ if summary:
     json.dump(summary, open(f"{results}/summary.json", "w"), indent=1)
 names = {int(r["mark"]): r["operation"] for r in csv.DictReader(open(f"{results}/marks.csv"))}
 hits = {int(r["mark"]): r["streams"] for r in csv.DictReader(open(f"{results}/hit.csv"))}
+takeovers = {int(r["mark"]): int(r["takeovers"])
+             for r in csv.DictReader(open(f"{results}/takeovers.csv"))}
 
 def peak_rate(t0, t1):
     seg = [x for x in ticks if t0 <= x["t"] <= t1]
@@ -415,9 +591,10 @@ def refusals(d):
              for who, tag in (("gateway", "gw"), ("other", "lb"))
              if d(f"refused_{k}xx_{who}")]
     return str(d("refused")) + (f" ({', '.join(parts)})" if parts else "")
-out = ["| operation | streams hit | lost | dup | resets too-old / epoch / gap / invalid-id | reconnects "
-       "| refused (non-200: by a gateway, gw, or the balancer, lb) | reconnect p50 / p99 ms | peak reconnects/s | stalled max |",
-       "|---|---|---|---|---|---|---|---|---|---|"]
+out = ["| operation | streams hit | lost | dup | conflicts | resets too-old / epoch / gap / invalid-id | reconnects "
+       "| refused (non-200: by a gateway, gw, or the balancer, lb) | reconnect p50 / p99 ms | peak reconnects/s "
+       "| longest gap ms | takeovers | stalled max |",
+       "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 for k in sorted(marks):
     if k + 1 not in marks:
         break
@@ -427,9 +604,11 @@ for k in sorted(marks):
     resets = " / ".join(str(d("reset_" + r)) for r in reasons[:4])
     if d("reset_other"):
         resets += f" (+{d('reset_other')} other)"
-    out.append(f"| {names.get(k, k)} | {hits.get(k, '?')} | {d('lost')} | {d('dup')} | {resets} | {d('reconnects')} "
+    took = (takeovers[k + 1] - takeovers[k]) if k in takeovers and k + 1 in takeovers else "?"
+    out.append(f"| {names.get(k, k)} | {hits.get(k, '?')} | {d('lost')} | {d('dup')} | {d('conflicts')} "
+               f"| {resets} | {d('reconnects')} "
                f"| {refusals(d)} | {b['mark_reconnect_p50_ms']:.0f} / {b['mark_reconnect_p99_ms']:.0f} "
-               f"| {peak_rate(a['t'], b['t']):.0f} | {stalled} |")
+               f"| {peak_rate(a['t'], b['t']):.0f} | {b['mark_gap_max_ms']:.0f} | {took} | {stalled} |")
 table = "\n".join(out)
 if summary:
     table += (f"\n\nWhole run: {clients} clients, {summary['events']} events received, "
@@ -437,7 +616,9 @@ if summary:
               f"{summary['dup']} duplicated, {summary['reconnects']} reconnects "
               f"(p50 {summary['reconnect_p50_ms']:.0f} ms, p99 {summary['reconnect_p99_ms']:.0f} ms, "
               f"max {summary['reconnect_max_ms']:.0f} ms), {summary['refused']} non-200 answers, "
-              f"{summary['failed']} failed connects, {summary['epoch_changes']} epoch changes.")
+              f"{summary['failed']} failed connects, {summary['epoch_changes']} epoch changes, "
+              f"{summary['conflicts']} conflicting ids, longest gap between events "
+              f"{summary['gap_max_ms']:.0f} ms.")
 open(f"{results}/table.md", "w").write(table + "\n")
 print(table)
 PY

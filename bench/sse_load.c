@@ -16,7 +16,14 @@
  * prints one too, marked, with the reconnect times and event latencies since the previous
  * mark; SIGTERM or SIGINT end the run early with the final summary. The summary also has
  * each connection's time from its first connect to its first 200 answer and to its first
- * event (first_answer_*, first_event_*). */
+ * event (first_answer_*, first_event_*).
+ *
+ * Across all connections: `conflicts` counts events whose id (epoch, seq) some connection
+ * received before with another value (two publishers of one id: what a generator pair must
+ * never do), checked against the latest IDS ids received; `gap_max_ms` (per mark, and in
+ * the summary) is the longest time a connection went from one event to its next, across
+ * reconnections: the longest stall a client saw (the generator's period when nothing
+ * happened). */
 #include "histogram.h"
 
 #include <arpa/inet.h>
@@ -35,7 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { BUF = 8192, SOURCES = 16, STALL_S = 20 };
+enum { BUF = 8192, SOURCES = 16, STALL_S = 20, IDS = 4096 };
 enum { CONNECTING, HEADERS, STREAMING, CLOSED, WAITING };
 /* `event: reset` reasons, as the gateway names them in `data:`; the last is anything else. */
 enum { R_TOO_OLD, R_EPOCH, R_GAP, R_INVALID_ID, R_OTHER, REASONS };
@@ -69,7 +76,14 @@ typedef struct {
     double last_byte_at;  /* STREAMING: the stream's latest byte */
     double opened_at;     /* its first connect, for the time to the first answer and event */
     int answered, served; /* got a 200, an event (since its first connect) */
+    double last_event_at; /* its latest event, across reconnections (0: none yet) */
 } conn_t;
+
+/* The value first received for an id, in a slot chosen by seq. */
+typedef struct {
+    uint64_t epoch, seq;
+    char value[32];
+} id_value_t;
 
 typedef struct {
     histogram_t latency, reconnect, reconnect_mark, latency_mark; /* us */
@@ -83,6 +97,9 @@ typedef struct {
     uint64_t refused_by_gateway[6], refused_by_other[6];
     int64_t connected_now, waiting;
     int measuring, marks;
+    uint64_t conflicts;
+    double gap_max_s, gap_max_mark_s; /* whole run, since the previous mark */
+    id_value_t ids[IDS];
 } totals_t;
 
 static volatile sig_atomic_t stop_requested, marks_requested;
@@ -109,6 +126,36 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Counts a conflict when another value was received for c's id. */
+static void check_value(const conn_t *c, totals_t *t)
+{
+    id_value_t *slot = &t->ids[c->seq % IDS];
+    if (slot->epoch == c->epoch && slot->seq == c->seq) {
+        if (strcmp(slot->value, c->data) != 0)
+            t->conflicts++;
+        return;
+    }
+    if (slot->epoch != c->epoch || slot->seq < c->seq) {
+        slot->epoch = c->epoch;
+        slot->seq = c->seq;
+        snprintf(slot->value, sizeof slot->value, "%s", c->data);
+    }
+}
+
+/* The time since the connection's previous event, the longest kept. */
+static void note_gap(conn_t *c, totals_t *t)
+{
+    double now = mono_s();
+    if (c->last_event_at > 0) {
+        double gap = now - c->last_event_at;
+        if (gap > t->gap_max_s)
+            t->gap_max_s = gap;
+        if (gap > t->gap_max_mark_s)
+            t->gap_max_mark_s = gap;
+    }
+    c->last_event_at = now;
+}
+
 static void on_event(conn_t *c, totals_t *t)
 {
     if (c->is_reset) {
@@ -123,6 +170,8 @@ static void on_event(conn_t *c, totals_t *t)
     if (!c->is_number || !c->has_seq)
         return; /* comments, unnamed (html=1) messages, anything but `event: number` */
     t->events++;
+    check_value(c, t);
+    note_gap(c, t);
     if (!c->served) {
         c->served = 1;
         histogram_add(&t->first_event, (int64_t)((mono_s() - c->opened_at) * 1e6));
@@ -428,8 +477,9 @@ static void print_counters(const totals_t *t)
            t->connected_now, t->waiting, t->reconnects, t->missed, t->duplicated, t->resets);
     for (int r = 0; r < REASONS; r++)
         printf(",\"reset_%s\":%" PRIu64, reason_keys[r], t->reasons[r]);
-    printf(",\"events\":%" PRIu64 ",\"epoch_changes\":%" PRIu64 ",\"idle_closed\":%" PRIu64,
-           t->events, t->epoch_changes, t->idle_closed);
+    printf(",\"events\":%" PRIu64 ",\"epoch_changes\":%" PRIu64 ",\"idle_closed\":%" PRIu64
+           ",\"conflicts\":%" PRIu64 ",\"gap_max_ms\":%.1f",
+           t->events, t->epoch_changes, t->idle_closed, t->conflicts, t->gap_max_s * 1e3);
     for (int k = 1; k < 6; k++)
         printf(",\"refused_%dxx_gateway\":%" PRIu64 ",\"refused_%dxx_other\":%" PRIu64, k,
                t->refused_by_gateway[k], k, t->refused_by_other[k]);
@@ -484,6 +534,8 @@ static void print_tick(const options_t *o, totals_t *t, double since_start, int6
         print_histogram("mark_latency", &t->latency_mark);
         memset(&t->reconnect_mark, 0, sizeof t->reconnect_mark);
         memset(&t->latency_mark, 0, sizeof t->latency_mark);
+        printf("\"mark_gap_max_ms\":%.1f,", t->gap_max_mark_s * 1e3);
+        t->gap_max_mark_s = 0;
     }
     printf("\"stalled\":%" PRId64 ",\"refused\":%" PRIu64 ",\"failed\":%" PRIu64
            ",\"errors\":%" PRIu64 ",",

@@ -1,4 +1,4 @@
-/* curve.c -- key files and CURVE socket options. */
+/* curve.c -- key files and CURVE socket options; a subscriber's server keys per endpoint. */
 #include "curve.h"
 
 #include <ctype.h>
@@ -84,4 +84,45 @@ int curve_client_from_flags(void *socket, const char *server_path, const char *s
         return -EINVAL;
     }
     return curve_client_setup(socket, server_path, secret_path, err, errlen);
+}
+
+static int count_files(const char *list)
+{
+    int n = 1;
+    for (const char *p = list; *p; p++)
+        n += *p == ',';
+    return n;
+}
+
+int curve_server_keys_split(const char *list, int count, char out[][CURVE_PATH_MAX], char *err,
+                            size_t errlen)
+{
+    if (list == NULL || list[0] == '\0') {
+        for (int i = 0; i < count; i++)
+            out[i][0] = '\0';
+        return 0;
+    }
+    int files = count_files(list);
+    if (files != 1 && files != count) {
+        snprintf(err, errlen,
+                 "--curve-server-key-file: %d files for %d --connect endpoints; give one file "
+                 "for all, or one per endpoint in the --connect order",
+                 files, count);
+        return -EINVAL;
+    }
+    const char *p = list;
+    for (int i = 0; i < files; i++) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len >= CURVE_PATH_MAX) {
+            snprintf(err, errlen, "--curve-server-key-file: file %d is %s, in '%s'", i + 1,
+                     len == 0 ? "empty" : "too long", list);
+            return -EINVAL;
+        }
+        memcpy(out[i], p, len);
+        out[i][len] = '\0';
+        p += len + 1;
+    }
+    for (int i = files; i < count; i++)
+        memcpy(out[i], out[0], CURVE_PATH_MAX);
+    return 0;
 }

@@ -6,7 +6,8 @@
 
 #include <stddef.h>
 
-#define CURVE_KEY_Z85 41 /* 40 characters and a NUL */
+#define CURVE_KEY_Z85 41   /* 40 characters and a NUL */
+#define CURVE_PATH_MAX 512 /* a key file's name, NUL included */
 
 /* Reads a Z85 key (first 40 non-space characters) from path. 0, or -errno with err set. */
 int curve_key_load(const char *path, char key[CURVE_KEY_Z85], char *err, size_t errlen)
@@ -25,5 +26,13 @@ int curve_client_setup(void *socket, const char *server_path, const char *secret
  * -EINVAL with err set. */
 int curve_client_from_flags(void *socket, const char *server_path, const char *secret_path,
                             char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* A subscriber's --curve-server-key-file for count --connect endpoints (a generator pair's
+ * members each have their own key pair): a comma-separated list with one file per
+ * endpoint, in the --connect order, or one file for every endpoint. Writes endpoint i's
+ * file into out[i] ("" for all when list is empty: CURVE off). Returns 0, or -EINVAL with
+ * err set when the list has another number of files, an empty or too long name. */
+int curve_server_keys_split(const char *list, int count, char out[][CURVE_PATH_MAX], char *err,
+                            size_t errlen) __attribute__((warn_unused_result));
 
 #endif

@@ -3,6 +3,7 @@
 #include "backfill.h"
 
 #include "clock.h"
+#include "curve.h"
 #include "log.h"
 #include "replay_client.h"
 
@@ -21,7 +22,7 @@ enum { QUEUE_WAIT_MS = 5000, FETCH_TIMEOUT_MS = 1000 };
 
 struct backfill {
     backfill_deps_t deps;
-    char server_key[512], secret_key[512];
+    char secret_key[512];
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -46,7 +47,6 @@ backfill_t *backfill_create(const backfill_deps_t *deps, char *err, size_t errle
         return NULL;
     }
     b->deps = *deps;
-    snprintf(b->server_key, sizeof b->server_key, "%s", deps->curve_server_key_file);
     snprintf(b->secret_key, sizeof b->secret_key, "%s", deps->curve_secret_key_file);
     int rc = pthread_mutex_init(&b->lock, NULL);
     if (rc == 0 && (rc = pthread_cond_init(&b->wake, NULL)) != 0)
@@ -168,16 +168,17 @@ void backfill_destroy(backfill_t *b)
  * anew when a restarted generator announced another. NULL while unknown or on failure. */
 static replay_client_t *client_for_endpoint(backfill_t *b, char *err, size_t errlen)
 {
-    char endpoint[256];
-    if (b->deps.endpoint(b->deps.endpoint_ctx, endpoint, sizeof endpoint) < 0) {
+    char endpoint[256], server_key[CURVE_PATH_MAX];
+    if (b->deps.endpoint(b->deps.endpoint_ctx, endpoint, sizeof endpoint, server_key,
+                         sizeof server_key) < 0) {
         snprintf(err, errlen, "the replay endpoint is not known");
         return NULL;
     }
     if (b->client && strcmp(replay_client_endpoint(b->client), endpoint) == 0)
         return b->client;
     replay_client_destroy(b->client);
-    b->client = replay_client_create(b->deps.zmq_context, endpoint, b->server_key, b->secret_key,
-                                     err, errlen);
+    b->client =
+        replay_client_create(b->deps.zmq_context, endpoint, server_key, b->secret_key, err, errlen);
     if (b->client)
         metrics_add(&b->deps.metrics->replay_connections[REPLAY_BY_BACKFILL], 1);
     return b->client;

@@ -43,16 +43,19 @@ struct backfill_request {
     int64_t deadline_ms;
 };
 
-/* Where the replay socket is now: 0 with the endpoint in out, or -ENOENT while unknown.
- * Called on the fetcher's thread before each request (a restarted generator may move). */
-typedef int (*backfill_endpoint_fn)(void *ctx, char *out, size_t cap);
+/* Where the replay socket is now: 0 with the endpoint in out and the CURVE public key file
+ * of its generator in server_key ("" without CURVE), or -ENOENT while unknown. Called on
+ * the fetcher's thread before each request (a restarted generator may move, a pair's
+ * active member change). */
+typedef int (*backfill_endpoint_fn)(void *ctx, char *out, size_t cap, char *server_key,
+                                    size_t key_cap);
 
 typedef struct {
     void *zmq_context; /* borrowed, outlives the fetcher */
     backfill_endpoint_fn endpoint;
     void *endpoint_ctx;
-    const char *curve_server_key_file, *curve_secret_key_file; /* "" for none; copied */
-    metrics_t *metrics;                                        /* borrowed */
+    const char *curve_secret_key_file; /* "" for none; copied */
+    metrics_t *metrics;                /* borrowed */
 } backfill_deps_t;
 
 /* Starts the fetcher's thread; it connects when the first request comes. NULL with the

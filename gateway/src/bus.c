@@ -70,8 +70,8 @@ static void *open_source(void *zmq_context, const gateway_config_t *cfg, int i, 
         zmq_setsockopt(socket, ZMQ_SUBSCRIBE, WIRE_HEARTBEAT_TOPIC, strlen(WIRE_HEARTBEAT_TOPIC)) !=
             0) {
         snprintf(err, errlen, "cannot create SUB socket: %s", zmq_strerror(zmq_errno()));
-    } else if (curve_client_from_flags(socket, cfg->curve_server_key_file,
-                                       cfg->curve_secret_key_file, err, errlen) == 0) {
+    } else if (curve_client_from_flags(socket, cfg->server_keys[i], cfg->curve_secret_key_file, err,
+                                       errlen) == 0) {
         if (zmq_connect(socket, cfg->sources[i]) == 0)
             return socket;
         snprintf(err, errlen, "cannot connect to '%s': %s", cfg->sources[i],
@@ -298,7 +298,7 @@ static void find_replay(bus_t *bus, int source, const wire_heartbeat_t *hb)
     if (bus->replay && strcmp(replay_client_endpoint(bus->replay), endpoint) == 0)
         return;
     replay_client_destroy(bus->replay);
-    bus->replay = replay_client_create(hub->zmq_context, endpoint, cfg->curve_server_key_file,
+    bus->replay = replay_client_create(hub->zmq_context, endpoint, cfg->server_keys[source],
                                        cfg->curve_secret_key_file, err, sizeof err);
     if (bus->replay == NULL) {
         log_error("replay unavailable", "error=\"%s\"", err);
@@ -306,7 +306,7 @@ static void find_replay(bus_t *bus, int source, const wire_heartbeat_t *hb)
     }
     metrics_add(&hub->metrics.replay_connections[REPLAY_BY_BUS], 1);
     bus->replay_retry_ms = 0;
-    hub_set_replay_endpoint(hub, endpoint);
+    hub_set_replay_endpoint(hub, endpoint, cfg->server_keys[source]);
     log_info("replay", "endpoint=%s", endpoint);
 }
 
@@ -519,7 +519,7 @@ static voter_t *voter_for(bus_t *bus, int i)
     if (bus->voters[i] && strcmp(voter_endpoint(bus->voters[i]), endpoint) == 0)
         return bus->voters[i];
     voter_destroy(bus->voters[i]);
-    bus->voters[i] = voter_create(bus->hub->zmq_context, endpoint, cfg->curve_server_key_file,
+    bus->voters[i] = voter_create(bus->hub->zmq_context, endpoint, cfg->server_keys[i],
                                   cfg->curve_secret_key_file, err, sizeof err);
     if (bus->voters[i] == NULL)
         log_error("cannot vote", "source=%s error=\"%s\"", cfg->sources[i], err);

@@ -129,6 +129,9 @@ static int validate(gateway_config_t *cfg, const char *level, char *err, size_t 
         snprintf(err, errlen, "--connect: %s", why);
         return -EINVAL;
     }
+    if (curve_server_keys_split(cfg->curve_server_key_file, cfg->source_count, cfg->server_keys,
+                                err, errlen) < 0)
+        return -EINVAL;
     /* One fixed replay socket cannot follow a pair's active member. */
     if (cfg->source_count > 1 && cfg->replay_connect[0] && strcmp(cfg->replay_connect, "off")) {
         snprintf(err, errlen,
@@ -218,7 +221,9 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
          "origins allowed to read the stream and fragment cross-origin: '*' or a comma list "
          "(empty: same-origin only)"},
         {"curve-server-key-file", "GATEWAY_CURVE_SERVER_KEY_FILE", CLI_STRING,
-         &cfg->curve_server_key_file, 0, 0, "the generator's CURVE public key (NAME.pub)"},
+         &cfg->curve_server_key_file, 0, 0,
+         "the generator's CURVE public key (NAME.pub); with several --connect endpoints, "
+         "one file per endpoint, comma-separated in the same order (or one for all)"},
         {"curve-secret-key-file", "GATEWAY_CURVE_SECRET_KEY_FILE", CLI_STRING,
          &cfg->curve_secret_key_file, 0, 0, "our CURVE secret key (NAME.key)"},
         {"web-root", "GATEWAY_WEB_ROOT", CLI_STRING, &cfg->web_root, 0, 0,

@@ -3,6 +3,7 @@
 #ifndef GATEWAY_CONFIG_H
 #define GATEWAY_CONFIG_H
 
+#include "curve.h"
 #include "log.h"
 #include "sources.h"
 
@@ -38,7 +39,9 @@ typedef struct {
     const char *topic;
     const char *web_root;
     char web_root_found[4096];         /* where web_root points when found beside the program */
-    const char *curve_server_key_file; /* the generator's public key; "": CURVE off */
+    const char *curve_server_key_file; /* the generators' public keys; "": CURVE off */
+    /* curve_server_key_file, split: the public key file of each source ("": CURVE off) */
+    char server_keys[SOURCES_MAX][CURVE_PATH_MAX];
     const char *curve_secret_key_file; /* ours */
     const char *cors_origins;          /* "": same-origin only, "*", or a comma-separated list */
     const char *replay_connect;        /* "": from the heartbeats, "off": no replay */

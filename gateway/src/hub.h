@@ -39,6 +39,7 @@ typedef struct hub_s {
      * each request; both under replay_lock. */
     pthread_mutex_t replay_lock;
     char replay_endpoint[256];
+    char replay_server_key[CURVE_PATH_MAX]; /* the key file of replay_endpoint's generator */
     _Atomic int replay_known;
     /* Each --connect source as the bus thread last heard it, for the metrics. */
     struct {
@@ -94,10 +95,13 @@ int hub_drain_due(const hub_t *hub, int64_t offset_ms);
 
 int hub_replay_known(const hub_t *hub);
 
-/* Copies the replay endpoint into out (cap bytes). Returns 0, or -ENOENT while unknown. */
-int hub_replay_endpoint(hub_t *hub, char *out, size_t cap);
+/* Copies the replay endpoint into out (cap bytes), and the CURVE public key file of the
+ * generator it belongs to ("" without CURVE) into server_key (key_cap bytes): together, so
+ * a takeover never pairs one member's endpoint with the other's key. Returns 0, or -ENOENT
+ * while unknown. */
+int hub_replay_endpoint(hub_t *hub, char *out, size_t cap, char *server_key, size_t key_cap);
 
-/* Sets the replay endpoint (the bus thread). */
-void hub_set_replay_endpoint(hub_t *hub, const char *endpoint);
+/* Sets the replay endpoint and its generator's key file (the bus thread). */
+void hub_set_replay_endpoint(hub_t *hub, const char *endpoint, const char *server_key);
 
 #endif

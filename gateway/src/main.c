@@ -99,9 +99,9 @@ static void drain(hub_t *hub, const sigset_t *signals)
 }
 
 /* The backfill fetcher asks where the replay socket is: where the bus thread found it. */
-static int replay_endpoint(void *hub, char *out, size_t cap)
+static int replay_endpoint(void *hub, char *out, size_t cap, char *server_key, size_t key_cap)
 {
-    return hub_replay_endpoint(hub, out, cap);
+    return hub_replay_endpoint(hub, out, cap, server_key, key_cap);
 }
 
 static backfill_t *start_backfill(hub_t *hub, void *context, char *err, size_t errlen)
@@ -110,7 +110,6 @@ static backfill_t *start_backfill(hub_t *hub, void *context, char *err, size_t e
     backfill_deps_t deps = {.zmq_context = context,
                             .endpoint = replay_endpoint,
                             .endpoint_ctx = hub,
-                            .curve_server_key_file = cfg->curve_server_key_file,
                             .curve_secret_key_file = cfg->curve_secret_key_file,
                             .metrics = &hub->metrics};
     return backfill_create(&deps, err, errlen);

@@ -294,23 +294,31 @@ def secret_keys_in(stack, container):
 
 
 def check_keys_per_role(stack):
-    """Each role's container holds its own secret key and no other; the gateways and the
-    monitor have distinct pairs, both on the generator's allow-list."""
+    """Each role's container holds its own secret key and no other; the two generators,
+    the gateways and the monitor have distinct pairs; each generator admits the gateways,
+    the monitor and the other generator, and the subscribers hold both generators' public
+    keys."""
+    roles = ("generator", "generator-backup", "gateway", "monitor")
     found = {}
-    for role in ("generator", "gateway", "monitor"):
+    for role in roles:
         for name in stack.containers(role):
             found[name] = (secret_keys_in(stack, name), [f"{role}.key"])
     wrong = {name: have for name, (have, want) in found.items() if have != want}
-    check(len(found) >= 3 and not wrong, "each container holds its own role's secret key only"
+    check(len(found) >= 4 and not wrong, "each container holds its own role's secret key only"
           + (f" -- not so: {wrong}" if wrong else f": {sorted(found)}"))
-    gateway = sorted(stack.containers("gateway"))[0]
-    (monitor,) = stack.containers("monitor")
-    (generator,) = stack.containers("generator")
+    one = {role: sorted(stack.containers(role))[0] for role in roles}
     cat = lambda c, f: run([stack.docker, "exec", c, "cat", f], quiet=True).stdout.strip()
-    gw_pub, mon_pub = cat(gateway, "/keys/gateway.pub"), cat(monitor, "/keys/monitor.pub")
-    allowed = cat(generator, "/keys/clients").split()
-    check(gw_pub != mon_pub and sorted(allowed) == sorted([gw_pub, mon_pub]),
-          "gateways and monitor have a key pair each, both on the generator's allow-list")
+    pub = {role: cat(one[role], f"/keys/{role}.pub") for role in roles}
+    check(len(set(pub.values())) == 4, "the two generators, the gateways and the monitor have "
+          "a key pair each")
+    for gen, peer in (("generator", "generator-backup"), ("generator-backup", "generator")):
+        allowed = sorted(cat(one[gen], "/keys/clients").split())
+        check(allowed == sorted([pub["gateway"], pub["monitor"], pub[peer]]),
+              f"{gen} admits the gateways, the monitor and {peer}")
+        check(cat(one[gen], f"/keys/{peer}.pub") == pub[peer], f"{gen} holds {peer}'s public key")
+    held = {(role, gen): cat(one[role], f"/keys/{gen}.pub") == pub[gen]
+            for role in ("gateway", "monitor") for gen in ("generator", "generator-backup")}
+    check(all(held.values()), f"gateways and monitor hold both generators' public keys: {held}")
 
 
 def volume_of(stack, container, target):
@@ -320,21 +328,22 @@ def volume_of(stack, container, target):
 
 
 def check_revocation(stack):
-    """The gateways' key taken off the generator's allow-list (in its volume), the
-    generator restarted: the monitor receives the new epoch, the gateways are refused.
+    """The gateways' key taken off both generators' allow-lists (in their volumes), both
+    generators restarted: the monitor receives the new epoch, the gateways are refused.
     Leaves the gateways cut off: run last on this stack."""
-    (generator,) = stack.containers("generator")
+    generators = [n for g in ("generator", "generator-backup") for n in stack.containers(g)]
     (monitor,) = stack.containers("monitor")
     gateway = sorted(stack.containers("gateway"))[0]
     gateway_pub = run([stack.docker, "exec", gateway, "cat", "/keys/gateway.pub"],
                       quiet=True).stdout.strip()
-    volume = volume_of(stack, generator, "/keys")
-    run([stack.docker, "run", "--rm", "--network", "none", "-v", f"{volume}:/k", "--entrypoint",
-         "sh", f"rn-generator:{TAG}", "-c",
-         'grep -vxF "$1" /k/clients >/k/clients.new; mv /k/clients.new /k/clients', "-",
-         gateway_pub], timeout=60)
-    run([stack.docker, "restart", "-t", "5", generator], timeout=60)
-    started = stack.inspect(generator, "{{.State.StartedAt}}")
+    for generator in generators:
+        volume = volume_of(stack, generator, "/keys")
+        run([stack.docker, "run", "--rm", "--network", "none", "-v", f"{volume}:/k", "--entrypoint",
+             "sh", f"rn-generator:{TAG}", "-c",
+             'grep -vxF "$1" /k/clients >/k/clients.new; mv /k/clients.new /k/clients', "-",
+             gateway_pub], timeout=60)
+    run([stack.docker, "restart", "-t", "5", *generators], timeout=60)
+    started = min(stack.inspect(g, "{{.State.StartedAt}}") for g in generators)
 
     def logs(container):
         p = run([stack.docker, "logs", "--since", started, container], quiet=True)
@@ -344,15 +353,16 @@ def check_revocation(stack):
         events = [json.loads(l) for l in logs(monitor).splitlines() if l.startswith("{")]
         events = [e for e in events if e.get("topic") == "number"]
         return events if len(events) >= 3 else None
-    events = wait_until(monitor_events, 30, "the monitor to receive the restarted generator's events")
+    events = wait_until(monitor_events, 30, "the monitor to receive the restarted generators' events")
     log(f"the monitor receives epoch {events[-1]['epoch']} (seq {events[-1]['seq']})")
-    wait_until(lambda: "bus client refused" in logs(generator) and gateway_pub in logs(generator),
-               30, "the generator to refuse the gateways' key")
+    for generator in generators:
+        wait_until(lambda: "bus client refused" in logs(generator) and gateway_pub in logs(generator),
+                   30, f"{generator} to refuse the gateways' key")
     time.sleep(3)  # the gateways would have had the new generator's heartbeat by now
     states = {}
     for name in stack.containers("gateway"):
         status, _, body = get(8080, "/readyz", host=stack.ip(name))
         states[name] = (status, body.decode().strip())
     check(all(s == 503 and b == "generator down" for s, b in states.values()),
-          f"revoked: the generator refuses the gateways' key, every gateway is cut off "
+          f"revoked: both generators refuse the gateways' key, every gateway is cut off "
           f"({states}), while the monitor receives")

@@ -20,8 +20,14 @@ its own, and then, talking to the load balancer only (its published port on 127.
      the page and the 24 clients stream: the number keeps changing, no client sees an error;
   7. the monitor service (profile `monitor`) printed the same events (ids and values) as the
      SSE clients received;
-  8. generator outage: the page still loads and streams still open (no gateway is ready, the
-     balancer falls back to the live ones), and all clients get the new generator's events.
+  8. the generator pair (generator and generator-backup, every gateway connected to both):
+     `docker kill` of the active one while the clients stream: the passive takes over in the
+     same epoch, so no client reconnects, sees a reset or misses an event, and events come
+     again within the failover time + 1 s (+ the period); started again, the killed one is
+     passive in every gateway's per-source metrics and the clients notice nothing;
+  9. both generators down: the page still loads and streams still open (no gateway is
+     ready, the balancer falls back to the live ones), and all clients get the new epoch's
+     events when they are back.
 
 Against hostile clients and for the keys (compose_security.py): every container holds only
 its own role's secret key; only the public routes pass the balancer (Prometheus still
@@ -520,7 +526,7 @@ def check_prometheus(stack, gateways):
     jobs = wait_until(all_up, 60, "Prometheus to scrape every target", interval=1)
     check(True, f"Prometheus scrapes {gateways} gateways and the bus exporter, all up: {jobs}")
     rules = [r["name"] for g in prometheus_api(stack, "rules")["groups"] for r in g["rules"]]
-    check(len(rules) == 8 and "RnGeneratorDown" in rules, f"the alert rules are loaded: {rules}")
+    check(len(rules) == 9 and {"RnGeneratorDown", "RnNoStandby"} <= set(rules), f"the alert rules are loaded: {rules}")
 
     def delivered():
         q = urllib.parse.quote("sum(rn_gateway_events_delivered_total)")
@@ -585,11 +591,11 @@ def scenario(stack, timings):
 
     # The images' HEALTHCHECKs work: Docker reports every program healthy.
     def health():
-        names = [n for svc in ("generator", "gateway", "lb") for n in stack.containers(svc)]
+        names = [n for svc in (*GENERATORS, "gateway", "lb") for n in stack.containers(svc)]
         states = {n: stack.inspect(n, "{{.State.Health.Status}}") for n in names}
         return states if all(v == "healthy" for v in states.values()) else None
     check(wait_until(health, 40, "Docker to report every container healthy", interval=1),
-          "Docker reports generator, gateways and balancer healthy")
+          "Docker reports both generators, gateways and balancer healthy")
 
     # 2. Twelve streams spread over the three gateways.
     clients = start_clients("c", 12, port)
@@ -674,23 +680,105 @@ def scenario(stack, timings):
           f"the monitor printed the same events as the SSE clients: {len(common)} in common, "
           f"{len(differ)} differ {differ[:3]}")
 
-    # 8. Generator outage: no gateway is ready, but the balancer still serves the page and
-    # holds streams (through the live-only backend); when the generator is back, every client
+    # 8. The generator pair: the active killed while the clients stream, the passive takes
+    # over in the same epoch; the killed one back, it is the passive and nobody notices.
+    check_pair_takeover(stack, clients)
+
+    # 9. Both generators down: no gateway is ready, but the balancer still serves the page
+    # and holds streams (through the live-only backend); when they are back, every client
     # receives the new epoch's events without having seen an error.
     old_epoch = clients[0].snapshot()[0][-1][0]
-    (generator,) = stack.containers("generator")
-    run([stack.docker, "stop", generator], timeout=60)
-    wait_until(lambda: not stack.servers_up(), 30, "no gateway ready without the generator")
+    generators = [n for g in GENERATORS for n in stack.containers(g)]
+    check(len(generators) == 2, f"both generators run: {generators}")
+    run([stack.docker, "stop", "-t", "5", *generators], timeout=60)
+    wait_until(lambda: not stack.servers_up(), 30, "no gateway ready without the generators")
     with urllib.request.urlopen(stack.base + "/", timeout=10) as r:
-        check(r.status == 200, f"generator down: the page still loads through the balancer ({r.status})")
+        check(r.status == 200, f"generators down: the page still loads through the balancer ({r.status})")
     late = start_clients("g", 2, port)
     clients += late
     wait_until(lambda: all(c.snapshot()[1] == 1 for c in late), 15, "streams opened during the outage")
-    run([stack.docker, "start", generator], timeout=60)
+    run([stack.docker, "start", *generators], timeout=60)
     wait_until(lambda: all(c.snapshot()[0] and c.snapshot()[0][-1][0] != old_epoch for c in clients),
-               30, "every client to receive the new generator's events", interval=0.5)
+               30, "every client to receive the new generators' events", interval=0.5)
     check_no_errors(clients, "generator outage")
+    wait_until(lambda: pair_formed(stack), 30, "an active and a passive generator again")
     stop_clients(clients)
+
+
+GENERATORS = ("generator", "generator-backup")
+FAILOVER_S = 2.0  # compose.yaml's RN_FAILOVER_MS default
+PERIOD_S = 1.0    # its RN_INTERVAL_MS default
+
+
+def generator_view(stack, gateway=None):
+    """{service: (state, active)} of each --connect source, as a gateway's per-source metrics
+    say (state 0 active, 1 starting, 2 passive, 3 not heard; active 1 for the source it
+    relays and replays from). A source's host is its compose service."""
+    gateway = gateway or sorted(stack.containers("gateway"))[0]
+    with urllib.request.urlopen(f"http://{stack.ip(gateway)}:8080/metrics", timeout=5) as r:
+        text = r.read().decode()
+    view = {}
+    for name, host, value in re.findall(
+            r'^rn_gateway_generator_(state|active)\{source="tcp://([^:"]+):\d+"\} (\d+)$', text, re.M):
+        state, active = view.get(host, (None, None))
+        view[host] = (int(value), active) if name == "state" else (state, int(value))
+    return view
+
+
+def pair_formed(stack):
+    """The active member's service when every gateway sees one member active and the other
+    passive, else None."""
+    views = [generator_view(stack, g) for g in sorted(stack.containers("gateway"))]
+    active = {h for v in views for h, (st, act) in v.items() if st == 0 and act == 1}
+    passive = {h for v in views for h, (st, _) in v.items() if st == 2}
+    ok = all(len(v) == 2 for v in views) and len(active) == 1 and len(passive) == 1 \
+        and active.isdisjoint(passive)
+    return next(iter(active)) if ok else None
+
+
+def check_pair_takeover(stack, clients):
+    """`docker kill` of the active generator while the clients stream through the balancer:
+    the passive takes over in the same epoch, so no client reconnects, sees a reset or
+    misses an event, and events come again within the failover time and a second (and a
+    period, for the event that was due). Then the killed one is started again: the
+    gateways see it passive, and the clients see nothing of it."""
+    active = wait_until(lambda: pair_formed(stack), 30, "an active and a passive generator")
+    (victim,) = stack.containers(active)
+    passive = [g for g in GENERATORS if g != active][0]
+    before = {c.name: c.snapshot()[1] for c in clients}
+    epoch = clients[0].snapshot()[0][-1][0]
+    seq = newest_seq(clients)
+    t0 = time.monotonic()
+    run([stack.docker, "kill", victim], timeout=30)
+    wait_all_receive_after(clients, seq, 30, "after the active generator was killed")
+    firsts = []
+    for c in clients:
+        after = [e for e in c.snapshot()[0] if e[3] > t0]
+        firsts.append(after[0][3] - t0)
+    bound = FAILOVER_S + 1 + PERIOD_S
+    log(f"first event after the kill: {min(firsts):.2f} s to {max(firsts):.2f} s")
+    check(max(firsts) < bound,
+          f"events again within the failover time + 1 s (+ a period): {max(firsts):.2f} s < {bound} s")
+    check(wait_until(lambda: (generator_view(stack).get(passive, (None, None)) == (0, 1)), 15,
+                     f"the gateways to relay from {passive}"), f"{passive} took over")
+    check(all(e[0] == epoch for c in clients for e in c.snapshot()[0][-3:]),
+          f"the same epoch after the takeover ({epoch}): no reset")
+    check({c.name: c.snapshot()[1] for c in clients} == before,
+          "no client reconnected across the takeover")
+    check_no_errors(clients, "takeover")
+    check_continuity(clients, "takeover")
+
+    # The old active back: it joins as the passive, the clients notice nothing.
+    run([stack.docker, "start", victim], timeout=60)
+    wait_until(lambda: pair_formed(stack) == passive, 30,
+               f"every gateway to see {active} passive and {passive} active")
+    log(f"{active} is back as the passive: {generator_view(stack)}")
+    wait_all_receive_after(clients, newest_seq(clients), 15, "after the old active came back")
+    check(all(e[0] == epoch for c in clients for e in c.snapshot()[0][-3:]) and
+          {c.name: c.snapshot()[1] for c in clients} == before,
+          f"{active}'s return: the same epoch, no client reconnected")
+    check_no_errors(clients, "return")
+    check_continuity(clients, "return")
 
 
 def check_keyless_gets_nothing(stack, neighbour):

@@ -18,11 +18,15 @@ it, a container of this test. Through the balancer, on that node's address:
      stay consecutive across its reconnections (0 events lost, none duplicated), no client
      sees an error;
   4. `docker kill` of a gateway task on a worker: Swarm starts a replacement, HAProxy uses
-     it, the clients lose nothing.
+     it, the clients lose nothing;
+  5. the generator pair runs on the two nodes labelled for it; `docker kill` of the active
+     one's task: the passive takes over in the same epoch (the clients' ids stay
+     consecutive), Swarm restarts the killed one and it joins as the passive.
 
 Besides: make-secrets.sh makes the keys in a directory only its caller can enter (0700, no
 sticky bit), as the caller's uid (seen through a `docker` wrapper that records what it is
-handed); each service gets only its own role's secrets; the stack's balancer (the compose
+handed); each service gets only its own role's secrets (each generator its own pair,
+allow-list and its peer's public key); the stack's balancer (the compose
 image's configuration) keeps the gateways' internal routes to itself.
 
 Always torn down (the node containers, their volumes, the network). Exit 0 on success,
@@ -34,6 +38,7 @@ apply caps"); the nodes get every capability the host has instead.
 """
 
 import os
+import re
 import secrets
 import subprocess
 import tempfile
@@ -154,12 +159,18 @@ class Swarm:
         check(f"keys-dir 700 {uid}" in seen and any(l.startswith(f"user {uid}:") for l in seen),
               f"make-secrets.sh: keys made in a 0700 directory of the caller (uid {uid}), as "
               f"the caller: {[l for l in seen if l]}")
+        # The pair's two members on two different nodes, both workers.
+        self.mgr("node", "update", "--label-add", "rn.generator=primary", self.nodes[1])
+        self.mgr("node", "update", "--label-add", "rn.generator=backup", self.nodes[2])
         run([self.docker, "exec", "-e", f"RN_TAG={TAG}", "-e", "RN_GATEWAYS=3", "-e", "RN_DRAIN_MS=2000",
              self.nodes[0], "docker", "stack", "deploy", "--resolve-image", "never",
              "-c", "/stack/stack.yaml", "-c", "/stack/stack.publish.yaml", self.stack], timeout=300)
-        want = {"generator": ["rn_clients", "rn_generator_key"],
-                "gateway": ["rn_gateway_key", "rn_generator_pub"],
-                "monitor": ["rn_generator_pub", "rn_monitor_key"], "lb": []}
+        want = {"generator": ["rn_generator_backup_pub", "rn_generator_clients", "rn_generator_key"],
+                "generator-backup": ["rn_generator_backup_clients", "rn_generator_backup_key",
+                                     "rn_generator_pub"],
+                "gateway": ["rn_gateway_key", "rn_generator_backup_pub", "rn_generator_pub"],
+                "monitor": ["rn_generator_backup_pub", "rn_generator_pub", "rn_monitor_key"],
+                "lb": []}
         have = {svc: sorted(self.mgr("service", "inspect", f"{self.stack}_{svc}", "--format",
                                      "{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}"
                                      "{{.SecretName}} {{end}}", quiet=True).stdout.split())
@@ -220,10 +231,31 @@ class Swarm:
         return p.stdout.strip() in ("completed", "")
 
     def dump_logs(self):
-        for svc in ("generator", "gateway", "lb"):
+        for svc in ("generator", "generator-backup", "gateway", "lb"):
             p = self.mgr("service", "logs", "--tail", "40", f"{self.stack}_{svc}", check=False,
                          timeout=60, quiet=True)
             print(p.stdout[-6000:], p.stderr[-2000:], flush=True)
+
+    def generator_view(self):
+        """{service: (state, active)} of each generator as a gateway's per-source metrics say
+        (state 0 active, 2 passive), read inside a gateway task's container."""
+        name, node = sorted(self.tasks("gateway"))[0]
+        p = self.on(node, "exec", self.container_of(name, node), "rn-healthcheck", "get", "8080",
+                    "/metrics", quiet=True, check=False, timeout=30)
+        view = {}
+        for kind, host, value in re.findall(
+                r'^rn_gateway_generator_(state|active)\{source="tcp://([^:"]+):\d+"\} (\d+)$',
+                p.stdout, re.M):
+            state, active = view.get(host, (None, None))
+            view[host] = (int(value), active) if kind == "state" else (state, int(value))
+        return view
+
+    def pair_active(self):
+        """The active member's service when a gateway sees one active and one passive."""
+        view = self.generator_view()
+        active = [h for h, (st, act) in view.items() if st == 0 and act == 1]
+        passive = [h for h, (st, _) in view.items() if st == 2]
+        return active[0] if len(view) == 2 and len(active) == 1 and len(passive) == 1 else None
 
     def down(self):
         run([self.docker, "rm", "-f", *self.nodes], check=False, timeout=180)
@@ -240,6 +272,11 @@ def scenario(swarm, compose):
     log(f"balancer at {ip}:8080 (a node of the test's swarm)")
     nodes = {node for _, node in swarm.tasks("gateway")}
     check(len(nodes) >= 2, f"the 3 gateways run on {len(nodes)} different nodes: {sorted(nodes)}")
+    placed = {svc: [n for _, n in swarm.tasks(svc)] for svc in ("generator", "generator-backup")}
+    check(placed == {"generator": [swarm.nodes[1]], "generator-backup": [swarm.nodes[2]]},
+          f"the generator pair runs on two different nodes, as labelled: {placed}")
+    active = wait_until(swarm.pair_active, 60, "an active and a passive generator")
+    log(f"the gateways relay from {active}: {swarm.generator_view()}")
 
     # 1. Events and the page through HAProxy.
     first = start_clients("first", 1, 8080, host=ip)
@@ -285,9 +322,25 @@ def scenario(swarm, compose):
     check(True, f"Swarm replaced the killed task {victim} (on {node})")
     swarm.wait_lb_sees(3)
     wait_all_receive_after(clients, newest_seq(clients), 30, "after the kill")
-    stop_clients(clients)
     check_no_errors(clients, "kill")
     check_continuity(clients, "kill")
+
+    # 5. The active generator's task killed on its node: the passive takes over in the same
+    # epoch (no gap, no reset), Swarm restarts the killed one, which joins as the passive.
+    active = wait_until(swarm.pair_active, 60, "an active and a passive generator")
+    ((task, node),) = swarm.tasks(active)
+    epoch = clients[0].snapshot()[0][-1][0]
+    swarm.on(node, "kill", swarm.container_of(task, node))
+    other = "generator-backup" if active == "generator" else "generator"
+    wait_until(lambda: swarm.pair_active() == other, 90,
+               f"{other} active and the restarted {active} passive", interval=1)
+    check(True, f"{other} took over, Swarm restarted {active}, which is the passive now")
+    wait_all_receive_after(clients, newest_seq(clients), 30, "after the generator's kill")
+    stop_clients(clients)
+    check(all(e[0] == epoch for c in clients for e in c.snapshot()[0][-3:]),
+          f"the same epoch across the takeover ({epoch})")
+    check_no_errors(clients, "generator kill")
+    check_continuity(clients, "generator kill")
 
 
 def main():

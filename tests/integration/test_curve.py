@@ -1,14 +1,18 @@
 """CURVE on the bus: an authorised gateway relays; a subscriber with a wrong key, a key
 not on the allow-list, or no key at all receives nothing; one with a key that subscribes
-to a prefix of neither topic is closed."""
+to a prefix of neither topic is closed. A generator pair whose members each have their own
+key pair: the gateway and the monitor take one server key file per --connect endpoint,
+and the gateway relays, votes and replays through both members' keys across a takeover."""
 import os
+import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 import zmq
 
-from harness import BIN, SSEClient, SystemTest, metrics, parse_id
+from harness import BIN, SSEClient, SystemTest, free_port, metrics, parse_id, wait_until
 
 
 def keygen(directory, name):
@@ -107,6 +111,74 @@ class CurveTest(SystemTest):
         self.assertTrue(monitor.poll(5000), "the generator closes its connection")
         gen.wait_log(r'msg="subscription refused" .*connection=closed refused_total=1\b')
         self.assertEqual(len(SSEClient(url).events(3)), 3, "the gateway relays on")
+
+    def start_pair(self):
+        """primary and backup, each with its own pair and an allow-list of the gateway's
+        key and its peer's; returns their bus endpoints."""
+        d = self.dir.name
+        keys = {n: keygen(d, n) for n in ("primary", "backup")}
+        bus = {n: f"tcp://127.0.0.1:{free_port()}" for n in keys}
+        members = {}
+        for name, peer in (("primary", "backup"), ("backup", "primary")):
+            allowed = os.path.join(d, f"{name}.clients")
+            with open(allowed, "w") as f:
+                f.write(f"{self.gateway_keys[0]}\n{keys[peer][0]}\n")
+            p = self.spawn(name, "generator", [
+                "--bind", bus[name], "--interval-ms", "100", "--heartbeat-ms", "200",
+                "--role", name, "--peer", bus[peer], "--failover-ms", "1000",
+                "--curve-secret-key-file", self.key_file(name, "key"),
+                "--curve-clients-file", allowed,
+                "--curve-peer-key-file", self.key_file(peer, "pub")])
+            p.wait_log(r'msg="started"')
+            members[name] = p
+        for name, state in (("primary", "active"), ("backup", "passive")):
+            members[name].wait_log(rf'msg="pair state" from=starting to={state}')
+        return members, bus
+
+    def test_a_pair_with_a_key_per_member(self):
+        members, bus = self.start_pair()
+        keys = f"{self.key_file('primary', 'pub')},{self.key_file('backup', 'pub')}"
+        _, url = self.gateway(f"{bus['primary']},{bus['backup']}",
+                              ["--curve-server-key-file", keys,
+                               "--curve-secret-key-file", self.key_file("gateway", "key")])
+        client = SSEClient(url)
+        first = client.events(3)
+        epoch = parse_id(first[0]["id"])[0]
+        m = metrics(url)
+        self.assertEqual(m[f'rn_gateway_generator_state{{source="{bus["backup"]}"}}'], 2,
+                         "the passive heard through its own key")
+        monitor = subprocess.run(
+            [os.path.join(BIN, "monitor"), "--connect", f"{bus['primary']},{bus['backup']}",
+             "--count", "2", "--curve-server-key-file", keys,
+             "--curve-secret-key-file", self.key_file("gateway", "key")],
+            capture_output=True, text=True, timeout=15)
+        self.assertEqual(monitor.returncode, 0, monitor.stderr)
+        self.assertEqual(monitor.stdout.count("topic=number"), 2, "a monitor with a key per member")
+        # The active killed: the gateway's vote reaches the backup through the backup's key,
+        # the backup takes over in the same epoch and the stream goes on without a gap.
+        members["primary"].proc.send_signal(signal.SIGKILL)
+        members["primary"].proc.wait(10)
+        killed = time.monotonic()
+        later = client.events(10, timeout=15)
+        ids = [parse_id(e["id"]) for e in first + later]
+        self.assertEqual({e for e, _ in ids}, {epoch}, "the same epoch")
+        self.assertEqual([s for _, s in ids], list(range(ids[0][1], ids[-1][1] + 1)), "no gap")
+        members["backup"].wait_log(r'msg="takeover"')
+        wait_until(lambda: metrics(url)[f'rn_gateway_generator_active{{source="{bus["backup"]}"}}'] == 1,
+                   10, what="the gateway relaying from the backup")
+        self.assertLess(time.monotonic() - killed, 30)
+        self.assertEqual(metrics(url)["rn_gateway_replay_failures_total"], 0)
+
+    def test_server_key_lists_of_another_length_are_refused(self):
+        pub = self.key_file("generator", "pub")
+        for program, prefix in (("gateway", "--"), ("monitor", "--")):
+            r = subprocess.run(
+                [os.path.join(BIN, program), "--connect", "tcp://127.0.0.1:1,tcp://127.0.0.1:2",
+                 "--curve-server-key-file", f"{pub},{pub},{pub}",
+                 "--curve-secret-key-file", self.key_file("gateway", "key")],
+                capture_output=True, text=True, timeout=10)
+            self.assertNotEqual(r.returncode, 0, program)
+            self.assertIn("3 files for 2 --connect endpoints", r.stderr, program)
 
     def test_bad_key_files_are_clear_errors(self):
         bad = os.path.join(self.dir.name, "bad.key")

@@ -25,11 +25,13 @@ typedef struct {
 static gate_t gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
 
 /* The endpoint is never known: each request the fetcher gets to fails with -ENOTCONN. */
-static int held_lookup(void *ctx, char *out, size_t cap)
+static int held_lookup(void *ctx, char *out, size_t cap, char *server_key, size_t key_cap)
 {
     (void)ctx;
     (void)out;
     (void)cap;
+    (void)server_key;
+    (void)key_cap;
     pthread_mutex_lock(&gate.lock);
     gate.lookups++;
     pthread_cond_broadcast(&gate.changed);
@@ -94,7 +96,7 @@ static backfill_request_t request(int tag)
 static backfill_t *start(void *context, metrics_t *m)
 {
     char err[256];
-    backfill_deps_t deps = {context, held_lookup, NULL, "", "", m};
+    backfill_deps_t deps = {context, held_lookup, NULL, "", m};
     backfill_t *b = backfill_create(&deps, err, sizeof err);
     CHECK(b != NULL);
     atomic_store(&done_count, 0);

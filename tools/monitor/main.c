@@ -43,6 +43,7 @@ typedef struct {
     uint64_t replay_epoch, replay_seq; /* replay_from, parsed */
     char sources[SOURCES_MAX][SOURCES_ENDPOINT_MAX]; /* connect, split */
     int source_count;
+    char server_keys[SOURCES_MAX][CURVE_PATH_MAX]; /* curve_server_key_file, per source */
 } monitor_config_t;
 
 /* The running monitor, passed to the catchup's emit callback. */
@@ -108,7 +109,9 @@ static int load_config(monitor_config_t *cfg, int argc, char **argv)
         {"count", "MONITOR_COUNT", CLI_INT, &cfg->count, 0, 1000000000,
          "exit after this many events (0: run until SIGINT/SIGTERM)"},
         {"curve-server-key-file", "MONITOR_CURVE_SERVER_KEY_FILE", CLI_STRING,
-         &cfg->curve_server_key_file, 0, 0, "the generator's CURVE public key (NAME.pub)"},
+         &cfg->curve_server_key_file, 0, 0,
+         "the generator's CURVE public key (NAME.pub); with several --connect endpoints, "
+         "one file per endpoint, comma-separated in the same order (or one for all)"},
         {"curve-secret-key-file", "MONITOR_CURVE_SECRET_KEY_FILE", CLI_STRING,
          &cfg->curve_secret_key_file, 0, 0, "our CURVE secret key (NAME.key)"},
         {"replay-from", "MONITOR_REPLAY_FROM", CLI_STRING, &cfg->replay_from, 0, 0,
@@ -128,6 +131,9 @@ static int load_config(monitor_config_t *cfg, int argc, char **argv)
     if (rc == 0 &&
         (cfg->source_count = sources_split(cfg->connect, cfg->sources, err, sizeof err)) < 0)
         rc = -EINVAL;
+    if (rc == 0)
+        rc = curve_server_keys_split(cfg->curve_server_key_file, cfg->source_count,
+                                     cfg->server_keys, err, sizeof err);
     if (rc == 0)
         rc = check_replay(cfg, err, sizeof err);
     if (rc < 0)
@@ -227,8 +233,10 @@ static int read_message(monitor_t *m, int source)
     return dispatch(m, source, &msg);
 }
 
-static int open_socket(void *ctx, const monitor_config_t *cfg, const char *endpoint, void **out)
+/* The SUB socket of source i. */
+static int open_socket(void *ctx, const monitor_config_t *cfg, int i, void **out)
 {
+    const char *endpoint = cfg->sources[i];
     char err[512];
     void *sub = zmq_socket(ctx, ZMQ_SUB);
     int rc = sub && bus_socket_tune(sub) == 0 &&
@@ -237,8 +245,8 @@ static int open_socket(void *ctx, const monitor_config_t *cfg, const char *endpo
                                     strlen(WIRE_HEARTBEAT_TOPIC)) == 0
                  ? 0
                  : 1;
-    if (rc == 0 && curve_client_from_flags(sub, cfg->curve_server_key_file,
-                                           cfg->curve_secret_key_file, err, sizeof err) < 0) {
+    if (rc == 0 && curve_client_from_flags(sub, cfg->server_keys[i], cfg->curve_secret_key_file,
+                                           err, sizeof err) < 0) {
         fprintf(stderr, "monitor: %s\n", err);
         rc = 2;
     }
@@ -267,7 +275,7 @@ static void vote(monitor_t *m, int64_t now)
             m->voters[i] = NULL;
         }
         if (m->voters[i] == NULL &&
-            (m->voters[i] = voter_create(m->ctx, endpoint, cfg->curve_server_key_file,
+            (m->voters[i] = voter_create(m->ctx, endpoint, cfg->server_keys[i],
                                          cfg->curve_secret_key_file, err, sizeof err)) == NULL) {
             log_warn("cannot vote", "source=%s error=\"%s\"", cfg->sources[i], err);
             continue;
@@ -340,9 +348,10 @@ static int open_catchup(void *ctx, monitor_t *m)
     const monitor_config_t *cfg = m->cfg;
     if (cfg->replay_from[0] == '\0')
         return 0;
-    const catchup_config_t c = {cfg->replay_epoch,          cfg->replay_seq,
-                                cfg->replay_connect,        cfg->connect,
-                                cfg->curve_server_key_file, cfg->curve_secret_key_file};
+    /* The catchup replays from the first --connect endpoint's host (replay_client.h): its
+     * generator's key. */
+    const catchup_config_t c = {cfg->replay_epoch, cfg->replay_seq,     cfg->replay_connect,
+                                cfg->connect,      cfg->server_keys[0], cfg->curve_secret_key_file};
     m->catchup = catchup_create(ctx, &c, on_number, m);
     if (m->catchup != NULL)
         return 0;
@@ -380,7 +389,7 @@ int main(int argc, char **argv)
     sources_init(&m.sources, (size_t)cfg.source_count, clock_mono_ms());
     rc = sfd < 0 || ctx == NULL ? 1 : 0;
     for (int i = 0; rc == 0 && i < cfg.source_count; i++)
-        rc = open_socket(ctx, &cfg, cfg.sources[i], &m.subs[i]);
+        rc = open_socket(ctx, &cfg, i, &m.subs[i]);
     if (rc == 0)
         rc = open_catchup(ctx, &m);
     if (rc == 0)
