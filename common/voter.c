@@ -3,6 +3,7 @@
 
 #include "bus_socket.h"
 #include "curve.h"
+#include "replay_client.h"
 #include "wire_replay.h"
 
 #include <errno.h>
@@ -68,6 +69,23 @@ void voter_destroy(voter_t *v)
 const char *voter_endpoint(const voter_t *v)
 {
     return v->endpoint;
+}
+
+voter_t *voter_follow(voter_t **slot, void *zmq_context, const char *bus_endpoint,
+                      uint32_t replay_port, const char *curve_server_key_file,
+                      const char *curve_secret_key_file, char *err, size_t errlen)
+{
+    char endpoint[sizeof(*slot)->endpoint];
+    if (replay_endpoint_from_bus(bus_endpoint, replay_port, endpoint, sizeof endpoint) < 0) {
+        snprintf(err, errlen, "no replay socket announced");
+        return NULL;
+    }
+    if (*slot && strcmp((*slot)->endpoint, endpoint) == 0)
+        return *slot;
+    voter_destroy(*slot);
+    *slot = voter_create(zmq_context, endpoint, curve_server_key_file, curve_secret_key_file, err,
+                         errlen);
+    return *slot;
 }
 
 /* Bounded: the answers to earlier votes, at most one per vote. */

@@ -18,6 +18,15 @@ void voter_destroy(voter_t *voter);
 
 const char *voter_endpoint(const voter_t *voter);
 
+/* The voter in *slot for the member at bus_endpoint (one endpoint), whose heartbeats
+ * announce replay_port: made, or made again when that port changed. Call it as soon as a
+ * member that may need a vote is heard, not only when voting: a vote is sent only on a
+ * connected socket (see voter_send), and a socket made at the moment of the vote is not
+ * connected yet. NULL (*slot NULL) with the reason in err. */
+voter_t *voter_follow(voter_t **slot, void *zmq_context, const char *bus_endpoint,
+                      uint32_t replay_port, const char *curve_server_key_file,
+                      const char *curve_secret_key_file, char *err, size_t errlen);
+
 /* Discards the answers to earlier votes, then sends a vote naming (epoch, seq): the next
  * event the voter needs, or epoch 0 when it holds none. Returns 0, or -errno (-EAGAIN:
  * the member is not connected, so the vote is not queued to reach it late). */

@@ -397,6 +397,19 @@ static void show_source(hub_t *hub, int i, const wire_heartbeat_t *hb)
     atomic_store(&hub->sources[i].heard, 1);
 }
 
+/* The vote socket for source i at the replay port its heartbeats announce. */
+static voter_t *voter_for(bus_t *bus, int i)
+{
+    const gateway_config_t *cfg = bus->hub->cfg;
+    char err[256];
+    voter_t *v = voter_follow(&bus->voters[i], bus->hub->zmq_context, cfg->sources[i],
+                              bus->sources.s[i].hb.replay_port, cfg->server_keys[i],
+                              cfg->curve_secret_key_file, err, sizeof err);
+    if (v == NULL && bus->sources.s[i].hb.replay_port != 0)
+        log_error("cannot vote", "source=%s error=\"%s\"", cfg->sources[i], err);
+    return v;
+}
+
 /* Every source's heartbeat says what it is; only the active one's says what was
  * published (a passive publishes nothing, a starting one has nothing yet). */
 static void on_heartbeat(bus_t *bus, int source, const wire_heartbeat_t *hb)
@@ -406,8 +419,11 @@ static void on_heartbeat(bus_t *bus, int source, const wire_heartbeat_t *hb)
     sources_heartbeat(&bus->sources, (size_t)source, hb, now);
     show_source(bus->hub, source, hb);
     choose_active(bus, now);
-    if (source != bus->active)
+    if (source != bus->active) {
+        if (bus->count > 1)
+            voter_for(bus, source); /* connected before a vote is due */
         return;
+    }
     atomic_store(&bus->hub->last_bus_ms, now);
     if (bus->subscribed && !hb->publishing)
         reassert_subscription(bus, source);
@@ -506,24 +522,6 @@ static void receive_batch(bus_t *bus, int source)
     if (rc < 0 && rc != -EAGAIN && rc != -EINTR)
         log_error("bus receive failed", "source=%s error=\"%s\"", bus->hub->cfg->sources[source],
                   zmq_strerror(-rc));
-}
-
-/* The vote socket for source i at the replay port its heartbeats announce. */
-static voter_t *voter_for(bus_t *bus, int i)
-{
-    const gateway_config_t *cfg = bus->hub->cfg;
-    char endpoint[SOURCES_ENDPOINT_MAX], err[256];
-    if (replay_endpoint_from_bus(cfg->sources[i], bus->sources.s[i].hb.replay_port, endpoint,
-                                 sizeof endpoint) < 0)
-        return NULL;
-    if (bus->voters[i] && strcmp(voter_endpoint(bus->voters[i]), endpoint) == 0)
-        return bus->voters[i];
-    voter_destroy(bus->voters[i]);
-    bus->voters[i] = voter_create(bus->hub->zmq_context, endpoint, cfg->server_keys[i],
-                                  cfg->curve_secret_key_file, err, sizeof err);
-    if (bus->voters[i] == NULL)
-        log_error("cannot vote", "source=%s error=\"%s\"", cfg->sources[i], err);
-    return bus->voters[i];
 }
 
 /* No active source heard for the failover time: each member that is heard but not active

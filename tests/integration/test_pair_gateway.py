@@ -175,6 +175,29 @@ class RealPairGatewayTest(SystemTest):
         self.assertEqual(again[0], (ids[0][0], ids[0][1] + 1))
         self.assertEqual(metrics(url)['rn_gateway_sse_resets_total{reason="too-old"}'], 0)
 
+    def test_a_returned_member_takes_over_when_the_active_stops_no_stall(self):
+        """Found by fault.sh (gen-kill, gen-return, then gen-stop): the primary, killed and
+        started again (passive, its mirror caught up), took over when the backup was
+        stopped, yet clients got nothing for 7.8 s and then six events at once."""
+        members, connect, ports = self.start_pair()
+        _, url = self.gateway(connect, ["--history", "16"])
+        sse = SSEClient(url)
+        self.addCleanup(sse.close)
+        ids = self.read_through(sse, 10, 10)
+        self.kill(members["primary"])
+        ids += self.read_through(sse, 10, FAILOVER_MS / 1000 + 10)
+        members["primary"] = self.start_member("primary", ports)
+        members["primary"].wait_log(r"to=passive", timeout=10)
+        ids += self.read_through(sse, 40, 10)
+        members["backup"].proc.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        ids += self.read_through(sse, 1, FAILOVER_MS / 1000 + 10)
+        stall = time.monotonic() - stopped
+        ids += self.read_through(sse, 20, 10)
+        self.assertEqual([s for _, s in ids], list(range(ids[0][1], ids[0][1] + len(ids))))
+        self.assertEqual(len({e for e, _ in ids}), 1, "no new epoch")
+        self.assertLess(stall, FAILOVER_MS / 1000 + (3.0 if SANITIZED else 1.0))
+
     def test_the_gateways_vote_is_what_makes_the_passive_take_over(self):
         members, connect, ports = self.start_pair()
         time.sleep(1)  # some events, mirrored

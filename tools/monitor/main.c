@@ -160,6 +160,19 @@ static void print_heartbeat(const monitor_config_t *cfg, const wire_heartbeat_t 
     printf(fmt, hb->epoch, hb->last_seq, hb->publishing ? "true" : "false", hb->subscriptions);
 }
 
+/* The vote socket for source i at the replay port its heartbeats announce. */
+static voter_t *voter_of(monitor_t *m, int i)
+{
+    const monitor_config_t *cfg = m->cfg;
+    char err[256];
+    voter_t *v =
+        voter_follow(&m->voters[i], m->ctx, cfg->sources[i], m->sources.s[i].hb.replay_port,
+                     cfg->server_keys[i], cfg->curve_secret_key_file, err, sizeof err);
+    if (v == NULL && m->sources.s[i].hb.replay_port != 0)
+        log_warn("cannot vote", "source=%s error=\"%s\"", cfg->sources[i], err);
+    return v;
+}
+
 /* Prints (or counts, with --stats) one event, in order. Returns 1 once --count are out. */
 static int on_number(void *arg, const wire_number_t *ev)
 {
@@ -199,8 +212,11 @@ static int dispatch(monitor_t *m, int source, const wire_message_t *msg)
         print_heartbeat(m->cfg, &msg->heartbeat);
         fflush(stdout);
     }
-    if (!active) /* a passive or starting member publishes nothing */
+    if (!active) { /* a passive or starting member publishes nothing */
+        if (m->cfg->source_count > 1)
+            voter_of(m, source); /* connected before a vote is due */
         return 0;
+    }
     /* The generator thinks nobody wants the topic, yet we do (see proto/rn.proto). */
     if (!msg->heartbeat.publishing && bus_socket_resubscribe(m->subs[source], m->cfg->topic) < 0)
         log_warn("cannot re-subscribe", "error=\"%s\"", zmq_strerror(zmq_errno()));
@@ -266,20 +282,8 @@ static void vote(monitor_t *m, int64_t now)
     for (int i = 0; i < cfg->source_count; i++) {
         if (!sources_vote_due(&m->sources, (size_t)i, now))
             continue;
-        char endpoint[SOURCES_ENDPOINT_MAX], err[256];
-        if (replay_endpoint_from_bus(cfg->sources[i], m->sources.s[i].hb.replay_port, endpoint,
-                                     sizeof endpoint) < 0)
+        if (voter_of(m, i) == NULL)
             continue;
-        if (m->voters[i] && strcmp(voter_endpoint(m->voters[i]), endpoint) != 0) {
-            voter_destroy(m->voters[i]);
-            m->voters[i] = NULL;
-        }
-        if (m->voters[i] == NULL &&
-            (m->voters[i] = voter_create(m->ctx, endpoint, cfg->server_keys[i],
-                                         cfg->curve_secret_key_file, err, sizeof err)) == NULL) {
-            log_warn("cannot vote", "source=%s error=\"%s\"", cfg->sources[i], err);
-            continue;
-        }
         uint64_t epoch, seq;
         sources_vote_request(&m->sources, &epoch, &seq);
         if (voter_send(m->voters[i], epoch, seq) < 0)
