@@ -15,6 +15,19 @@ static int set_int(void *socket, int option, int value)
     return zmq_setsockopt(socket, option, &value, sizeof value) == 0 ? 0 : -zmq_errno();
 }
 
+int bus_context_threads(void *context, int threads)
+{
+    return zmq_ctx_set(context, ZMQ_IO_THREADS, threads < 1 ? 1 : threads) == 0 ? 0 : -zmq_errno();
+}
+
+int bus_socket_pin(void *socket, int io_thread)
+{
+    if (io_thread < 0)
+        return 0;
+    uint64_t mask = (uint64_t)1 << io_thread;
+    return zmq_setsockopt(socket, ZMQ_AFFINITY, &mask, sizeof mask) == 0 ? 0 : -zmq_errno();
+}
+
 int bus_socket_tune(void *socket)
 {
     int rc = set_int(socket, ZMQ_LINGER, 0);

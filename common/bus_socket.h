@@ -28,6 +28,17 @@ int bus_socket_resubscribe(void *socket, const char *topic) __attribute__((warn_
 /* The TCP port socket was last bound to, or 0 when it is not bound to TCP. */
 uint32_t bus_socket_bound_port(void *socket);
 
+/* libzmq resolves a host name in the I/O thread that serves the connection, with a
+ * blocking getaddrinfo (libzmq issue #3243): while a pair member is gone its name can take
+ * seconds to fail (a stopped container's name goes to a resolver that may not answer), and
+ * every connection that thread serves stalls meanwhile, the live member's too. So a
+ * program that talks to several generators gives each its own I/O thread: a context with
+ * one per member (bus_context_threads), and every socket to member i pinned to thread i
+ * (bus_socket_pin, ZMQ_AFFINITY). Both return 0 or -errno; pin with io_thread < 0 leaves
+ * the socket to any thread. */
+int bus_context_threads(void *context, int threads) __attribute__((warn_unused_result));
+int bus_socket_pin(void *socket, int io_thread) __attribute__((warn_unused_result));
+
 /* Connects socket to every endpoint of a comma-separated list. Returns 0, or -EINVAL with
  * the endpoint that failed (or an empty list) named in err. */
 int bus_socket_connect_all(void *socket, const char *list, char *err, size_t errlen)

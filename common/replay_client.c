@@ -21,13 +21,14 @@ struct replay_client {
     uint64_t opened;
     char endpoint[256];
     char server_key[512], secret_key[512];
+    int io_thread; /* bus_socket_pin */
 };
 
 static void *open_socket(replay_client_t *c, char *err, size_t errlen)
 {
     void *socket = zmq_socket(c->context, ZMQ_DEALER);
     int64_t max_size = REPLY_MAX_BYTES;
-    if (socket == NULL || bus_socket_tune(socket) < 0 ||
+    if (socket == NULL || bus_socket_tune(socket) < 0 || bus_socket_pin(socket, c->io_thread) < 0 ||
         zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size) != 0) {
         snprintf(err, errlen, "cannot create the replay socket: %s", zmq_strerror(zmq_errno()));
     } else if (curve_client_from_flags(socket, c->server_key, c->secret_key, err, errlen) == 0) {
@@ -45,7 +46,8 @@ static void *open_socket(replay_client_t *c, char *err, size_t errlen)
 
 replay_client_t *replay_client_create(void *zmq_context, const char *endpoint,
                                       const char *curve_server_key_file,
-                                      const char *curve_secret_key_file, char *err, size_t errlen)
+                                      const char *curve_secret_key_file, int io_thread, char *err,
+                                      size_t errlen)
 {
     replay_client_t *c = calloc(1, sizeof *c);
     if (c == NULL) {
@@ -53,6 +55,7 @@ replay_client_t *replay_client_create(void *zmq_context, const char *endpoint,
         return NULL;
     }
     c->context = zmq_context;
+    c->io_thread = io_thread;
     snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
     snprintf(c->server_key, sizeof c->server_key, "%s", curve_server_key_file);
     snprintf(c->secret_key, sizeof c->secret_key, "%s", curve_secret_key_file);

@@ -13,11 +13,13 @@
 
 typedef struct replay_client replay_client_t;
 
-/* CURVE key files as for the bus ("" for none). The strings are copied. NULL with the
+/* CURVE key files as for the bus ("" for none). The strings are copied. Its sockets are
+ * served by the context's I/O thread io_thread (bus_socket_pin; -1: any). NULL with the
  * reason in err. */
 replay_client_t *replay_client_create(void *zmq_context, const char *endpoint,
                                       const char *curve_server_key_file,
-                                      const char *curve_secret_key_file, char *err, size_t errlen);
+                                      const char *curve_secret_key_file, int io_thread, char *err,
+                                      size_t errlen);
 void replay_client_destroy(replay_client_t *client);
 
 const char *replay_client_endpoint(const replay_client_t *client);

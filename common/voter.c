@@ -26,7 +26,7 @@ static int set_int(void *socket, int option, int value)
 }
 
 voter_t *voter_create(void *zmq_context, const char *endpoint, const char *curve_server_key_file,
-                      const char *curve_secret_key_file, char *err, size_t errlen)
+                      const char *curve_secret_key_file, int io_thread, char *err, size_t errlen)
 {
     voter_t *v = calloc(1, sizeof *v);
     if (v == NULL) {
@@ -39,7 +39,7 @@ voter_t *voter_create(void *zmq_context, const char *endpoint, const char *curve
     /* IMMEDIATE: a vote is for now; queued for a member that connects later, it would
      * arrive when it no longer says anything true. */
     if (v->socket == NULL || bus_socket_tune(v->socket) < 0 ||
-        set_int(v->socket, ZMQ_IMMEDIATE, 1) ||
+        bus_socket_pin(v->socket, io_thread) < 0 || set_int(v->socket, ZMQ_IMMEDIATE, 1) ||
         zmq_setsockopt(v->socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size) != 0) {
         snprintf(err, errlen, "cannot create the vote socket: %s", zmq_strerror(zmq_errno()));
         goto err;
@@ -73,7 +73,7 @@ const char *voter_endpoint(const voter_t *v)
 
 voter_t *voter_follow(voter_t **slot, void *zmq_context, const char *bus_endpoint,
                       uint32_t replay_port, const char *curve_server_key_file,
-                      const char *curve_secret_key_file, char *err, size_t errlen)
+                      const char *curve_secret_key_file, int io_thread, char *err, size_t errlen)
 {
     char endpoint[sizeof(*slot)->endpoint];
     if (replay_endpoint_from_bus(bus_endpoint, replay_port, endpoint, sizeof endpoint) < 0) {
@@ -83,8 +83,8 @@ voter_t *voter_follow(voter_t **slot, void *zmq_context, const char *bus_endpoin
     if (*slot && strcmp((*slot)->endpoint, endpoint) == 0)
         return *slot;
     voter_destroy(*slot);
-    *slot = voter_create(zmq_context, endpoint, curve_server_key_file, curve_secret_key_file, err,
-                         errlen);
+    *slot = voter_create(zmq_context, endpoint, curve_server_key_file, curve_secret_key_file,
+                         io_thread, err, errlen);
     return *slot;
 }
 

@@ -10,10 +10,11 @@
 
 typedef struct voter voter_t;
 
-/* CURVE key files as for the bus ("" for none); the strings are copied. NULL with the
+/* CURVE key files as for the bus ("" for none); the strings are copied. Its socket is
+ * served by the context's I/O thread io_thread (bus_socket_pin; -1: any). NULL with the
  * reason in err. */
 voter_t *voter_create(void *zmq_context, const char *endpoint, const char *curve_server_key_file,
-                      const char *curve_secret_key_file, char *err, size_t errlen);
+                      const char *curve_secret_key_file, int io_thread, char *err, size_t errlen);
 void voter_destroy(voter_t *voter);
 
 const char *voter_endpoint(const voter_t *voter);
@@ -25,7 +26,7 @@ const char *voter_endpoint(const voter_t *voter);
  * connected yet. NULL (*slot NULL) with the reason in err. */
 voter_t *voter_follow(voter_t **slot, void *zmq_context, const char *bus_endpoint,
                       uint32_t replay_port, const char *curve_server_key_file,
-                      const char *curve_secret_key_file, char *err, size_t errlen);
+                      const char *curve_secret_key_file, int io_thread, char *err, size_t errlen);
 
 /* Discards the answers to earlier votes, then sends a vote naming (epoch, seq): the next
  * event the voter needs, or epoch 0 when it holds none. Returns 0, or -errno (-EAGAIN:

@@ -169,16 +169,17 @@ void backfill_destroy(backfill_t *b)
 static replay_client_t *client_for_endpoint(backfill_t *b, char *err, size_t errlen)
 {
     char endpoint[256], server_key[CURVE_PATH_MAX];
+    int io_thread = -1;
     if (b->deps.endpoint(b->deps.endpoint_ctx, endpoint, sizeof endpoint, server_key,
-                         sizeof server_key) < 0) {
+                         sizeof server_key, &io_thread) < 0) {
         snprintf(err, errlen, "the replay endpoint is not known");
         return NULL;
     }
     if (b->client && strcmp(replay_client_endpoint(b->client), endpoint) == 0)
         return b->client;
     replay_client_destroy(b->client);
-    b->client =
-        replay_client_create(b->deps.zmq_context, endpoint, server_key, b->secret_key, err, errlen);
+    b->client = replay_client_create(b->deps.zmq_context, endpoint, server_key, b->secret_key,
+                                     io_thread, err, errlen);
     if (b->client)
         metrics_add(&b->deps.metrics->replay_connections[REPLAY_BY_BACKFILL], 1);
     return b->client;

@@ -43,12 +43,13 @@ struct backfill_request {
     int64_t deadline_ms;
 };
 
-/* Where the replay socket is now: 0 with the endpoint in out and the CURVE public key file
- * of its generator in server_key ("" without CURVE), or -ENOENT while unknown. Called on
+/* Where the replay socket is now: 0 with the endpoint in out, the CURVE public key file
+ * of its generator in server_key ("" without CURVE) and the I/O thread of its sockets in
+ * io_thread (bus_socket_pin), or -ENOENT while unknown. Called on
  * the fetcher's thread before each request (a restarted generator may move, a pair's
  * active member change). */
 typedef int (*backfill_endpoint_fn)(void *ctx, char *out, size_t cap, char *server_key,
-                                    size_t key_cap);
+                                    size_t key_cap, int *io_thread);
 
 typedef struct {
     void *zmq_context; /* borrowed, outlives the fetcher */

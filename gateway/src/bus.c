@@ -65,7 +65,7 @@ static void *open_source(void *zmq_context, const gateway_config_t *cfg, int i, 
 {
     void *socket = zmq_socket(zmq_context, ZMQ_SUB);
     int hwm = RECEIVE_HWM;
-    if (socket == NULL || bus_socket_tune(socket) < 0 ||
+    if (socket == NULL || bus_socket_tune(socket) < 0 || bus_socket_pin(socket, i) < 0 ||
         zmq_setsockopt(socket, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(socket, ZMQ_SUBSCRIBE, WIRE_HEARTBEAT_TOPIC, strlen(WIRE_HEARTBEAT_TOPIC)) !=
             0) {
@@ -299,14 +299,14 @@ static void find_replay(bus_t *bus, int source, const wire_heartbeat_t *hb)
         return;
     replay_client_destroy(bus->replay);
     bus->replay = replay_client_create(hub->zmq_context, endpoint, cfg->server_keys[source],
-                                       cfg->curve_secret_key_file, err, sizeof err);
+                                       cfg->curve_secret_key_file, source, err, sizeof err);
     if (bus->replay == NULL) {
         log_error("replay unavailable", "error=\"%s\"", err);
         return;
     }
     metrics_add(&hub->metrics.replay_connections[REPLAY_BY_BUS], 1);
     bus->replay_retry_ms = 0;
-    hub_set_replay_endpoint(hub, endpoint, cfg->server_keys[source]);
+    hub_set_replay_endpoint(hub, endpoint, cfg->server_keys[source], source);
     log_info("replay", "endpoint=%s", endpoint);
 }
 
@@ -404,7 +404,7 @@ static voter_t *voter_for(bus_t *bus, int i)
     char err[256];
     voter_t *v = voter_follow(&bus->voters[i], bus->hub->zmq_context, cfg->sources[i],
                               bus->sources.s[i].hb.replay_port, cfg->server_keys[i],
-                              cfg->curve_secret_key_file, err, sizeof err);
+                              cfg->curve_secret_key_file, i, err, sizeof err);
     if (v == NULL && bus->sources.s[i].hb.replay_port != 0)
         log_error("cannot vote", "source=%s error=\"%s\"", cfg->sources[i], err);
     return v;

@@ -117,23 +117,27 @@ int hub_replay_known(const hub_t *hub)
     return atomic_load(&hub->replay_known);
 }
 
-int hub_replay_endpoint(hub_t *hub, char *out, size_t cap, char *server_key, size_t key_cap)
+int hub_replay_endpoint(hub_t *hub, char *out, size_t cap, char *server_key, size_t key_cap,
+                        int *io_thread)
 {
     pthread_mutex_lock(&hub->replay_lock);
     int known = atomic_load(&hub->replay_known);
     if (known) {
         snprintf(out, cap, "%s", hub->replay_endpoint);
         snprintf(server_key, key_cap, "%s", hub->replay_server_key);
+        *io_thread = hub->replay_io_thread;
     }
     pthread_mutex_unlock(&hub->replay_lock);
     return known ? 0 : -ENOENT;
 }
 
-void hub_set_replay_endpoint(hub_t *hub, const char *endpoint, const char *server_key)
+void hub_set_replay_endpoint(hub_t *hub, const char *endpoint, const char *server_key,
+                             int io_thread)
 {
     pthread_mutex_lock(&hub->replay_lock);
     snprintf(hub->replay_endpoint, sizeof hub->replay_endpoint, "%s", endpoint);
     snprintf(hub->replay_server_key, sizeof hub->replay_server_key, "%s", server_key);
+    hub->replay_io_thread = io_thread;
     atomic_store(&hub->replay_known, 1);
     pthread_mutex_unlock(&hub->replay_lock);
 }

@@ -40,6 +40,7 @@ typedef struct hub_s {
     pthread_mutex_t replay_lock;
     char replay_endpoint[256];
     char replay_server_key[CURVE_PATH_MAX]; /* the key file of replay_endpoint's generator */
+    int replay_io_thread;                   /* the I/O thread of that generator's sockets */
     _Atomic int replay_known;
     /* Each --connect source as the bus thread last heard it, for the metrics. */
     struct {
@@ -99,9 +100,11 @@ int hub_replay_known(const hub_t *hub);
  * generator it belongs to ("" without CURVE) into server_key (key_cap bytes): together, so
  * a takeover never pairs one member's endpoint with the other's key. Returns 0, or -ENOENT
  * while unknown. */
-int hub_replay_endpoint(hub_t *hub, char *out, size_t cap, char *server_key, size_t key_cap);
+int hub_replay_endpoint(hub_t *hub, char *out, size_t cap, char *server_key, size_t key_cap,
+                        int *io_thread);
 
 /* Sets the replay endpoint and its generator's key file (the bus thread). */
-void hub_set_replay_endpoint(hub_t *hub, const char *endpoint, const char *server_key);
+void hub_set_replay_endpoint(hub_t *hub, const char *endpoint, const char *server_key,
+                             int io_thread);
 
 #endif

@@ -2,6 +2,7 @@
 #include "assets.h"
 #include "backfill.h"
 #include "bus.h"
+#include "bus_socket.h"
 #include "clock.h"
 #include "config.h"
 #include "fanout.h"
@@ -99,9 +100,10 @@ static void drain(hub_t *hub, const sigset_t *signals)
 }
 
 /* The backfill fetcher asks where the replay socket is: where the bus thread found it. */
-static int replay_endpoint(void *hub, char *out, size_t cap, char *server_key, size_t key_cap)
+static int replay_endpoint(void *hub, char *out, size_t cap, char *server_key, size_t key_cap,
+                           int *io_thread)
 {
-    return hub_replay_endpoint(hub, out, cap, server_key, key_cap);
+    return hub_replay_endpoint(hub, out, cap, server_key, key_cap, io_thread);
 }
 
 static backfill_t *start_backfill(hub_t *hub, void *context, char *err, size_t errlen)
@@ -119,6 +121,9 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
 {
     char err[512];
     void *context = zmq_ctx_new();
+    /* One I/O thread per generator: see bus_socket.h. */
+    if (context && bus_context_threads(context, hub->cfg->source_count) < 0)
+        log_warn("one I/O thread for every generator", "error=\"%s\"", zmq_strerror(zmq_errno()));
     hub->zmq_context = context;
     /* The writers first: the bus thread wakes them for each event. */
     fanout_t *fanout = fanout_create((int)hub->cfg->writers, err, sizeof err);

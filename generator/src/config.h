@@ -4,6 +4,11 @@
 
 #include "log.h"
 
+/* The I/O threads of the generator's ZeroMQ context: its bus and replay sockets on one,
+ * and in a pair, the connections to its peer on the other, so that a peer whose name no
+ * longer resolves (see common/bus_socket.h) never holds up what it publishes. */
+enum { GENERATOR_IO_THREAD = 0, GENERATOR_PEER_IO_THREAD = 1, GENERATOR_IO_THREADS_PAIR = 2 };
+
 typedef struct {
     const char *bind;
     const char *topic;

@@ -1,4 +1,5 @@
 /* main.c -- the generator: configuration, signals and the publish loop. */
+#include "bus_socket.h"
 #include "clock.h"
 #include "config.h"
 #include "log.h"
@@ -231,6 +232,8 @@ int main(int argc, char **argv)
     }
     void *context = zmq_ctx_new();
     char err[512] = "zmq_ctx_new failed";
+    if (context && cfg.peer[0] && bus_context_threads(context, GENERATOR_IO_THREADS_PAIR) < 0)
+        log_warn("one I/O thread for the peer", "error=\"%s\"", zmq_strerror(zmq_errno()));
     /* The authentication handler must exist before the CURVE socket binds. */
     zap_t *zap = context && cfg.curve_clients_file[0]
                      ? zap_create(context, cfg.curve_clients_file, err, sizeof err)

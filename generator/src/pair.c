@@ -123,7 +123,8 @@ static void on_vote(void *ctx, const wire_replay_request_t *req)
 static int open_sub(pair_t *p, char *err, size_t errlen)
 {
     p->sub = zmq_socket(p->context, ZMQ_SUB);
-    if (p->sub == NULL || bus_socket_tune(p->sub) < 0) {
+    if (p->sub == NULL || bus_socket_tune(p->sub) < 0 ||
+        bus_socket_pin(p->sub, GENERATOR_PEER_IO_THREAD) < 0) {
         snprintf(err, errlen, "cannot create the peer socket: %s", zmq_strerror(zmq_errno()));
         return -EINVAL;
     }
@@ -390,7 +391,8 @@ static replay_client_t *fetcher(pair_t *p)
         return p->fetcher;
     replay_client_destroy(p->fetcher);
     p->fetcher = replay_client_create(p->context, endpoint, p->cfg->curve_peer_key_file,
-                                      p->cfg->curve_secret_key_file, err, sizeof err);
+                                      p->cfg->curve_secret_key_file, GENERATOR_PEER_IO_THREAD, err,
+                                      sizeof err);
     if (p->fetcher == NULL)
         log_warn("cannot fetch from the active", "error=\"%s\"", err);
     return p->fetcher;

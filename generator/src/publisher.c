@@ -60,7 +60,8 @@ publisher_t *publisher_create(void *zmq_context, const generator_config_t *cfg, 
     pub->cfg = cfg;
     pub->epoch = cfg->epoch ? (uint64_t)cfg->epoch : (uint64_t)(clock_wall_ns() / 1000000);
     pub->socket = zmq_socket(zmq_context, ZMQ_XPUB);
-    if (pub->socket == NULL || configure(pub->socket, cfg) < 0) {
+    if (pub->socket == NULL || configure(pub->socket, cfg) < 0 ||
+        bus_socket_pin(pub->socket, GENERATOR_IO_THREAD) < 0) {
         snprintf(err, errlen, "cannot create XPUB socket: %s", zmq_strerror(zmq_errno()));
         goto err;
     }

@@ -77,7 +77,7 @@ replay_t *replay_create(void *zmq_context, const generator_config_t *cfg, uint64
     }
     replay->epoch = epoch;
     replay->socket = zmq_socket(zmq_context, ZMQ_ROUTER);
-    if (replay->socket == NULL) {
+    if (replay->socket == NULL || bus_socket_pin(replay->socket, GENERATOR_IO_THREAD) < 0) {
         snprintf(err, errlen, "cannot create the replay socket: %s", zmq_strerror(zmq_errno()));
         replay_destroy(replay);
         return NULL;

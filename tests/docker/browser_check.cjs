@@ -23,6 +23,20 @@ function stdinLine() {
   });
 }
 
+// Chromium aborts a navigation with ERR_NETWORK_CHANGED when the host's network interfaces
+// change, and Docker adds or removes one for every container it starts or stops, as the
+// tests do around this check. A user would reload; so does this, at most three times.
+async function gotoSettled(page, url) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await page.goto(url, { waitUntil: 'load', timeout: 20000 });
+    } catch (e) {
+      if (attempt >= 3 || !String(e).includes('ERR_NETWORK_CHANGED')) throw e;
+      await sleep(1000);
+    }
+  }
+}
+
 async function main() {
   const url = process.argv[2];
   const watch = process.argv.includes('--watch');
@@ -42,13 +56,15 @@ async function main() {
     page.on('pageerror', (e) => result.errors.push(`page error: ${e.message}`));
     page.on('requestfailed', (r) => {
       const why = r.failure()?.errorText ?? '';
-      // The page's own SSE fetch aborted at browser.close() is not an error of the page.
-      if (!why.includes('ERR_ABORTED')) result.errors.push(`request failed: ${r.url()} ${why}`);
+      // The page's own SSE fetch aborted at browser.close() is not an error of the page, nor
+      // is a request Chromium drops because the host's interfaces changed (see gotoSettled).
+      if (why.includes('ERR_NETWORK_CHANGED')) result.networkChanged = (result.networkChanged ?? 0) + 1;
+      else if (!why.includes('ERR_ABORTED')) result.errors.push(`request failed: ${r.url()} ${why}`);
     });
     page.on('response', (r) => {
       if (r.status() >= 400) result.errors.push(`HTTP ${r.status()}: ${r.url()}`);
     });
-    const response = await page.goto(url, { waitUntil: 'load', timeout: 20000 });
+    const response = await gotoSettled(page, url);
     result.status = response.status();
     result.protocol = await page.evaluate(
       () => performance.getEntriesByType('navigation')[0]?.nextHopProtocol ?? null);

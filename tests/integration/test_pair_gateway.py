@@ -8,6 +8,7 @@ import signal
 import time
 import unittest
 
+from cut_proxy import CutProxy
 from fake_pair import ACTIVE, PASSIVE, PRIMARY, BACKUP, fake_pair
 from harness import SSEClient, SystemTest, free_port, metrics, parse_id, wait_until
 
@@ -123,19 +124,30 @@ if __name__ == "__main__":
 class RealPairGatewayTest(SystemTest):
     """The same through real generators (generator/README.md, "A pair")."""
 
-    def start_member(self, name, ports):
+    def start_member(self, name, ports, proxies=None):
+        """proxies: {name: (bus proxy, replay proxy)} through which the OTHER member reaches
+        this one, so that a test can cut the link between the two alone."""
         other = "backup" if name == "primary" else "primary"
+        peer_bus, peer_replay = ports[other]
+        if proxies:
+            peer_bus, peer_replay = (p.port for p in proxies[other])
         args = ["--bind", f"tcp://127.0.0.1:{ports[name][0]}",
                 "--replay-bind", f"tcp://127.0.0.1:{ports[name][1]}",
                 "--interval-ms", "50", "--heartbeat-ms", "200", "--failover-ms", str(FAILOVER_MS),
-                "--role", name, "--peer", f"tcp://127.0.0.1:{ports[other][0]}"]
+                "--role", name, "--peer", f"tcp://127.0.0.1:{peer_bus}",
+                "--peer-replay-connect", f"tcp://127.0.0.1:{peer_replay}"]
         p = self.spawn(name, "generator", args)
         p.wait_log(r'msg="started"')
         return p
 
-    def start_pair(self):
+    def start_pair(self, proxies=None):
         ports = {n: (free_port(), free_port()) for n in ("primary", "backup")}
-        members = {n: self.start_member(n, ports) for n in ("primary", "backup")}
+        if proxies is not None:
+            proxies.update({n: (CutProxy(b), CutProxy(r)) for n, (b, r) in ports.items()})
+            for pair in proxies.values():
+                for proxy in pair:
+                    self.addCleanup(proxy.close)
+        members = {n: self.start_member(n, ports, proxies) for n in ("primary", "backup")}
         members["backup"].wait_log(r"to=passive", timeout=10)
         connect = ",".join(f"tcp://127.0.0.1:{ports[n][0]}" for n in ("primary", "backup"))
         return members, connect, ports
@@ -197,6 +209,62 @@ class RealPairGatewayTest(SystemTest):
         self.assertEqual([s for _, s in ids], list(range(ids[0][1], ids[0][1] + len(ids))))
         self.assertEqual(len({e for e, _ in ids}), 1, "no new epoch")
         self.assertLess(stall, FAILOVER_MS / 1000 + (3.0 if SANITIZED else 1.0))
+
+    def test_the_peer_link_cut_alone_no_takeover_nothing_twice(self):
+        """The link between the two members cut (both still reach the gateway): the
+        gateway hears an active member all along, so it never votes and the passive never
+        takes over; clients see every event once, in one epoch. Healed, the passive catches
+        up, so a later kill of the active still continues the epoch."""
+        proxies = {}
+        members, connect, ports = self.start_pair(proxies)
+        _, url = self.gateway(connect)
+        sse = SSEClient(url)
+        self.addCleanup(sse.close)
+        ids = self.read_through(sse, 10, 10)
+        for pair in proxies.values():
+            for proxy in pair:
+                proxy.cut()
+        ids += self.read_through(sse, 3 * FAILOVER_MS // 50, 3 * FAILOVER_MS / 1000 + 10)
+        for pair in proxies.values():
+            for proxy in pair:
+                proxy.heal()
+        wait_until(lambda: members["primary"].text().count('msg="standby synced"') >= 2, 10,
+                   what="the standby synced again")
+        ids += self.read_through(sse, 20, 10)
+        self.assertNotIn('msg="takeover"', members["backup"].text())
+        self.assertEqual(metrics(url)[f'rn_gateway_votes_total{{source="{connect.split(",")[1]}"}}'],
+                         0)
+        self.kill(members["primary"])
+        ids += self.read_through(sse, 20, FAILOVER_MS / 1000 + 10)
+        self.assertEqual([s for _, s in ids], list(range(ids[0][1], ids[0][1] + len(ids))))
+        self.assertEqual(len({e for e, _ in ids}), 1, "one epoch throughout")
+
+    def test_back_and_forth_three_times_then_both_killed_one_reset(self):
+        members, connect, ports = self.start_pair()
+        _, url = self.gateway(connect)
+        sse = SSEClient(url)
+        self.addCleanup(sse.close)
+        ids = self.read_through(sse, 10, 10)
+        active, passive = "primary", "backup"
+        for _ in range(3):
+            members[passive].wait_log(r"to=passive", timeout=10)
+            ids += self.read_through(sse, 20, 10)  # the passive mirrors meanwhile
+            self.kill(members[active])
+            ids += self.read_through(sse, 10, FAILOVER_MS / 1000 + 10)
+            members[active] = self.start_member(active, ports)
+            active, passive = passive, active
+        self.assertEqual([s for _, s in ids], list(range(ids[0][1], ids[0][1] + len(ids))))
+        self.assertEqual(len({e for e, _ in ids}), 1, "one epoch through three takeovers")
+        for name in members:
+            self.kill(members[name])
+        members["primary"] = self.start_member("primary", ports)
+        events = sse.events(8, FAILOVER_MS / 1000 + 15)  # events in flight at the kill first
+        kinds = [e.get("event") for e in events]
+        self.assertEqual(kinds.count("reset"), 1, events)
+        reset = kinds.index("reset")
+        self.assertEqual(events[reset].get("data"), "epoch", events)
+        fresh = [parse_id(e["id"]) for e in events[reset + 1:] if e.get("event") == "number"]
+        self.assertGreater(fresh[0][0], ids[0][0], "a new epoch")
 
     def test_the_gateways_vote_is_what_makes_the_passive_take_over(self):
         members, connect, ports = self.start_pair()

@@ -25,13 +25,15 @@ typedef struct {
 static gate_t gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
 
 /* The endpoint is never known: each request the fetcher gets to fails with -ENOTCONN. */
-static int held_lookup(void *ctx, char *out, size_t cap, char *server_key, size_t key_cap)
+static int held_lookup(void *ctx, char *out, size_t cap, char *server_key, size_t key_cap,
+                       int *io_thread)
 {
     (void)ctx;
     (void)out;
     (void)cap;
     (void)server_key;
     (void)key_cap;
+    (void)io_thread;
     pthread_mutex_lock(&gate.lock);
     gate.lookups++;
     pthread_cond_broadcast(&gate.changed);

@@ -196,9 +196,9 @@ static void connect_replay(catchup_t *c, const char *endpoint)
     char err[512];
     replay_client_destroy(c->client);
     c->client = NULL;
-    if (endpoint &&
-        (c->client = replay_client_create(c->context, endpoint, c->cfg.curve_server_key_file,
-                                          c->cfg.curve_secret_key_file, err, sizeof err)) == NULL)
+    if (endpoint && (c->client = replay_client_create(
+                         c->context, endpoint, c->cfg.curve_server_key_file,
+                         c->cfg.curve_secret_key_file, 0, err, sizeof err)) == NULL)
         fprintf(stderr, "replay: %s; going on with live events\n", err);
 }
 

@@ -167,7 +167,7 @@ static voter_t *voter_of(monitor_t *m, int i)
     char err[256];
     voter_t *v =
         voter_follow(&m->voters[i], m->ctx, cfg->sources[i], m->sources.s[i].hb.replay_port,
-                     cfg->server_keys[i], cfg->curve_secret_key_file, err, sizeof err);
+                     cfg->server_keys[i], cfg->curve_secret_key_file, i, err, sizeof err);
     if (v == NULL && m->sources.s[i].hb.replay_port != 0)
         log_warn("cannot vote", "source=%s error=\"%s\"", cfg->sources[i], err);
     return v;
@@ -255,7 +255,7 @@ static int open_socket(void *ctx, const monitor_config_t *cfg, int i, void **out
     const char *endpoint = cfg->sources[i];
     char err[512];
     void *sub = zmq_socket(ctx, ZMQ_SUB);
-    int rc = sub && bus_socket_tune(sub) == 0 &&
+    int rc = sub && bus_socket_tune(sub) == 0 && bus_socket_pin(sub, i) == 0 &&
                      zmq_setsockopt(sub, ZMQ_SUBSCRIBE, cfg->topic, strlen(cfg->topic)) == 0 &&
                      zmq_setsockopt(sub, ZMQ_SUBSCRIBE, WIRE_HEARTBEAT_TOPIC,
                                     strlen(WIRE_HEARTBEAT_TOPIC)) == 0
@@ -389,6 +389,8 @@ int main(int argc, char **argv)
     sigset_t set;
     int sfd = signals_block_stop(&set) == 0 ? signalfd(-1, &set, SFD_CLOEXEC) : -1;
     void *ctx = zmq_ctx_new();
+    if (ctx && bus_context_threads(ctx, cfg.source_count) < 0) /* see bus_socket.h */
+        log_warn("one I/O thread for every generator", "error=\"%s\"", zmq_strerror(zmq_errno()));
     m.ctx = ctx;
     sources_init(&m.sources, (size_t)cfg.source_count, clock_mono_ms());
     rc = sfd < 0 || ctx == NULL ? 1 : 0;
