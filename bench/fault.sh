@@ -461,21 +461,29 @@ op_gen_return() {
   wait_pair 90 || true
   log "  generators: $(generator_view | tr '\n' ';')"
 }
-op_peer_cut() {
-  local p c net aliases a args=(); p=$(passive_generator); c=$(container_of "$p"); hit "$clients"
-  [ -n "$p" ] || { log "WARNING: no passive generator seen by the gateways"; return 0; }
-  net=$($docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "$c" |
-        tr ' ' '\n' | grep '_peer$' || true)
-  [ -n "$net" ] || { log "WARNING: $c is on no peer network"; return 0; }
+# cut_network NET CONTAINER SECONDS WHAT [DURING] -- CONTAINER off network NET for SECONDS
+# (DURING, a command, runs just before it is connected again), then back with its aliases.
+cut_network() {
+  local net=$1 c=$2 seconds=$3 what=$4 during=${5:-} aliases a args=()
   aliases=$($docker inspect -f "{{range (index .NetworkSettings.Networks \"$net\").Aliases}}{{.}} {{end}}" "$c")
   for a in $aliases; do args+=(--alias "$a"); done
   timeout 30 $docker network disconnect "$net" "$c" ||
     { log "WARNING: network disconnect failed"; return 0; }
-  log "  $c (the passive) disconnected from $net (the peer link only) for $peer_cut_s s"
-  sleep "$peer_cut_s"
-  log "  generators during the cut: $(generator_view | tr '\n' ';')"
+  log "  $what for $seconds s"
+  sleep "$seconds"
+  [ -z "$during" ] || $during
   timeout 30 $docker network connect "${args[@]}" "$net" "$c" ||
     log "WARNING: network connect $c failed"
+}
+log_generators_during_cut() { log "  generators during the cut: $(generator_view | tr '\n' ';')"; }
+op_peer_cut() {
+  local p c net; p=$(passive_generator); c=$(container_of "$p"); hit "$clients"
+  [ -n "$p" ] || { log "WARNING: no passive generator seen by the gateways"; return 0; }
+  net=$($docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "$c" |
+        tr ' ' '\n' | grep '_peer$' || true)
+  [ -n "$net" ] || { log "WARNING: $c is on no peer network"; return 0; }
+  cut_network "$net" "$c" "$peer_cut_s" "$c (the passive) disconnected from $net (the peer link only)" \
+    log_generators_during_cut
   wait_pair 90 || true
 }
 op_buscut() {
@@ -496,16 +504,9 @@ op_buscut() {
   wait_lb 3 90 || true
 }
 op_netcut() {
-  local c net aliases a n args=(); c=$(busiest); n=$(streams_on "$c"); hit "$n"
+  local c net n; c=$(busiest); n=$(streams_on "$c"); hit "$n"
   net=$($docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}' "$c" | awk '{print $1}')
-  aliases=$($docker inspect -f "{{range (index .NetworkSettings.Networks \"$net\").Aliases}}{{.}} {{end}}" "$c")
-  for a in $aliases; do args+=(--alias "$a"); done
-  timeout 30 $docker network disconnect "$net" "$c" ||
-    { log "WARNING: network disconnect failed"; return 0; }
-  log "  $c ($n streams) disconnected from $net (bus and HTTP) for $cut_s s"
-  sleep "$cut_s"
-  timeout 30 $docker network connect "${args[@]}" "$net" "$c" ||
-    log "WARNING: network connect $c failed"
+  cut_network "$net" "$c" "$cut_s" "$c ($n streams) disconnected from $net (bus and HTTP)"
   wait_lb 3 90 || true
 }
 
