@@ -86,6 +86,11 @@ static int fresh(const sources_t *s, const source_t *src, int64_t now_ms)
     return src->heard && now_ms - src->heard_ms <= (int64_t)sources_failover(s);
 }
 
+int sources_heard(const sources_t *s, size_t i, int64_t now_ms)
+{
+    return fresh(s, &s->s[i], now_ms);
+}
+
 /* Orders two active sources as the pair does: the larger (epoch, last_seq) stays; on a
  * tie (a takeover: the new active continues where the old stopped) the one heard last. */
 static int ahead(const source_t *a, const source_t *b)

@@ -45,6 +45,9 @@ void sources_heartbeat(sources_t *s, size_t i, const wire_heartbeat_t *hb, int64
 /* An event from source i: only an active member publishes, so it is heard as active. */
 void sources_event(sources_t *s, size_t i, int64_t now_ms);
 
+/* Whether source i was heard within the failover time. */
+int sources_heard(const sources_t *s, size_t i, int64_t now_ms);
+
 /* The failover time: the latest heartbeat's, or SOURCES_FAILOVER_MS before any. */
 uint32_t sources_failover(const sources_t *s);
 

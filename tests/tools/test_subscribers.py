@@ -134,3 +134,5 @@ class MonitorPairTest(SystemTest):
         backup = [x for x in lines if x.get("member") == b]
         self.assertEqual((backup[0]["role"], backup[0]["state"]), ("backup", "passive"))
         self.assertEqual(backup[-1]["state"], "active")
+        primary = [x for x in lines if x.get("member") == a]
+        self.assertEqual(primary[-1]["state"], "silent", "a killed member is not shown active")

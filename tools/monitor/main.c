@@ -295,13 +295,26 @@ static void vote(monitor_t *m, int64_t now)
     }
 }
 
+/* A member's state as --stats shows it: "unheard" before its first heartbeat, "silent"
+ * when not heard for the failover time (gone, whatever it said last). */
+static const char *member_state(const monitor_t *m, size_t i, int64_t now)
+{
+    const source_t *s = &m->sources.s[i];
+    if (!s->heard)
+        return "unheard";
+    if (!sources_heard(&m->sources, i, now))
+        return "silent";
+    return sources_state_name(s->hb.state);
+}
+
 /* --stats with a pair: one line per member after each interval's report. */
 static void report_members(const monitor_t *m)
 {
     const monitor_config_t *cfg = m->cfg;
+    int64_t now = clock_mono_ms();
     for (int i = 0; cfg->source_count > 1 && i < cfg->source_count; i++) {
         const source_t *s = &m->sources.s[i];
-        const char *state = s->heard ? sources_state_name(s->hb.state) : "unheard";
+        const char *state = member_state(m, (size_t)i, now);
         printf(cfg->json ? "{\"member\":\"%s\",\"role\":\"%s\",\"state\":\"%s\","
                            "\"mirrored_seq\":%" PRIu64 ",\"takeovers\":%" PRIu64
                            ",\"votes\":%" PRIu64 "}\n"
