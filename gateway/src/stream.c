@@ -207,7 +207,7 @@ static int fetch_submit(stream_t *s)
     if (s->fetch == NULL && (s->fetch = malloc(sizeof *s->fetch)) == NULL)
         return -ENOMEM;
     stream_fetch_t *f = s->fetch;
-    f->req = (backfill_request_t){.range = {s->cur.held.epoch, s->cur.fill_from, s->cur.fill_to},
+    f->req = (backfill_request_t){.range = {s->cur.held.epoch, s->cur.fill_from, s->cur.fill_to, 0},
                                   .events = f->events,
                                   .on_done = on_fetched,
                                   .ctx = s};

@@ -88,7 +88,7 @@ static void wait_done(int n)
 
 static backfill_request_t request(int tag)
 {
-    return (backfill_request_t){.range = {1, 1, 10},
+    return (backfill_request_t){.range = {1, 1, 10, 0},
                                 .events = events,
                                 .on_done = on_done,
                                 .ctx = (void *)(intptr_t)tag,
