@@ -1,8 +1,8 @@
 /* fuzz_interest.c -- libFuzzer driver for the XPUB subscription tracker, checked against
  * a naive model: a list of the wanted prefixes, where a subscribe to a prefix of the data
- * or the heartbeat topic adds one, its unsubscribe removes it, and anything else is
- * refused. After every message, what the tracker says (accepted or refused, data wanted,
- * prefixes held) is what the model says. */
+ * topic or of the bus's own (heartbeat, and a pair's mirror and ack) adds one, its
+ * unsubscribe removes it, and anything else is refused. After every message, what the tracker says
+ * (accepted or refused, data wanted, prefixes held) is what the model says. */
 #include "interest.h"
 
 #include <errno.h>
@@ -41,7 +41,8 @@ static int model_apply(model_t *m, const char *topic, const uint8_t *msg, size_t
     if (len == 0 || msg[0] > 1)
         return -EINVAL;
     const uint8_t *p = msg + 1;
-    if (!starts(topic, p, len - 1) && !starts("_heartbeat", p, len - 1))
+    if (!starts(topic, p, len - 1) && !starts("_heartbeat", p, len - 1) &&
+        !starts("_mirror", p, len - 1) && !starts("_ack", p, len - 1))
         return -EPERM;
     long at = find(m, p, len - 1);
     if (msg[0] == 1 && at < 0 && m->used < MODEL_MAX) {
@@ -63,7 +64,7 @@ static int model_wants(const model_t *m, const char *topic)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const topics[] = {"number", "num", "n", "_x", "x_heartbeat"};
+    static const char *const topics[] = {"number", "num", "n", "_x", "x_heartbeat", "_ack"};
     static model_t model;
     if (size == 0)
         return 0;
