@@ -36,14 +36,24 @@ class PairTest(SystemTest):
         self.addCleanup(self.reader.close)
 
     def start(self, name, extra=()):
+        """Starts a member. Its replay port was free when chosen, but a test running beside
+        this one may take it before the member binds it (a CI run met that): then it is
+        started again on another, which its proxy and self.replay follow."""
         other = "backup" if name == "primary" else "primary"
         bus_proxy, replay_proxy = self.proxies[other]
-        args = ["--bind", self.bus[name], "--replay-bind", self.replay[name],
-                "--interval-ms", "50", "--heartbeat-ms", str(HEARTBEAT_MS),
-                "--failover-ms", str(FAILOVER_MS), "--mirror-wait-ms", str(MIRROR_WAIT_MS),
-                "--role", name, "--peer", f"tcp://127.0.0.1:{bus_proxy.port}",
-                "--peer-replay-connect", f"tcp://127.0.0.1:{replay_proxy.port}", *extra]
-        p = self.spawn(name, "generator", args)
+        for _ in range(3):
+            args = ["--bind", self.bus[name], "--replay-bind", self.replay[name],
+                    "--interval-ms", "50", "--heartbeat-ms", str(HEARTBEAT_MS),
+                    "--failover-ms", str(FAILOVER_MS), "--mirror-wait-ms", str(MIRROR_WAIT_MS),
+                    "--role", name, "--peer", f"tcp://127.0.0.1:{bus_proxy.port}",
+                    "--peer-replay-connect", f"tcp://127.0.0.1:{replay_proxy.port}", *extra]
+            p = self.spawn(name, "generator", args)
+            p.wait_log(r'msg="started"|msg="cannot start"')
+            if "cannot bind replay" not in p.text():
+                break
+            port = free_port()
+            self.replay[name] = f"tcp://127.0.0.1:{port}"
+            self.proxies[name][1].target = ("127.0.0.1", port)
         p.wait_log(r'msg="started"')
         self.members[name] = p
         return p

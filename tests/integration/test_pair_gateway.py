@@ -128,14 +128,18 @@ class RealPairGatewayTest(SystemTest):
         """proxies: {name: (bus proxy, replay proxy)} through which the OTHER member reaches
         this one, so that a test can cut the link between the two alone."""
         other = "backup" if name == "primary" else "primary"
-        peer_bus, peer_replay = ports[other]
+        args = ["--bind", f"tcp://127.0.0.1:{ports[name][0]}",
+                "--interval-ms", "50", "--heartbeat-ms", "200", "--failover-ms", str(FAILOVER_MS),
+                "--role", name]
         if proxies:
             peer_bus, peer_replay = (p.port for p in proxies[other])
-        args = ["--bind", f"tcp://127.0.0.1:{ports[name][0]}",
-                "--replay-bind", f"tcp://127.0.0.1:{ports[name][1]}",
-                "--interval-ms", "50", "--heartbeat-ms", "200", "--failover-ms", str(FAILOVER_MS),
-                "--role", name, "--peer", f"tcp://127.0.0.1:{peer_bus}",
-                "--peer-replay-connect", f"tcp://127.0.0.1:{peer_replay}"]
+            args += ["--replay-bind", f"tcp://127.0.0.1:{ports[name][1]}",
+                     "--peer", f"tcp://127.0.0.1:{peer_bus}",
+                     "--peer-replay-connect", f"tcp://127.0.0.1:{peer_replay}"]
+        else:
+            # The replay socket where the generator finds a free port (its heartbeats say
+            # which): a port chosen here may be taken by a test beside this one by then.
+            args += ["--peer", f"tcp://127.0.0.1:{ports[other][0]}"]
         p = self.spawn(name, "generator", args)
         p.wait_log(r'msg="started"')
         return p
