@@ -228,10 +228,16 @@ static struct mg_context *start_civetweb(http_server_t *srv, char *err, size_t e
      * writes: streams write with their own deadline, --write-timeout-ms). */
     snprintf(timeout, sizeof timeout, "%ld", cfg->header_timeout_ms);
     snprintf(head_max, sizeof head_max, "%d", HTTP_HEAD_MAX);
+    /* civetweb's backlog is 200: when every client of a gateway reconnects at once (after
+     * a restart, or a load balancer moving them) the kernel would drop the SYNs past it,
+     * and each dropped client waits a second or more to try again. listen() caps the
+     * backlog at net.core.somaxconn, so this asks for as much as the kernel allows. */
+    const char *backlog = "65535";
     /* No keep-alive: a kept-alive connection waits for its next request on a worker, where
      * the gate cannot see it, so one complete request would buy a worker for a slow one. */
     const char *options[] = {"listening_ports", cfg->listen, "num_threads", threads,
-                             "connection_queue", queue, "request_timeout_ms", timeout,
+                             "connection_queue", queue, "listen_backlog", backlog,
+                             "request_timeout_ms", timeout,
                              "enable_keep_alive", "no", "tcp_nodelay", "1", "max_request_size",
                              head_max, "enable_directory_listing", "no",
                              /* civetweb would answer every preflight with "*" itself;
