@@ -24,24 +24,37 @@ struct replay_client {
     int io_thread; /* bus_socket_pin */
 };
 
-static void *open_socket(replay_client_t *c, char *err, size_t errlen)
+void *replay_socket_open(void *zmq_context, const replay_socket_spec_t *spec, char *err,
+                         size_t errlen)
 {
-    void *socket = zmq_socket(c->context, ZMQ_DEALER);
-    int64_t max_size = REPLY_MAX_BYTES;
-    if (socket == NULL || bus_socket_tune(socket) < 0 || bus_socket_pin(socket, c->io_thread) < 0 ||
-        zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size) != 0) {
-        snprintf(err, errlen, "cannot create the replay socket: %s", zmq_strerror(zmq_errno()));
-    } else if (curve_client_from_flags(socket, c->server_key, c->secret_key, err, errlen) == 0) {
-        if (zmq_connect(socket, c->endpoint) == 0) {
-            c->opened++;
+    void *socket = zmq_socket(zmq_context, ZMQ_DEALER);
+    int immediate = spec->immediate;
+    if (socket == NULL || bus_socket_tune(socket) < 0 ||
+        bus_socket_pin(socket, spec->io_thread) < 0 ||
+        zmq_setsockopt(socket, ZMQ_IMMEDIATE, &immediate, sizeof immediate) != 0 ||
+        zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &spec->max_message, sizeof spec->max_message) != 0) {
+        snprintf(err, errlen, "cannot create a socket for '%s': %s", spec->endpoint,
+                 zmq_strerror(zmq_errno()));
+    } else if (curve_client_from_flags(socket, spec->server_key_file, spec->secret_key_file, err,
+                                       errlen) == 0) {
+        if (zmq_connect(socket, spec->endpoint) == 0)
             return socket;
-        }
-        snprintf(err, errlen, "cannot connect to replay '%s': %s", c->endpoint,
+        snprintf(err, errlen, "cannot connect to '%s': %s", spec->endpoint,
                  zmq_strerror(zmq_errno()));
     }
     if (socket)
         zmq_close(socket);
     return NULL;
+}
+
+static void *open_socket(replay_client_t *c, char *err, size_t errlen)
+{
+    replay_socket_spec_t spec = {c->endpoint, c->server_key, c->secret_key, c->io_thread,
+                                 REPLY_MAX_BYTES, 0};
+    void *socket = replay_socket_open(c->context, &spec, err, errlen);
+    if (socket)
+        c->opened++;
+    return socket;
 }
 
 replay_client_t *replay_client_create(void *zmq_context, const char *endpoint,

@@ -13,6 +13,21 @@
 
 typedef struct replay_client replay_client_t;
 
+/* What a DEALER to a replay socket is made with: CURVE key files as for the bus ("" for
+ * none), the I/O thread that serves it (bus_socket_pin; -1: any), the largest message it
+ * takes, and ZMQ_IMMEDIATE (queue only to a completed connection). */
+typedef struct {
+    const char *endpoint, *server_key_file, *secret_key_file;
+    int io_thread;
+    int64_t max_message;
+    int immediate;
+} replay_socket_spec_t;
+
+/* A DEALER with the bus options (bus_socket_tune), made as spec says and connected: the
+ * replay client's and the voter's. NULL with the reason in err. */
+void *replay_socket_open(void *zmq_context, const replay_socket_spec_t *spec, char *err,
+                         size_t errlen);
+
 /* CURVE key files as for the bus ("" for none). The strings are copied. Its sockets are
  * served by the context's I/O thread io_thread (bus_socket_pin; -1: any). NULL with the
  * reason in err. */

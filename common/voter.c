@@ -1,8 +1,6 @@
 /* voter.c -- DEALER socket, [empty][ReplayRequest vote=1] out, answers read and dropped. */
 #include "voter.h"
 
-#include "bus_socket.h"
-#include "curve.h"
 #include "replay_client.h"
 #include "wire_replay.h"
 
@@ -20,11 +18,6 @@ struct voter {
     char endpoint[256];
 };
 
-static int set_int(void *socket, int option, int value)
-{
-    return zmq_setsockopt(socket, option, &value, sizeof value);
-}
-
 voter_t *voter_create(void *zmq_context, const char *endpoint, const char *curve_server_key_file,
                       const char *curve_secret_key_file, int io_thread, char *err, size_t errlen)
 {
@@ -34,27 +27,16 @@ voter_t *voter_create(void *zmq_context, const char *endpoint, const char *curve
         return NULL;
     }
     snprintf(v->endpoint, sizeof v->endpoint, "%s", endpoint);
-    int64_t max_size = ANSWER_MAX_BYTES;
-    v->socket = zmq_socket(zmq_context, ZMQ_DEALER);
     /* IMMEDIATE: a vote is for now; queued for a member that connects later, it would
      * arrive when it no longer says anything true. */
-    if (v->socket == NULL || bus_socket_tune(v->socket) < 0 ||
-        bus_socket_pin(v->socket, io_thread) < 0 || set_int(v->socket, ZMQ_IMMEDIATE, 1) ||
-        zmq_setsockopt(v->socket, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size) != 0) {
-        snprintf(err, errlen, "cannot create the vote socket: %s", zmq_strerror(zmq_errno()));
-        goto err;
-    }
-    if (curve_client_from_flags(v->socket, curve_server_key_file, curve_secret_key_file, err,
-                                errlen) < 0)
-        goto err;
-    if (zmq_connect(v->socket, endpoint) != 0) {
-        snprintf(err, errlen, "cannot connect to '%s': %s", endpoint, zmq_strerror(zmq_errno()));
-        goto err;
+    replay_socket_spec_t spec = {endpoint, curve_server_key_file, curve_secret_key_file,
+                                 io_thread, ANSWER_MAX_BYTES, 1};
+    v->socket = replay_socket_open(zmq_context, &spec, err, errlen);
+    if (v->socket == NULL) {
+        free(v);
+        return NULL;
     }
     return v;
-err:
-    voter_destroy(v);
-    return NULL;
 }
 
 void voter_destroy(voter_t *v)

@@ -215,22 +215,15 @@ int publisher_tick(publisher_t *pub, wire_number_t *sent)
 
 int publisher_heartbeat(publisher_t *pub, const wire_heartbeat_t *pair)
 {
-    wire_heartbeat_t hb = {.epoch = pub->epoch,
-                           .last_seq = pub->seq,
-                           .sent_ns = clock_wall_ns(),
-                           .interval_ms = (uint32_t)pub->cfg->heartbeat_ms,
-                           .publishing = pub->wanted,
-                           .subscriptions = (uint32_t)pub->interest.total,
-                           .replay_port = pub->replay_port};
-    if (pair) {
-        hb.role = pair->role;
-        hb.state = pair->state;
-        hb.peer_seen = pair->peer_seen;
-        hb.mirrored_seq = pair->mirrored_seq;
-        hb.standby_synced = pair->standby_synced;
-        hb.takeovers = pair->takeovers;
-        hb.failover_ms = pair->failover_ms;
-    }
+    /* The pair's fields as given, the publisher's own over them. */
+    wire_heartbeat_t hb = pair ? *pair : (wire_heartbeat_t){0};
+    hb.epoch = pub->epoch;
+    hb.last_seq = pub->seq;
+    hb.sent_ns = clock_wall_ns();
+    hb.interval_ms = (uint32_t)pub->cfg->heartbeat_ms;
+    hb.publishing = pub->wanted;
+    hb.subscriptions = (uint32_t)pub->interest.total;
+    hb.replay_port = pub->replay_port;
     snprintf(hb.topic, sizeof hb.topic, "%s", pub->cfg->topic);
     uint8_t buf[WIRE_MESSAGE_MAX];
     size_t len = wire_heartbeat_encode(&hb, buf, sizeof buf);
