@@ -24,6 +24,7 @@
  * the summary) is the longest time a connection went from one event to its next, across
  * reconnections: the longest stall a client saw (the generator's period when nothing
  * happened). */
+#include "event_id.h"
 #include "histogram.h"
 
 #include <arpa/inet.h>
@@ -211,7 +212,7 @@ static void on_line(conn_t *c, char *line, totals_t *t, int nchan)
     } else if (!nchan && strncmp(line, ": t=", 4) == 0) {
         c->t_ns = strtoll(line + 4, NULL, 10);
     } else if (!nchan && strncmp(line, "id: ", 4) == 0) {
-        c->has_seq = sscanf(line + 4, "%" SCNu64 "-%" SCNu64, &c->epoch, &c->seq) == 2;
+        c->has_seq = event_id_parse(line + 4, strlen(line + 4), &c->epoch, &c->seq) == 0;
     } else if (strncmp(line, "event: ", 7) == 0) {
         c->is_number = strcmp(line + 7, "number") == 0;
         c->is_reset = strcmp(line + 7, "reset") == 0;
@@ -311,10 +312,9 @@ static void on_writable(int ep, conn_t *c, const options_t *o, totals_t *t)
 {
     int err = 0;
     socklen_t len = sizeof err;
-    char req[512], last[64] = "";
-    if (c->has_last && !o->nchan)
-        snprintf(last, sizeof last, "Last-Event-ID: %" PRIu64 "-%" PRIu64 "\r\n", c->last_epoch,
-                 c->last_seq);
+    char req[512], last[64] = "", id[EVENT_ID_MAX];
+    if (c->has_last && !o->nchan && event_id_format(id, sizeof id, c->last_epoch, c->last_seq) > 0)
+        snprintf(last, sizeof last, "Last-Event-ID: %s\r\n", id);
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n%s\r\n",
                      o->path, o->host, o->port, last);

@@ -1,6 +1,7 @@
-/* fuzz_event_id.c -- libFuzzer driver for the Last-Event-ID parser: whatever parses must
- * format back to the same text when written canonically, and format/parse round-trips. */
-#include "sse.h"
+/* fuzz_event_id.c -- libFuzzer driver for the event id parser (Last-Event-ID, the
+ * monitor's --replay-from): whatever parses must format back to the same text when written
+ * canonically, and format/parse round-trips. */
+#include "event_id.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,12 +23,12 @@ static int canonical(const char *s, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint64_t epoch, seq;
-    if (sse_id_parse((const char *)data, size, &epoch, &seq) != 0)
+    if (event_id_parse((const char *)data, size, &epoch, &seq) != 0)
         return 0;
-    char text[SSE_ID_MAX];
-    int n = sse_id_format(text, sizeof text, epoch, seq);
+    char text[EVENT_ID_MAX];
+    int n = event_id_format(text, sizeof text, epoch, seq);
     uint64_t e2, s2;
-    if (n < 0 || sse_id_parse(text, (size_t)n, &e2, &s2) != 0 || e2 != epoch || s2 != seq)
+    if (n < 0 || event_id_parse(text, (size_t)n, &e2, &s2) != 0 || e2 != epoch || s2 != seq)
         abort();
     if (canonical((const char *)data, size) && ((size_t)n != size || memcmp(text, data, size)))
         abort();

@@ -1,6 +1,7 @@
 /* events.c -- GET /events: admission, the response head, and the hand-over; see events.h. */
 #include "events.h"
 
+#include "event_id.h"
 #include "log.h"
 #include "response.h"
 #include "sse.h"
@@ -19,13 +20,13 @@ static int last_event_id(struct mg_connection *conn, uint64_t *epoch, uint64_t *
 {
     const char *header = mg_get_header(conn, "Last-Event-ID");
     if (header)
-        return sse_id_parse(header, strlen(header), epoch, seq);
+        return event_id_parse(header, strlen(header), epoch, seq);
     const char *query = mg_get_request_info(conn)->query_string;
-    char value[SSE_ID_MAX];
+    char value[EVENT_ID_MAX];
     int n = query ? mg_get_var(query, strlen(query), "lastEventId", value, sizeof value) : -1;
     if (n == -1)
         return -ENOENT;
-    return n < 0 ? -EINVAL : sse_id_parse(value, (size_t)n, epoch, seq);
+    return n < 0 ? -EINVAL : event_id_parse(value, (size_t)n, epoch, seq);
 }
 
 /* "html=1" in the query: the page, which swaps each event's HTML message into itself. */

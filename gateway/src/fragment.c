@@ -2,6 +2,8 @@
  * needs escaping. */
 #include "fragment.h"
 
+#include "event_id.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,10 +15,12 @@ static int fitted(int n, size_t cap)
 
 int fragment_render(char *dst, size_t cap, uint64_t epoch, uint64_t seq, int64_t value)
 {
-    int n = snprintf(dst, cap,
-                     "<span class=\"number\" data-event-id=\"%" PRIu64 "-%" PRIu64 "\">%" PRId64
-                     "</span>",
-                     epoch, seq, value);
+    char id[EVENT_ID_MAX];
+    int n = event_id_format(id, sizeof id, epoch, seq);
+    if (n < 0)
+        return n;
+    n = snprintf(dst, cap, "<span class=\"number\" data-event-id=\"%s\">%" PRId64 "</span>", id,
+                 value);
     return fitted(n, cap);
 }
 

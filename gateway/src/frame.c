@@ -2,6 +2,7 @@
  * the event's, which the first part set. */
 #include "frame.h"
 
+#include "event_id.h"
 #include "fragment.h"
 #include "sse.h"
 
@@ -13,8 +14,8 @@ int frame_event(char *dst, size_t cap, const char *topic, const wire_number_t *e
 {
     /* The publish time rides along as a comment, so load clients can measure latency
      * from the stream while browsers and htmx skip it. */
-    char id[SSE_ID_MAX], data[24], stamp[32], html[FRAGMENT_MAX];
-    int n = sse_id_format(id, sizeof id, ev->epoch, ev->seq);
+    char id[EVENT_ID_MAX], data[24], stamp[32], html[FRAGMENT_MAX];
+    int n = event_id_format(id, sizeof id, ev->epoch, ev->seq);
     snprintf(data, sizeof data, "%d", ev->value);
     snprintf(stamp, sizeof stamp, "t=%lld", (long long)ev->published_ns);
     sse_event_t plain = {id, topic, stamp, data, strlen(data)};

@@ -6,9 +6,6 @@
 #define GATEWAY_SSE_H
 
 #include <stddef.h>
-#include <stdint.h>
-
-#define SSE_ID_MAX 42 /* "<20 digits>-<20 digits>" plus NUL */
 
 /* One event. id, event and comment may be NULL to leave them out. */
 typedef struct {
@@ -30,13 +27,5 @@ int sse_comment_encode(char *dst, size_t cap, const char *text) __attribute__((w
 
 /* "retry: MS\n\n": how long the browser waits before reconnecting. */
 int sse_retry_encode(char *dst, size_t cap, long retry_ms) __attribute__((warn_unused_result));
-
-/* Event ids are "<epoch>-<seq>" in decimal, the same on every gateway. */
-int sse_id_format(char *dst, size_t cap, uint64_t epoch, uint64_t seq)
-    __attribute__((warn_unused_result));
-
-/* Parses an id written by sse_id_format. Returns 0 or -EINVAL (empty, junk, overflow). */
-int sse_id_parse(const char *text, size_t len, uint64_t *epoch, uint64_t *seq)
-    __attribute__((warn_unused_result));
 
 #endif

@@ -1,9 +1,8 @@
-/* test_sse.c -- SSE framing: fields, multi-line data, comments, retry, ids. */
+/* test_sse.c -- SSE framing: fields, multi-line data, comments, retry. */
 #include "check.h"
 #include "sse.h"
 
 #include <errno.h>
-#include <stdint.h>
 
 static void test_frame(void)
 {
@@ -58,32 +57,6 @@ static void test_comment_and_retry(void)
     CHECK_BYTES(buf, n, "retry: 2500\n\n");
 }
 
-static void test_ids(void)
-{
-    char buf[SSE_ID_MAX];
-    uint64_t e = 0, s = 0;
-    int n = sse_id_format(buf, sizeof buf, UINT64_MAX, UINT64_MAX);
-    CHECK_BYTES(buf, n, "18446744073709551615-18446744073709551615");
-    CHECK_EQ_INT(sse_id_parse(buf, (size_t)n, &e, &s), 0);
-    CHECK(e == UINT64_MAX && s == UINT64_MAX);
-    CHECK_EQ_INT(sse_id_parse("1795519844017-9", 15, &e, &s), 0);
-    CHECK(e == 1795519844017ull && s == 9);
-    const char *bad[] = {"",
-                         "-",
-                         "1-",
-                         "-1",
-                         "1--1",
-                         "a-1",
-                         "1-1x",
-                         " 1-1",
-                         "1-1 ",
-                         "18446744073709551616-1",
-                         "1-18446744073709551616",
-                         "12"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        CHECK_EQ_INT(sse_id_parse(bad[i], strlen(bad[i]), &e, &s), -EINVAL);
-}
-
 int main(void)
 {
     test_frame();
@@ -91,6 +64,5 @@ int main(void)
     test_refuses_line_breaks_in_fields();
     test_overflow();
     test_comment_and_retry();
-    test_ids();
     CHECK_DONE();
 }

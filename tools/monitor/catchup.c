@@ -2,6 +2,7 @@
  * events, ordered and deduplicated by seq within the epoch. */
 #include "catchup.h"
 
+#include "event_id.h"
 #include "replay_client.h"
 
 #include <errno.h>
@@ -33,27 +34,11 @@ struct catchup {
     void *arg;
 };
 
-/* Digits only: strtoull alone would take a sign or leading spaces. */
-static int parse_u64(const char *text, const char **end, uint64_t *out)
-{
-    if (*text < '0' || *text > '9')
-        return -EINVAL;
-    char *stop;
-    errno = 0;
-    unsigned long long v = strtoull(text, &stop, 10);
-    if (errno != 0)
-        return -EINVAL;
-    *end = stop;
-    *out = v;
-    return 0;
-}
-
 int catchup_parse_position(const char *text, uint64_t *epoch, uint64_t *seq, char *err,
                            size_t errlen)
 {
-    const char *dash, *end;
-    if (parse_u64(text, &dash, epoch) < 0 || *dash != '-' || parse_u64(dash + 1, &end, seq) < 0 ||
-        *end != '\0' || *epoch == 0 || *seq == UINT64_MAX) {
+    /* Epoch 0 is no generator's, and the first event wanted is seq + 1. */
+    if (event_id_parse(text, strlen(text), epoch, seq) < 0 || *epoch == 0 || *seq == UINT64_MAX) {
         snprintf(err, errlen, "'%s' is not EPOCH-SEQ (an event id such as 1700000000000-42)", text);
         return -EINVAL;
     }

@@ -23,7 +23,8 @@ typedef struct {
 
 typedef struct catchup catchup_t;
 
-/* Parses "EPOCH-SEQ" (decimal, epoch >= 1). Returns 0, or -EINVAL with the reason in err. */
+/* Parses "EPOCH-SEQ", an event id (event_id.h) naming a position: epoch >= 1, seq below
+ * UINT64_MAX. Returns 0, or -EINVAL with the reason in err. */
 int catchup_parse_position(const char *text, uint64_t *epoch, uint64_t *seq, char *err,
                            size_t errlen) __attribute__((warn_unused_result));
 
