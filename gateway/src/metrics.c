@@ -9,15 +9,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-const double metrics_latency_bounds_us[METRICS_LATENCY_BUCKETS] = {
-    50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
-
 void metrics_writes_observe(metrics_writes_t *w, uint64_t events, int64_t latency_us)
 {
-    int i = 0;
-    while (i < METRICS_LATENCY_BUCKETS && (double)latency_us > metrics_latency_bounds_us[i])
-        i++;
-    w->latency[i]++;
+    w->latency[latency_bucket(latency_us * 1000)]++;
     w->latency_sum_us += latency_us > 0 ? (uint64_t)latency_us : 0;
     w->events += events;
 }
@@ -27,7 +21,7 @@ void metrics_writes_flush(metrics_t *m, metrics_writes_t *w)
     metrics_add(&m->events_delivered, w->events);
     metrics_add(&m->bytes_written, w->bytes);
     metrics_add(&m->write_latency_sum_us, w->latency_sum_us);
-    for (int i = 0; i <= METRICS_LATENCY_BUCKETS; i++) {
+    for (int i = 0; i <= LATENCY_BUCKETS; i++) {
         if (w->latency[i])
             metrics_add(&m->write_latency[i], w->latency[i]);
     }
@@ -225,14 +219,11 @@ static void render_latency(text_t *t, const metrics_t *m)
     header(t, "write_latency_seconds", "histogram",
            "Time from the bus receiving an event to the write that sent it to a client.");
     uint64_t cumulative = 0;
-    for (int i = 0; i <= METRICS_LATENCY_BUCKETS; i++) {
+    char le[LATENCY_LE_MAX];
+    for (int i = 0; i <= LATENCY_BUCKETS; i++) {
         cumulative += metrics_get(&m->write_latency[i]);
-        if (i < METRICS_LATENCY_BUCKETS)
-            put(t, "rn_gateway_write_latency_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-                metrics_latency_bounds_us[i] / 1e6, cumulative);
-        else
-            put(t, "rn_gateway_write_latency_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
-                cumulative);
+        put(t, "rn_gateway_write_latency_seconds_bucket{le=\"%s\"} %" PRIu64 "\n",
+            latency_bucket_le(i, le), cumulative);
     }
     put(t, "rn_gateway_write_latency_seconds_sum %.6f\n",
         (double)metrics_get(&m->write_latency_sum_us) / 1e6);

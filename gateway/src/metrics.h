@@ -3,6 +3,7 @@
 #ifndef GATEWAY_METRICS_H
 #define GATEWAY_METRICS_H
 
+#include "latency_buckets.h"
 #include "sources.h"
 #include "wire.h"
 
@@ -39,10 +40,6 @@ const char *metrics_backfill_name(metrics_backfill_t outcome);
 /* Who opened a connection to the generator's replay socket. */
 typedef enum { REPLAY_BY_BUS, REPLAY_BY_BACKFILL, REPLAY_USERS } metrics_replay_user_t;
 
-/* Upper bounds, in microseconds, of the buckets of the bus-to-write latency histogram. */
-#define METRICS_LATENCY_BUCKETS 14
-extern const double metrics_latency_bounds_us[METRICS_LATENCY_BUCKETS];
-
 typedef struct {
     _Atomic uint64_t bus_events; /* data events accepted into the ring */
     _Atomic uint64_t bus_heartbeats;
@@ -70,7 +67,7 @@ typedef struct {
     _Atomic uint64_t events_delivered;
     _Atomic uint64_t bytes_written;
     /* From the bus thread's receipt of an event to the write that carried it. */
-    _Atomic uint64_t write_latency[METRICS_LATENCY_BUCKETS + 1]; /* the last: +Inf */
+    _Atomic uint64_t write_latency[LATENCY_BUCKETS + 1]; /* the last: +Inf */
     _Atomic uint64_t write_latency_sum_us;
 } metrics_t;
 
@@ -78,7 +75,7 @@ typedef struct {
  * and then, so the hot path touches no cache line other threads write. */
 typedef struct {
     uint64_t events, bytes, latency_sum_us;
-    uint64_t latency[METRICS_LATENCY_BUCKETS + 1];
+    uint64_t latency[LATENCY_BUCKETS + 1];
 } metrics_writes_t;
 
 /* Counts one write of events whose oldest waited latency_us since the bus received it.

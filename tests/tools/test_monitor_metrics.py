@@ -1,12 +1,16 @@
 """monitor --metrics: the bus as a subscriber sees it, in valid Prometheus text (checked by
 promtool): events and latency counted, the generator's heartbeat fields, and a restarted
-generator counted as an epoch change, not as a gap."""
+generator counted as an epoch change, not as a gap; its latency histogram has the gateway's
+buckets, so the two can be read side by side."""
 import os
+import re
 import shutil
 import subprocess
 import unittest
 
 from harness import BIN, Process, SystemTest, free_port, http_get, wait_until
+
+BUCKET = re.compile(r'^(\w+)_bucket\{le="([^"]+)"\} ')
 
 
 def scrape(url):
@@ -59,6 +63,27 @@ class MonitorMetricsTest(SystemTest):
                             m["rn_bus_generator_epoch"] != epoch)(scrape(url)[1]), 15,
                    what="the new epoch counted and in the heartbeat gauge")
         self.assertEqual(scrape(url)[1]["rn_bus_gaps_total"], 0)
+
+    def test_the_monitor_and_the_gateway_share_the_latency_buckets(self):
+        _, endpoint = self.generator(interval_ms=50)
+        _, gateway = self.gateway(endpoint)
+        http = free_port()
+        self.procs.append(Process("monitor", [os.path.join(BIN, "monitor"), "--connect",
+                                              endpoint, "--metrics", f"127.0.0.1:{http}"]))
+        monitor = f"http://127.0.0.1:{http}"
+        wait_until(lambda: _events(monitor) >= 1, 10, what="an event counted")
+        ours = _bounds(scrape(monitor)[0], "rn_bus_latency_seconds")
+        theirs = _bounds(http_get(gateway + "/metrics")[2], "rn_gateway_write_latency_seconds")
+        self.assertEqual(ours, theirs)
+        self.assertEqual(ours[-1], "+Inf")
+        finite = [float(le) for le in ours[:-1]]
+        self.assertEqual(finite, sorted(set(finite)))
+
+
+def _bounds(body, histogram):
+    """The le labels of a histogram's buckets, in the order they are written."""
+    found = (BUCKET.match(line) for line in body.decode().splitlines())
+    return [m.group(2) for m in found if m and m.group(1) == histogram]
 
 
 def _events(url):

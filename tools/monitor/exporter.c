@@ -3,6 +3,7 @@
 #include "exporter.h"
 
 #include "clock.h"
+#include "latency_buckets.h"
 #include "stats.h"
 
 #include <civetweb.h>
@@ -13,13 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { BUCKETS = 12, PAGE_MAX = 8192 };
-static const double bounds_s[BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                         0.05,   0.1,   0.25,   0.5,   1,    2.5};
+enum { PAGE_MAX = 8192 };
 
 typedef struct {
     uint64_t events, gaps, epoch_changes, malformed, heartbeats;
-    uint64_t latency[BUCKETS + 1]; /* the last: +Inf */
+    uint64_t latency[LATENCY_BUCKETS + 1]; /* the last: +Inf */
     double latency_sum_s;
     seq_track_t track;
     wire_heartbeat_t hb;
@@ -41,9 +40,7 @@ struct exporter {
 void exporter_event(exporter_t *x, uint64_t epoch, uint64_t seq, int64_t latency_ns)
 {
     double s = (double)latency_ns / 1e9;
-    int i = 0;
-    while (i < BUCKETS && s > bounds_s[i])
-        i++;
+    int i = latency_bucket(latency_ns);
     pthread_mutex_lock(&x->lock);
     counts_t *c = &x->counts;
     c->events++;
@@ -108,12 +105,12 @@ static void render_latency(page_t *p, const counts_t *c)
     put(p, "# HELP rn_bus_latency_seconds From the generator's publish time to this "
            "subscriber's receipt.\n# TYPE rn_bus_latency_seconds histogram\n");
     uint64_t cumulative = 0;
-    for (int i = 0; i < BUCKETS; i++) {
+    char le[LATENCY_LE_MAX];
+    for (int i = 0; i <= LATENCY_BUCKETS; i++) {
         cumulative += c->latency[i];
-        put(p, "rn_bus_latency_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", bounds_s[i], cumulative);
+        put(p, "rn_bus_latency_seconds_bucket{le=\"%s\"} %" PRIu64 "\n", latency_bucket_le(i, le),
+            cumulative);
     }
-    cumulative += c->latency[BUCKETS];
-    put(p, "rn_bus_latency_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cumulative);
     put(p, "rn_bus_latency_seconds_sum %.9f\nrn_bus_latency_seconds_count %" PRIu64 "\n",
         c->latency_sum_s, cumulative);
 }
