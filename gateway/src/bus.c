@@ -43,8 +43,7 @@ struct bus {
     int subscribed; /* to the data topic */
     int alive;      /* last liveness we logged */
     uint64_t last_epoch, last_seq;
-    uint64_t malformed_logged; /* total when we last logged malformed messages */
-    int wake_pending;          /* events published that readers were not woken for yet */
+    int wake_pending; /* events published that readers were not woken for yet */
     int64_t last_wake_ms;
     /* The bus's own connection to the generator's replay socket, NULL until known. Not the
      * streams' fetcher (backfill.c): the bus fetches on the live path (a gap holds back
@@ -133,12 +132,10 @@ static void count_malformed(bus_t *bus, wire_error_t why)
     uint64_t total = 0;
     for (int i = 0; i < WIRE_ERROR_KINDS; i++)
         total += metrics_get(&m->bus_malformed[i]);
-    /* Log the first one and then every power of two, so a flood cannot flood the log. */
-    if (log_power_of_two(total) && total > bus->malformed_logged) {
-        bus->malformed_logged = total;
+    /* Only the bus thread counts these, so it meets each power of two once. */
+    if (log_power_of_two(total))
         log_warn("malformed bus message dropped", "reason=%s total=%llu", wire_error_name(why),
                  (unsigned long long)total);
-    }
 }
 
 static void note_epoch(bus_t *bus, uint64_t epoch)
