@@ -35,4 +35,10 @@ int curve_client_from_flags(void *socket, const char *server_path, const char *s
 int curve_server_keys_split(const char *list, int count, char out[][CURVE_PATH_MAX], char *err,
                             size_t errlen) __attribute__((warn_unused_result));
 
+/* What --help says of a subscriber's two key flags, in the gateway and the monitor alike. */
+#define CURVE_SERVER_KEY_FILE_HELP                                                                 \
+    "the generator's CURVE public key (NAME.pub); with several --connect endpoints, one file "     \
+    "per endpoint, comma-separated in the same order (or one for all)"
+#define CURVE_SECRET_KEY_FILE_HELP "our CURVE secret key (NAME.key)"
+
 #endif

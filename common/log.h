@@ -9,6 +9,8 @@ typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
 
 /* Parses "debug", "info", "warn" or "error"; returns 0 or -EINVAL. */
 int log_level_parse(const char *text, log_level_t *out);
+/* What --help says of every program's --log-level. */
+#define LOG_LEVEL_HELP "debug, info, warn or error"
 void log_set_level(log_level_t level);
 int log_enabled(log_level_t level);
 

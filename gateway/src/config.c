@@ -221,16 +221,14 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
          "origins allowed to read the stream and fragment cross-origin: '*' or a comma list "
          "(empty: same-origin only)"},
         {"curve-server-key-file", "GATEWAY_CURVE_SERVER_KEY_FILE", CLI_STRING,
-         &cfg->curve_server_key_file, 0, 0,
-         "the generator's CURVE public key (NAME.pub); with several --connect endpoints, "
-         "one file per endpoint, comma-separated in the same order (or one for all)"},
+         &cfg->curve_server_key_file, 0, 0, CURVE_SERVER_KEY_FILE_HELP},
         {"curve-secret-key-file", "GATEWAY_CURVE_SECRET_KEY_FILE", CLI_STRING,
-         &cfg->curve_secret_key_file, 0, 0, "our CURVE secret key (NAME.key)"},
+         &cfg->curve_secret_key_file, 0, 0, CURVE_SECRET_KEY_FILE_HELP},
         {"web-root", "GATEWAY_WEB_ROOT", CLI_STRING, &cfg->web_root, 0, 0,
          "directory with index.html, app.css, favicon.svg, shared-stream.js, htmx.min.js, "
          "hx-sse.min.js (none: beside the program, ../" RN_DATADIR "/rn/web as installed or "
          "../webroot in the build tree)"},
-        {"log-level", "GATEWAY_LOG_LEVEL", CLI_STRING, &level, 0, 0, "debug, info, warn or error"},
+        {"log-level", "GATEWAY_LOG_LEVEL", CLI_STRING, &level, 0, 0, LOG_LEVEL_HELP},
     };
     const size_t count = sizeof opts / sizeof opts[0];
     char err[256];

@@ -106,8 +106,7 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
         {"epoch", "GENERATOR_EPOCH", CLI_INT, &cfg->epoch, 0, 9007199254740991L,
          "this run's epoch (0: the start time in Unix ms); subscribers treat any change as "
          "a new stream, so it must differ from the previous run's"},
-        {"log-level", "GENERATOR_LOG_LEVEL", CLI_STRING, &level, 0, 0,
-         "debug, info, warn or error"},
+        {"log-level", "GENERATOR_LOG_LEVEL", CLI_STRING, &level, 0, 0, LOG_LEVEL_HELP},
         {"role", "GENERATOR_ROLE", CLI_STRING, &cfg->role, 0, 0,
          "primary or backup: one of a pair (needs --peer; see generator/README.md)"},
         {"peer", "GENERATOR_PEER", CLI_STRING, &cfg->peer, 0, 0,

@@ -109,11 +109,9 @@ static int load_config(monitor_config_t *cfg, int argc, char **argv)
         {"count", "MONITOR_COUNT", CLI_INT, &cfg->count, 0, 1000000000,
          "exit after this many events (0: run until SIGINT/SIGTERM)"},
         {"curve-server-key-file", "MONITOR_CURVE_SERVER_KEY_FILE", CLI_STRING,
-         &cfg->curve_server_key_file, 0, 0,
-         "the generator's CURVE public key (NAME.pub); with several --connect endpoints, "
-         "one file per endpoint, comma-separated in the same order (or one for all)"},
+         &cfg->curve_server_key_file, 0, 0, CURVE_SERVER_KEY_FILE_HELP},
         {"curve-secret-key-file", "MONITOR_CURVE_SECRET_KEY_FILE", CLI_STRING,
-         &cfg->curve_secret_key_file, 0, 0, "our CURVE secret key (NAME.key)"},
+         &cfg->curve_secret_key_file, 0, 0, CURVE_SECRET_KEY_FILE_HELP},
         {"replay-from", "MONITOR_REPLAY_FROM", CLI_STRING, &cfg->replay_from, 0, 0,
          "EPOCH-SEQ: first print the generator's held events of EPOCH after SEQ"},
         {"replay-connect", "MONITOR_REPLAY_CONNECT", CLI_STRING, &cfg->replay_connect, 0, 0,
