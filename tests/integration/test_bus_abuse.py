@@ -157,16 +157,21 @@ class BusAbuseTest(SystemTest):
         self.assertTrue(gen.alive())
         self.assertEqual(len(sse.events(5, timeout=10)), 5, "the gateway's stream goes on")
 
-    def test_replay_peers_that_never_read_cannot_pile_answers_up(self):
-        port = free_port()
-        gen, endpoint = self.generator(port=port, interval_ms=1,
-                                       extra=["--replay-history", "100000"])
-        with zmq.Context.instance().socket(zmq.SUB) as sub:  # makes it publish
+    def generator_past(self, events, interval_ms, extra=()):
+        """A generator that has published more than events events (a subscriber makes it
+        publish), and its epoch."""
+        gen, endpoint = self.generator(port=free_port(), interval_ms=interval_ms, extra=extra)
+        with zmq.Context.instance().socket(zmq.SUB) as sub:
             sub.setsockopt(zmq.LINGER, 0)
             sub.setsockopt(zmq.SUBSCRIBE, b"")
             sub.connect(endpoint)
-            wait_until(lambda: heartbeat_seq(sub) > 2000, 20, step=0, what="2000 events")
-        epoch = int(re.search(r"epoch=(\d+)", gen.text()).group(1))
+            wait_until(lambda: heartbeat_seq(sub) > events, 20, step=0,
+                       what=f"{events} events")
+        return gen, int(re.search(r"epoch=(\d+)", gen.text()).group(1))
+
+    def test_replay_peers_that_never_read_cannot_pile_answers_up(self):
+        gen, epoch = self.generator_past(2000, interval_ms=1,
+                                         extra=["--replay-history", "100000"])
         request = replay_request(epoch, 1, 1000)  # as many events as one answer holds
         time.sleep(0.5)
         sampler = RssSampler(gen.proc.pid)
@@ -200,14 +205,7 @@ class BusAbuseTest(SystemTest):
         """The pile-up guard must not cost a well-behaved client an answer: libzmq learns
         that the network took an answer a moment after the client has it, so a client
         that asks again at once used to find its previous answer still counted."""
-        port = free_port()
-        gen, endpoint = self.generator(port=port, interval_ms=5)
-        with zmq.Context.instance().socket(zmq.SUB) as sub:  # makes it publish
-            sub.setsockopt(zmq.LINGER, 0)
-            sub.setsockopt(zmq.SUBSCRIBE, b"")
-            sub.connect(endpoint)
-            wait_until(lambda: heartbeat_seq(sub) > 100, 20, step=0, what="100 events")
-        epoch = int(re.search(r"epoch=(\d+)", gen.text()).group(1))
+        gen, epoch = self.generator_past(100, interval_ms=5)
         request = replay_request(epoch, 1, 100)
         unanswered = 0
         with zmq.Context.instance().socket(zmq.DEALER) as dealer:
