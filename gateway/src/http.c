@@ -235,14 +235,13 @@ static struct mg_context *start_civetweb(http_server_t *srv, char *err, size_t e
     const char *backlog = "65535";
     /* No keep-alive: a kept-alive connection waits for its next request on a worker, where
      * the gate cannot see it, so one complete request would buy a worker for a slow one. */
-    const char *options[] = {"listening_ports", cfg->listen, "num_threads", threads,
-                             "connection_queue", queue, "listen_backlog", backlog,
-                             "request_timeout_ms", timeout,
-                             "enable_keep_alive", "no", "tcp_nodelay", "1", "max_request_size",
-                             head_max, "enable_directory_listing", "no",
-                             /* civetweb would answer every preflight with "*" itself;
-                              * empty leaves CORS to --cors-origins in our handler. */
-                             "access_control_allow_origin", "", NULL};
+    const char *options[] = {
+        "listening_ports", cfg->listen, "num_threads", threads, "connection_queue", queue,
+        "listen_backlog", backlog, "request_timeout_ms", timeout, "enable_keep_alive", "no",
+        "tcp_nodelay", "1", "max_request_size", head_max, "enable_directory_listing", "no",
+        /* civetweb would answer every preflight with "*" itself;
+         * empty leaves CORS to --cors-origins in our handler. */
+        "access_control_allow_origin", "", NULL};
     struct mg_callbacks callbacks = {0};
     callbacks.log_message = on_log;
     callbacks.init_thread = on_thread_start;

@@ -164,12 +164,6 @@ static void render_sources(text_t *t, const hub_t *hub)
     per_source(t, hub, "votes_total", source_votes);
 }
 
-const char *metrics_reset_name(metrics_reset_t reason)
-{
-    static const char *const names[RESET_KINDS] = {"invalid-id", "too-old", "epoch", "gap"};
-    return (unsigned)reason < RESET_KINDS ? names[reason] : "unknown";
-}
-
 const char *metrics_backfill_name(metrics_backfill_t outcome)
 {
     static const char *const names[BACKFILL_OUTCOMES] = {"answered", "failed", "expired", "refused",
@@ -214,7 +208,7 @@ static void render_clients(text_t *t, const hub_t *hub)
            "Reset events sent instead of missed events, by reason.");
     for (int i = 0; i < RESET_KINDS; i++)
         put(t, "rn_gateway_sse_resets_total{reason=\"%s\"} %" PRIu64 "\n",
-            metrics_reset_name((metrics_reset_t)i), metrics_get(&m->sse_resets[i]));
+            reset_reason_name((reset_reason_t)i), metrics_get(&m->sse_resets[i]));
     counter(t, "events_delivered_total", "Events written to SSE clients.", &m->events_delivered);
     counter(t, "bytes_written_total", "Bytes written on SSE streams.", &m->bytes_written);
     gauge(t, "draining", "1 while the gateway drains before exit.", atomic_load(&hub->draining));

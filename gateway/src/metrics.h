@@ -3,24 +3,13 @@
 #ifndef GATEWAY_METRICS_H
 #define GATEWAY_METRICS_H
 
+#include "reset.h"
 #include "sources.h"
 #include "wire.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* Why a client was sent a reset event instead of every event after its last id. */
-typedef enum {
-    RESET_INVALID_ID, /* its Last-Event-ID did not parse */
-    RESET_TOO_OLD,    /* events after its id have left the history */
-    RESET_EPOCH,      /* the generator restarted since its id */
-    RESET_GAP,        /* the bus lost events this gateway never had */
-    RESET_KINDS
-} metrics_reset_t;
-
-/* The reason as it appears in the reset event's data and the metric label. */
-const char *metrics_reset_name(metrics_reset_t reason);
 
 /* How a stream's request to the backfill fetcher (backfill.c) ended: each request counts
  * once. */
