@@ -129,7 +129,7 @@ static void update_subscription(bus_t *bus)
 static void count_malformed(bus_t *bus, wire_error_t why)
 {
     metrics_t *m = &bus->hub->metrics;
-    metrics_add(&m->bus_malformed[-why - 1], 1);
+    metrics_add(&m->bus_malformed[wire_error_index(why)], 1);
     uint64_t total = 0;
     for (int i = 0; i < WIRE_ERROR_KINDS; i++)
         total += metrics_get(&m->bus_malformed[i]);

@@ -82,7 +82,7 @@ static void render_bus(text_t *t, const hub_t *hub)
     header(t, "bus_malformed_total", "counter", "Bus messages dropped as malformed, by reason.");
     for (int i = 0; i < WIRE_ERROR_KINDS; i++)
         put(t, "rn_gateway_bus_malformed_total{reason=\"%s\"} %" PRIu64 "\n",
-            wire_error_name((wire_error_t)(-i - 1)), metrics_get(&m->bus_malformed[i]));
+            wire_error_name(wire_error_at((size_t)i)), metrics_get(&m->bus_malformed[i]));
     counter(t, "bus_stale_total", "Events dropped as repeated or older than the last relayed.",
             &m->bus_stale);
     counter(t, "bus_gap_events_total", "Sequence numbers missing from the bus within an epoch.",

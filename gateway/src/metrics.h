@@ -35,7 +35,7 @@ extern const double metrics_latency_bounds_us[METRICS_LATENCY_BUCKETS];
 typedef struct {
     _Atomic uint64_t bus_events; /* data events accepted into the ring */
     _Atomic uint64_t bus_heartbeats;
-    _Atomic uint64_t bus_malformed[WIRE_ERROR_KINDS]; /* by -wire_error_t - 1 */
+    _Atomic uint64_t bus_malformed[WIRE_ERROR_KINDS]; /* by wire_error_index */
     _Atomic uint64_t bus_stale;       /* duplicate or older than the last event relayed */
     _Atomic uint64_t bus_gap_events;  /* seq numbers skipped within an epoch */
     _Atomic uint64_t bus_replayed;    /* events fetched from the replay socket and relayed */
