@@ -1,8 +1,5 @@
-/* metrics.c -- Prometheus text exposition of the hub's counters. */
+/* metrics.c -- Prometheus text exposition of the gateway's counters and state. */
 #include "metrics.h"
-
-#include "clock.h"
-#include "hub.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -73,9 +70,8 @@ static void gauge(text_t *t, const char *name, const char *help, double value)
     put(t, "rn_gateway_%s %.15g\n", name, value);
 }
 
-static void render_bus(text_t *t, const hub_t *hub)
+static void render_bus(text_t *t, const metrics_t *m, const metrics_state_t *st)
 {
-    const metrics_t *m = &hub->metrics;
     counter(t, "bus_events_total", "Data events received from the bus and relayed.",
             &m->bus_events);
     counter(t, "bus_heartbeats_total", "Generator heartbeats received.", &m->bus_heartbeats);
@@ -99,69 +95,52 @@ static void render_bus(text_t *t, const hub_t *hub)
     gauge(t, "history_warm",
           "1 once the history was filled from the generator, 0 while warming or when the "
           "warm-up gave up (ready with what it has).",
-          atomic_load(&hub->warm_complete));
+          st->history_warm);
     gauge(t, "generator_up",
           "1 while the generator's messages arrive in time and its events reach us.",
-          hub_generator_alive(hub));
-    gauge(t, "ready", "1 while /readyz answers 200: it takes new SSE clients.", hub_ready(hub));
-    gauge(t, "generator_epoch", "Epoch of the generator last heard.",
-          (double)atomic_load(&hub->epoch));
+          st->generator_up);
+    gauge(t, "ready", "1 while /readyz answers 200: it takes new SSE clients.", st->ready);
+    gauge(t, "generator_epoch", "Epoch of the generator last heard.", (double)st->epoch);
 }
 
-/* One line per --connect source of a per-source gauge or counter. */
-static void per_source(text_t *t, const hub_t *hub, const char *name,
-                       uint64_t (*value)(const hub_t *, int))
+/* One line per --connect source of a per-source gauge or counter: values[i] is source i's. */
+static void per_source(text_t *t, const metrics_state_t *st, const char *name,
+                       const uint64_t *values)
 {
-    for (int i = 0; i < hub->cfg->source_count; i++)
-        put(t, "rn_gateway_%s{source=\"%s\"} %" PRIu64 "\n", name, hub->cfg->sources[i],
-            value(hub, i));
-}
-
-static uint64_t source_state(const hub_t *h, int i)
-{
-    return atomic_load(&h->sources[i].heard) ? (uint64_t)atomic_load(&h->sources[i].state) : 3;
-}
-
-static uint64_t source_role(const hub_t *h, int i)
-{
-    return (uint64_t)atomic_load(&h->sources[i].role);
-}
-
-static uint64_t source_active(const hub_t *h, int i)
-{
-    return atomic_load(&h->active_source) == i;
-}
-
-static uint64_t source_mirrored(const hub_t *h, int i)
-{
-    return atomic_load(&h->sources[i].mirrored_seq);
-}
-
-static uint64_t source_votes(const hub_t *h, int i)
-{
-    return metrics_get(&h->metrics.votes[i]);
+    for (int i = 0; i < st->source_count; i++)
+        put(t, "rn_gateway_%s{source=\"%s\"} %" PRIu64 "\n", name, st->sources[i].endpoint,
+            values[i]);
 }
 
 /* The generators of --connect (a pair's two members), as their heartbeats describe them. */
-static void render_sources(text_t *t, const hub_t *hub)
+static void render_sources(text_t *t, const metrics_t *m, const metrics_state_t *st)
 {
+    uint64_t state[SOURCES_MAX], role[SOURCES_MAX], active[SOURCES_MAX], mirrored[SOURCES_MAX],
+        votes[SOURCES_MAX];
+    for (int i = 0; i < st->source_count; i++) {
+        state[i] = (uint64_t)st->sources[i].state;
+        role[i] = (uint64_t)st->sources[i].role;
+        active[i] = (uint64_t)st->sources[i].active;
+        mirrored[i] = st->sources[i].mirrored_seq;
+        votes[i] = metrics_get(&m->votes[i]);
+    }
     header(t, "generator_state", "gauge",
            "Each --connect source's state from its heartbeats: 0 active, 1 starting, 2 passive, "
            "3 not heard.");
-    per_source(t, hub, "generator_state", source_state);
+    per_source(t, st, "generator_state", state);
     header(t, "generator_role", "gauge", "Each source's role: 0 single, 1 primary, 2 backup.");
-    per_source(t, hub, "generator_role", source_role);
+    per_source(t, st, "generator_role", role);
     header(t, "generator_active", "gauge",
            "1 for the source this gateway relays and replays from: active and heard within "
            "its failover time.");
-    per_source(t, hub, "generator_active", source_active);
+    per_source(t, st, "generator_active", active);
     header(t, "generator_mirrored_seq", "gauge",
            "Each source's mirrored seq (a passive: what it holds; an active: what its passive "
            "acknowledged).");
-    per_source(t, hub, "generator_mirrored_seq", source_mirrored);
+    per_source(t, st, "generator_mirrored_seq", mirrored);
     header(t, "votes_total", "counter",
            "Takeover votes sent to a source: no active source heard for the failover time.");
-    per_source(t, hub, "votes_total", source_votes);
+    per_source(t, st, "votes_total", votes);
 }
 
 const char *metrics_backfill_name(metrics_backfill_t outcome)
@@ -190,11 +169,10 @@ static void render_replay(text_t *t, const metrics_t *m)
           (double)metrics_get(&m->backfill_pending));
 }
 
-static void render_clients(text_t *t, const hub_t *hub)
+static void render_clients(text_t *t, const metrics_t *m, const metrics_state_t *st)
 {
-    const metrics_t *m = &hub->metrics;
-    gauge(t, "sse_clients", "Connected SSE clients.", (double)atomic_load(&hub->clients));
-    gauge(t, "sse_clients_max", "SSE client limit.", (double)hub->cfg->max_clients);
+    gauge(t, "sse_clients", "Connected SSE clients.", (double)st->clients);
+    gauge(t, "sse_clients_max", "SSE client limit.", (double)st->clients_max);
     counter(t, "sse_connections_total", "SSE clients admitted.", &m->sse_connections);
     counter(t, "sse_refused_total", "SSE clients refused with 503 at the limit.", &m->sse_refused);
     counter(t, "sse_dropped_slow_total", "SSE clients dropped for falling too far behind.",
@@ -211,7 +189,7 @@ static void render_clients(text_t *t, const hub_t *hub)
             reset_reason_name((reset_reason_t)i), metrics_get(&m->sse_resets[i]));
     counter(t, "events_delivered_total", "Events written to SSE clients.", &m->events_delivered);
     counter(t, "bytes_written_total", "Bytes written on SSE streams.", &m->bytes_written);
-    gauge(t, "draining", "1 while the gateway drains before exit.", atomic_load(&hub->draining));
+    gauge(t, "draining", "1 while the gateway drains before exit.", st->draining);
 }
 
 static void render_latency(text_t *t, const metrics_t *m)
@@ -233,15 +211,6 @@ static void render_latency(text_t *t, const metrics_t *m)
     put(t, "rn_gateway_write_latency_seconds_count %" PRIu64 "\n", cumulative);
 }
 
-/* Seconds since the newest event in the ring arrived, or -1 before the first. */
-static double last_event_age(const hub_t *hub)
-{
-    ring_meta_t m;
-    uint64_t head = ring_head(hub->ring);
-    if (head <= 1 || ring_meta(hub->ring, head - 1, &m) < 0)
-        return -1;
-    return (double)(clock_ns(CLOCK_MONOTONIC) - m.received_ns) / 1e9;
-}
 /* The process's thread count, from /proc; -1 when it cannot be read. */
 static long process_threads(void)
 {
@@ -279,23 +248,23 @@ static void render_gate(text_t *t, const metrics_t *m)
             &m->http_gate_full);
 }
 
-int metrics_render(const hub_t *hub, char *buf, size_t cap)
+int metrics_render(const metrics_t *m, const metrics_state_t *st, char *buf, size_t cap)
 {
     text_t t = {buf, cap, 0, 0};
-    render_bus(&t, hub);
-    render_sources(&t, hub);
+    render_bus(&t, m, st);
+    render_sources(&t, m, st);
     gauge(&t, "last_event_age_seconds", "Seconds since the newest event arrived (-1: none yet).",
-          last_event_age(hub));
-    render_clients(&t, hub);
-    render_replay(&t, &hub->metrics);
+          st->last_event_age_s);
+    render_clients(&t, m, st);
+    render_replay(&t, m);
     gauge(&t, "workers_busy", "HTTP worker threads serving a request now.",
-          (double)atomic_load(&hub->busy_workers));
-    gauge(&t, "workers", "HTTP worker threads.", (double)hub->cfg->threads);
+          (double)st->workers_busy);
+    gauge(&t, "workers", "HTTP worker threads.", (double)st->workers);
     gauge(&t, "writers", "Writer threads: event loops that own the SSE streams.",
-          (double)hub->cfg->writers);
+          (double)st->writers);
     gauge(&t, "threads", "Threads of the process (constant: no thread per client).",
           (double)process_threads());
-    render_gate(&t, &hub->metrics);
-    render_latency(&t, &hub->metrics);
+    render_gate(&t, m);
+    render_latency(&t, m);
     return t.overflow ? -ENOSPC : (int)t.len;
 }

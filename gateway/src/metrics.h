@@ -1,5 +1,6 @@
 /* metrics.h -- the gateway's counters. Any thread increments them (relaxed atomics);
- * /metrics renders them in the Prometheus text format. */
+ * /metrics renders them in the Prometheus text format, with the gauges of the gateway's
+ * state that its owner (hub_metrics_state) reads for each rendering. */
 #ifndef GATEWAY_METRICS_H
 #define GATEWAY_METRICS_H
 
@@ -87,11 +88,30 @@ static inline uint64_t metrics_get(const _Atomic uint64_t *counter)
     return atomic_load_explicit(counter, memory_order_relaxed);
 }
 
-struct hub_s;
+/* One --connect source as the bus thread last heard it. */
+typedef struct {
+    const char *endpoint; /* borrowed: its --connect endpoint, the metrics' label */
+    int state;            /* wire_state_t, or METRICS_SOURCE_NOT_HEARD */
+    int role;             /* wire_role_t */
+    int active;           /* the source relayed and replayed from */
+    uint64_t mirrored_seq;
+} metrics_source_t;
 
-/* Writes the Prometheus text exposition of every counter and gauge of the hub into buf.
- * Returns the length, or -ENOSPC. */
-int metrics_render(const struct hub_s *hub, char *buf, size_t cap)
+enum { METRICS_SOURCE_NOT_HEARD = 3 };
+
+/* The gateway's state at one moment, shown as gauges beside the counters. */
+typedef struct {
+    int history_warm, generator_up, ready, draining;
+    uint64_t epoch;
+    double last_event_age_s; /* -1 before the first event */
+    long clients, clients_max, workers_busy, workers, writers;
+    int source_count;
+    metrics_source_t sources[SOURCES_MAX];
+} metrics_state_t;
+
+/* Writes the Prometheus text exposition of every counter of m and gauge of state into
+ * buf. Returns the length, or -ENOSPC. */
+int metrics_render(const metrics_t *m, const metrics_state_t *state, char *buf, size_t cap)
     __attribute__((warn_unused_result));
 
 #endif
