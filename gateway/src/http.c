@@ -118,15 +118,14 @@ static int on_readyz(struct mg_connection *conn, http_server_t *srv)
 
 static int on_metrics(struct mg_connection *conn, http_server_t *srv)
 {
-    enum { CAP = 16384 };
-    char *text = malloc(CAP);
     metrics_state_t state;
     hub_metrics_state(srv->hub, &state);
-    int n = text ? metrics_render(&srv->hub->metrics, &state, text, CAP) : -ENOMEM;
-    int status = n < 0 ? send_text(conn, srv, 500, "metrics unavailable\n")
-                       : response_send(conn, srv->cors_origins, 200,
-                                       "text/plain; version=0.0.4; charset=utf-8", text, (size_t)n,
-                                       no_store);
+    size_t n = 0;
+    char *text = metrics_render(&srv->hub->metrics, &state, &n);
+    int status = text == NULL
+                     ? send_text(conn, srv, 500, "metrics unavailable\n")
+                     : response_send(conn, srv->cors_origins, 200,
+                                     "text/plain; version=0.0.4; charset=utf-8", text, n, no_store);
     free(text);
     return status;
 }

@@ -114,7 +114,9 @@ static metrics_source_t source_state(const hub_t *hub, int i)
         .state = heard ? atomic_load(&hub->sources[i].state) : METRICS_SOURCE_NOT_HEARD,
         .role = atomic_load(&hub->sources[i].role),
         .active = atomic_load(&hub->active_source) == i,
+        .peer_seen = atomic_load(&hub->sources[i].peer_seen),
         .mirrored_seq = atomic_load(&hub->sources[i].mirrored_seq),
+        .takeovers = atomic_load(&hub->sources[i].takeovers),
     };
 }
 

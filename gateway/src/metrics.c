@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 const double metrics_latency_bounds_us[METRICS_LATENCY_BUCKETS] = {
     50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
@@ -31,26 +32,47 @@ void metrics_writes_flush(metrics_t *m, metrics_writes_t *w)
     *w = (metrics_writes_t){0};
 }
 
+/* The exposition as it is written: it grows as needed, so no count of series or length
+ * of label is too many. */
 typedef struct {
     char *buf;
     size_t cap, len;
-    int overflow;
+    int failed; /* out of memory: the text is dropped */
 } text_t;
+
+enum { TEXT_FIRST_CAP = 16384 }; /* a usual gateway's text in one allocation */
+
+/* Makes room for more bytes than need (NUL included) after t->len; 0 or -ENOMEM. */
+static int reserve(text_t *t, size_t need)
+{
+    if (t->cap - t->len > need)
+        return 0;
+    size_t cap = t->cap ? t->cap : TEXT_FIRST_CAP;
+    while (cap - t->len <= need)
+        cap *= 2;
+    char *grown = realloc(t->buf, cap);
+    if (grown == NULL)
+        return -ENOMEM;
+    t->buf = grown;
+    t->cap = cap;
+    return 0;
+}
 
 static void put(text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void put(text_t *t, const char *fmt, ...)
 {
-    if (t->overflow)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= t->cap - t->len)
-        t->overflow = 1;
+    va_list again;
+    va_copy(again, ap);
+    int n = t->failed ? -1 : vsnprintf(NULL, 0, fmt, ap);
+    if (n < 0 || reserve(t, (size_t)n) < 0)
+        t->failed = 1;
     else
-        t->len += (size_t)n;
+        t->len += (size_t)vsnprintf(t->buf + t->len, t->cap - t->len, fmt, again);
+    va_end(again);
+    va_end(ap);
 }
 
 static void header(text_t *t, const char *name, const char *type, const char *help)
@@ -116,13 +138,15 @@ static void per_source(text_t *t, const metrics_state_t *st, const char *name,
 static void render_sources(text_t *t, const metrics_t *m, const metrics_state_t *st)
 {
     uint64_t state[SOURCES_MAX], role[SOURCES_MAX], active[SOURCES_MAX], mirrored[SOURCES_MAX],
-        votes[SOURCES_MAX];
+        votes[SOURCES_MAX], peer_seen[SOURCES_MAX], takeovers[SOURCES_MAX];
     for (int i = 0; i < st->source_count; i++) {
         state[i] = (uint64_t)st->sources[i].state;
         role[i] = (uint64_t)st->sources[i].role;
         active[i] = (uint64_t)st->sources[i].active;
         mirrored[i] = st->sources[i].mirrored_seq;
         votes[i] = metrics_get(&m->votes[i]);
+        peer_seen[i] = (uint64_t)st->sources[i].peer_seen;
+        takeovers[i] = st->sources[i].takeovers;
     }
     header(t, "generator_state", "gauge",
            "Each --connect source's state from its heartbeats: 0 active, 1 starting, 2 passive, "
@@ -138,6 +162,12 @@ static void render_sources(text_t *t, const metrics_t *m, const metrics_state_t 
            "Each source's mirrored seq (a passive: what it holds; an active: what its passive "
            "acknowledged).");
     per_source(t, st, "generator_mirrored_seq", mirrored);
+    header(t, "generator_peer_seen", "gauge",
+           "1 when a source's heartbeat says it hears its pair's other member.");
+    per_source(t, st, "generator_peer_seen", peer_seen);
+    header(t, "generator_takeovers_total", "counter",
+           "Takeovers of each source, as its heartbeats count them (since it started).");
+    per_source(t, st, "generator_takeovers_total", takeovers);
     header(t, "votes_total", "counter",
            "Takeover votes sent to a source: no active source heard for the failover time.");
     per_source(t, st, "votes_total", votes);
@@ -248,9 +278,9 @@ static void render_gate(text_t *t, const metrics_t *m)
             &m->http_gate_full);
 }
 
-int metrics_render(const metrics_t *m, const metrics_state_t *st, char *buf, size_t cap)
+char *metrics_render(const metrics_t *m, const metrics_state_t *st, size_t *len)
 {
-    text_t t = {buf, cap, 0, 0};
+    text_t t = {0};
     render_bus(&t, m, st);
     render_sources(&t, m, st);
     gauge(&t, "last_event_age_seconds", "Seconds since the newest event arrived (-1: none yet).",
@@ -266,5 +296,10 @@ int metrics_render(const metrics_t *m, const metrics_state_t *st, char *buf, siz
           (double)process_threads());
     render_gate(&t, m);
     render_latency(&t, m);
-    return t.overflow ? -ENOSPC : (int)t.len;
+    if (t.failed || t.buf == NULL) {
+        free(t.buf);
+        return NULL;
+    }
+    *len = t.len;
+    return t.buf;
 }

@@ -94,7 +94,9 @@ typedef struct {
     int state;            /* wire_state_t, or METRICS_SOURCE_NOT_HEARD */
     int role;             /* wire_role_t */
     int active;           /* the source relayed and replayed from */
+    int peer_seen;        /* its heartbeat says it hears its pair's other member */
     uint64_t mirrored_seq;
+    uint64_t takeovers; /* as its heartbeat counts them */
 } metrics_source_t;
 
 enum { METRICS_SOURCE_NOT_HEARD = 3 };
@@ -109,9 +111,9 @@ typedef struct {
     metrics_source_t sources[SOURCES_MAX];
 } metrics_state_t;
 
-/* Writes the Prometheus text exposition of every counter of m and gauge of state into
- * buf. Returns the length, or -ENOSPC. */
-int metrics_render(const metrics_t *m, const metrics_state_t *state, char *buf, size_t cap)
+/* The Prometheus text exposition of every counter of m and gauge of state, as long as it
+ * takes: a string of *len bytes the caller frees, or NULL when out of memory. */
+char *metrics_render(const metrics_t *m, const metrics_state_t *state, size_t *len)
     __attribute__((warn_unused_result));
 
 #endif
