@@ -175,7 +175,10 @@ static int accept_order(bus_t *bus, const wire_number_t *ev)
     return 1;
 }
 
-/* Frames an event once and stores it in the ring for every stream. */
+_Static_assert(FRAME_EVENT_MAX <= RING_FRAME_MAX, "a ring slot holds the longest frame");
+
+/* Frames an event once and stores it in the ring for every stream. The message was valid:
+ * a frame that does not fit is this gateway's fault, never counted as a malformed one. */
 static void publish_event(bus_t *bus, const wire_number_t *ev)
 {
     if (!accept_order(bus, ev))
@@ -185,8 +188,14 @@ static void publish_event(bus_t *bus, const wire_number_t *ev)
     int n = frame_event(frame, sizeof frame, bus->hub->cfg->topic, ev, &plain_len);
     ring_meta_t meta = {ev->epoch, ev->seq, ev->published_ns, ev->value, clock_ns(CLOCK_MONOTONIC),
                         plain_len};
-    if (n < 0 || ring_publish(bus->hub->ring, &meta, frame, (size_t)n) < 0) {
-        count_malformed(bus, WIRE_ERR_FIELD);
+    int rc = n < 0 ? n : ring_publish(bus->hub->ring, &meta, frame, (size_t)n);
+    if (rc < 0) {
+        metrics_add(&bus->hub->metrics.bus_unframed, 1);
+        uint64_t total = metrics_get(&bus->hub->metrics.bus_unframed);
+        if (log_power_of_two(total))
+            log_error("event not relayed", "epoch=%llu seq=%llu error=\"%s\" total=%llu",
+                      (unsigned long long)ev->epoch, (unsigned long long)ev->seq, strerror(-rc),
+                      (unsigned long long)total);
         return;
     }
     metrics_add(&bus->hub->metrics.bus_events, 1);

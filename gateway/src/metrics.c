@@ -101,6 +101,10 @@ static void render_bus(text_t *t, const metrics_t *m, const metrics_state_t *st)
     for (int i = 0; i < WIRE_ERROR_KINDS; i++)
         put(t, "rn_gateway_bus_malformed_total{reason=\"%s\"} %" PRIu64 "\n",
             wire_error_name(wire_error_at((size_t)i)), metrics_get(&m->bus_malformed[i]));
+    counter(t, "bus_unframed_total",
+            "Valid events dropped because their SSE frame did not fit a ring slot (a gateway "
+            "bug: the frame's bound is checked when the gateway is built).",
+            &m->bus_unframed);
     counter(t, "bus_stale_total", "Events dropped as repeated or older than the last relayed.",
             &m->bus_stale);
     counter(t, "bus_gap_events_total", "Sequence numbers missing from the bus within an epoch.",

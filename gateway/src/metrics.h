@@ -37,6 +37,7 @@ typedef struct {
     _Atomic uint64_t bus_events; /* data events accepted into the ring */
     _Atomic uint64_t bus_heartbeats;
     _Atomic uint64_t bus_malformed[WIRE_ERROR_KINDS]; /* by wire_error_index */
+    _Atomic uint64_t bus_unframed;    /* valid events whose frame a ring slot did not hold */
     _Atomic uint64_t bus_stale;       /* duplicate or older than the last event relayed */
     _Atomic uint64_t bus_gap_events;  /* seq numbers skipped within an epoch */
     _Atomic uint64_t bus_replayed;    /* events fetched from the replay socket and relayed */
