@@ -80,7 +80,9 @@ int events_serve(struct mg_connection *conn, const events_route_t *route)
     }
     stream_request_t req = {.html = wants_html(conn)};
     req.id_rc = last_event_id(conn, &req.epoch, &req.seq);
-    int fd = send_head(conn, hub->cfg) < 0 ? -EPIPE : take_socket(conn, route->handoff);
+    int fd = -EPIPE; /* the head could not be sent: the client left */
+    if (send_head(conn, hub->cfg) == 0)
+        fd = take_socket(conn, route->handoff);
     if (fd >= 0 && (rc = stream_open(hub, route->fanout, route->backfill, fd, &req)) < 0) {
         log_warn("cannot hand a stream to a writer", "error=\"%s\"", strerror(-rc));
         close(fd);

@@ -19,10 +19,14 @@ int hub_init(hub_t *hub, const gateway_config_t *cfg)
     if (hub->ring == NULL)
         return -ENOMEM;
     hub->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    int rc = hub->wake_fd < 0 ? -errno : -pthread_mutex_init(&hub->replay_lock, NULL);
+    if (hub->wake_fd < 0) {
+        int rc = -errno;
+        ring_destroy(hub->ring);
+        return rc;
+    }
+    int rc = -pthread_mutex_init(&hub->replay_lock, NULL);
     if (rc < 0) {
-        if (hub->wake_fd >= 0)
-            close(hub->wake_fd);
+        close(hub->wake_fd);
         ring_destroy(hub->ring);
     }
     return rc;

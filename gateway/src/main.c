@@ -175,8 +175,11 @@ int main(int argc, char **argv)
 
     /* Blocked before any thread starts, so only sigtimedwait in main sees them. */
     sigset_t signals;
-    if (signals_block_stop(&signals) < 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
-        log_error("cannot set up signals", "%s", "");
+    rc = signals_block_stop(&signals);
+    if (rc == 0 && signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        rc = -errno;
+    if (rc < 0) {
+        log_error("cannot set up signals", "error=\"%s\"", strerror(-rc));
         return 1;
     }
 
@@ -198,6 +201,6 @@ int main(int argc, char **argv)
     mg_exit_library();
     hub_deinit(&hub);
     assets_free(&assets);
-    log_info("stopped", "%s", "");
+    log_info("stopped", "exit_status=%d", rc);
     return rc;
 }

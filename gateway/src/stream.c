@@ -417,8 +417,10 @@ static int on_pump(fanout_client_t *c, char *scratch, size_t cap)
     int rc;
     while ((rc = send_due(s, scratch, cap)) == 1)
         ;
+    if (rc < 0)
+        return rc;
     /* Waiting for an id ahead of the ring has a deadline of its own. */
-    return rc < 0 ? rc : s->cur.held.awaiting ? FANOUT_TIMED : FANOUT_IDLE;
+    return s->cur.held.awaiting ? FANOUT_TIMED : FANOUT_IDLE;
 }
 
 static void stream_free(stream_t *s)
