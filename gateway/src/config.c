@@ -84,7 +84,9 @@ static int listen_check(const char *listen, char *err, size_t errlen)
 
 static long clamp(long v, long lo, long hi)
 {
-    return v < lo ? lo : v > hi ? hi : v;
+    if (v < lo)
+        return lo;
+    return v > hi ? hi : v;
 }
 
 /* Shares the open files out: the overhead, the workers' connections, and what is left
@@ -145,7 +147,7 @@ static int validate(gateway_config_t *cfg, const char *level, char *err, size_t 
     }
     if (cfg->writers == 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg->writers = cores < 1 ? 1 : cores > 64 ? 64 : cores;
+        cfg->writers = clamp(cores, 1, 64);
     }
     if (budget_files(cfg, err, errlen) < 0)
         return -EINVAL;
