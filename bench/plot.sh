@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # plot.sh [DIR...] [--out OUTDIR] -- draws benchmark results (the CSV bench/run.sh and
 # bench/fault.sh write) as PNGs beside them, or in OUTDIR/<DIR's name>; without DIR, every directory of
-# bench/published/ (the results RESULTS.md and the README show). Installs gnuplot-nox from
+# bench/published/ (the results RESULTS.md shows). Installs gnuplot-nox from
 # Debian if it is missing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -91,7 +91,7 @@ def storm_run(results, server):
     marks = [line for line in lines if "mark" in line]
     final = [line for line in lines if "clients" in line][-1]
     storm = json.load(open(os.path.join(results, f"{server}.storm.json")))
-    cpu = json.load(open(os.path.join(results, f"{server}.cpu.json")))["cpu_s"] / 100.0
+    cpu = json.load(open(os.path.join(results, f"{server}.cpu.json")))["cpu_s"]
     return {"quiet": marks[1], "during": marks[2], "final": final, "new": storm, "cpu": cpu}
 
 

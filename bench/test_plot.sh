@@ -2,7 +2,7 @@
 # test_plot.sh -- the published results and what shows them agree: bench/plot.sh turns every
 # directory of bench/published/ into the PNGs committed there (byte for byte with the
 # packages they were drawn with, drawn-with.txt; else the same files and sizes), every
-# picture RESULTS.md and the README show is one of them, every table row a published run
+# picture RESULTS.md shows is one of them, every table row a published run
 # printed is in RESULTS.md as printed, a results file lacking a column is refused with
 # exit 2 and one line naming it, and the floor's and nchan auto's results are drawn too.
 set -euo pipefail
@@ -43,8 +43,8 @@ for table in "$here"/published/*/table*.md; do
   done < <(grep '^|' "$table")
 done
 
-# Every picture the documents show is there.
-for doc in "$here/RESULTS.md" "$here/../README.md"; do
+# Every picture RESULTS.md (the only document with figures) shows is there.
+for doc in "$here/RESULTS.md"; do
   refs=$(grep -o '([^)]*published/[^)]*\.png)' "$doc" | tr -d '()') || fail "$doc shows no picture"
   for r in $refs; do
     [ -f "$(dirname "$doc")/$r" ] || fail "$doc shows $r, which is not there"

@@ -1,12 +1,17 @@
 /* bus_socket.c -- common ZeroMQ socket options. */
 #include "bus_socket.h"
 
+#include "wire.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
+
+_Static_assert(BUS_FRAME_MAX > WIRE_TOPIC_MAX && BUS_FRAME_MAX >= WIRE_MESSAGE_MAX,
+               "every frame the bus carries is below the limit");
 
 enum { HEARTBEAT_IVL_MS = 1000, HEARTBEAT_TIMEOUT_MS = 3000 };
 

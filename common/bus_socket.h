@@ -2,12 +2,13 @@
 #ifndef RN_BUS_SOCKET_H
 #define RN_BUS_SOCKET_H
 
-/* The largest frame a bus peer may send (ZMQ_MAXMSGSIZE): a topic is at most 64 bytes, a
- * subscription 65, a payload at most 192 (WIRE_MESSAGE_MAX); anything larger is not ours,
- * and libzmq disconnects the peer that sent it before storing it (a 2 MB subscription
- * would otherwise cost the generator some 200 MB of subscription trie). It cannot be the
- * 65 of a subscription: the limit applies to the handshake's commands as well, and a
- * CURVE INITIATE is some 300 bytes. */
+/* The largest frame a bus peer may send (ZMQ_MAXMSGSIZE): a topic is at most
+ * WIRE_TOPIC_MAX bytes, a subscription one more, a payload at most WIRE_MESSAGE_MAX;
+ * anything larger is not ours, and libzmq disconnects the peer that sent it before storing
+ * it (a 2 MB subscription would otherwise cost the generator some 200 MB of subscription
+ * trie). It cannot be as small as a subscription: the limit applies to the handshake's
+ * commands as well, and a CURVE INITIATE is some 300 bytes. bus_socket.c checks that it
+ * holds the largest topic and message. */
 #define BUS_FRAME_MAX 512
 
 /* Sets linger 0 (so shutdown never waits on unsent messages), ZMTP heartbeats (so a

@@ -118,6 +118,8 @@ int cli_parse(const cli_option_t *opts, size_t count, int argc, char **argv, cha
             return CLI_HELP;
         if (strcmp(argv[i], "--version") == 0)
             return CLI_VERSION;
+        if (strcmp(argv[i], "--help-markdown") == 0)
+            return CLI_HELP_MARKDOWN;
     }
     int rc = apply_environment(opts, count, err, errlen);
     for (int i = 1; rc == 0 && i < argc; i++)
@@ -156,7 +158,55 @@ void cli_usage(FILE *out, const char *program, const char *summary, const cli_op
         fputc('\n', out);
     }
     fprintf(out, "  --help\n      print this text and exit\n");
+    fprintf(out, "  --help-markdown\n      print the flags as a markdown table and exit\n");
     fprintf(out, "  --version\n      print the version and exit\n");
+}
+
+/* Writes text into a table cell: a '|' would end the cell. */
+static void put_cell(FILE *out, const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        if (*p == '|')
+            fputc('\\', out);
+        fputc(*p, out);
+    }
+}
+
+static void put_default(FILE *out, const cli_option_t *o)
+{
+    switch (o->type) {
+    case CLI_STRING: {
+        const char *v = *(const char **)o->target;
+        if (v == NULL || v[0] == '\0') {
+            fputs("(empty)", out);
+            return;
+        }
+        fputc('`', out);
+        put_cell(out, v);
+        fputc('`', out);
+        return;
+    }
+    case CLI_INT:
+        fprintf(out, "`%ld`", *(const long *)o->target);
+        return;
+    case CLI_BOOL:
+        fprintf(out, "`%s`", *(const int *)o->target ? "on" : "off");
+        return;
+    }
+}
+
+void cli_usage_markdown(FILE *out, const cli_option_t *opts, size_t count)
+{
+    fputs("| flag | environment | default | meaning |\n|---|---|---|---|\n", out);
+    for (size_t i = 0; i < count; i++) {
+        const cli_option_t *o = &opts[i];
+        fprintf(out, "| `--%s` | %s%s%s | ", o->name, o->env ? "`" : "", o->env ? o->env : "-",
+                o->env ? "`" : "");
+        put_default(out, o);
+        fputs(" | ", out);
+        put_cell(out, o->help);
+        fputs(" |\n", out);
+    }
 }
 
 #ifndef RN_VERSION
@@ -177,7 +227,9 @@ int cli_answer(int rc, const char *program, const char *summary, const cli_optio
 {
     if (rc == CLI_HELP)
         cli_usage(stdout, program, summary, opts, count);
+    else if (rc == CLI_HELP_MARKDOWN)
+        cli_usage_markdown(stdout, opts, count);
     else if (rc == CLI_VERSION)
         cli_print_version(stdout, program);
-    return rc == CLI_HELP || rc == CLI_VERSION;
+    return rc == CLI_HELP || rc == CLI_HELP_MARKDOWN || rc == CLI_VERSION;
 }

@@ -11,12 +11,12 @@
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 /* The only mutable file-scope state: written by main before threads start. */
-static _Atomic int current_level = LOG_INFO;
+static _Atomic int current_level = RN_LOG_INFO;
 static const char *program = "rn";
 
 int log_level_parse(const char *text, log_level_t *out)
 {
-    for (int i = LOG_DEBUG; i <= LOG_ERROR; i++) {
+    for (int i = RN_LOG_DEBUG; i <= RN_LOG_ERROR; i++) {
         if (strcmp(text, level_names[i]) == 0) {
             *out = (log_level_t)i;
             return 0;

@@ -5,7 +5,8 @@
 
 #include <stdint.h>
 
-typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
+/* Prefixed: <syslog.h> defines LOG_DEBUG, LOG_INFO and LOG_ERR as macros. */
+typedef enum { RN_LOG_DEBUG, RN_LOG_INFO, RN_LOG_WARN, RN_LOG_ERROR } log_level_t;
 
 /* Parses "debug", "info", "warn" or "error"; returns 0 or -EINVAL. */
 int log_level_parse(const char *text, log_level_t *out);
@@ -29,9 +30,9 @@ static inline int log_power_of_two(uint64_t count)
     return count != 0 && (count & (count - 1)) == 0;
 }
 
-#define log_debug(msg, ...) log_write(LOG_DEBUG, msg, __VA_ARGS__)
-#define log_info(msg, ...) log_write(LOG_INFO, msg, __VA_ARGS__)
-#define log_warn(msg, ...) log_write(LOG_WARN, msg, __VA_ARGS__)
-#define log_error(msg, ...) log_write(LOG_ERROR, msg, __VA_ARGS__)
+#define log_debug(msg, ...) log_write(RN_LOG_DEBUG, msg, __VA_ARGS__)
+#define log_info(msg, ...) log_write(RN_LOG_INFO, msg, __VA_ARGS__)
+#define log_warn(msg, ...) log_write(RN_LOG_WARN, msg, __VA_ARGS__)
+#define log_error(msg, ...) log_write(RN_LOG_ERROR, msg, __VA_ARGS__)
 
 #endif

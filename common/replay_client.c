@@ -49,8 +49,8 @@ void *replay_socket_open(void *zmq_context, const replay_socket_spec_t *spec, ch
 
 static void *open_socket(replay_client_t *c, char *err, size_t errlen)
 {
-    replay_socket_spec_t spec = {c->endpoint, c->server_key, c->secret_key, c->io_thread,
-                                 REPLY_MAX_BYTES, 0};
+    replay_socket_spec_t spec = {c->endpoint,  c->server_key,   c->secret_key,
+                                 c->io_thread, REPLY_MAX_BYTES, 0};
     void *socket = replay_socket_open(c->context, &spec, err, errlen);
     if (socket)
         c->opened++;

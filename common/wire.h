@@ -74,6 +74,18 @@ typedef enum {
 
 #define WIRE_ERROR_KINDS 4
 
+/* A refusal's place among the WIRE_ERROR_KINDS, for arrays of counters: WIRE_ERR_FRAMES
+ * first. wire_error_at is the inverse. */
+static inline size_t wire_error_index(wire_error_t err)
+{
+    return (size_t)(-(int)err - 1);
+}
+
+static inline wire_error_t wire_error_at(size_t index)
+{
+    return (wire_error_t)(-(int)index - 1);
+}
+
 /* Decodes one two-frame message. data_topic is the only data topic accepted; "_mirror"
  * and "_ack" are decoded too (only a pair's members subscribe to them). */
 wire_error_t wire_decode(const void *topic, size_t topic_len, const void *payload,

@@ -31,8 +31,10 @@ enum { POLL_MS = 250, BATCH_MAX = 4096, RECEIVE_HWM = 100000 };
 enum { REPLAY_TIMEOUT_MS = 1000, REPLAY_BACKOFF_MS = 5000 };
 
 struct bus {
-    hub_t *hub; /* borrowed */
-    int count;  /* --connect sources: one SUB socket each, so we know who said what */
+    hub_t *hub;        /* borrowed */
+    void *zmq_context; /* borrowed: for the replay and vote sockets */
+    fanout_t *fanout;  /* borrowed: the writers, woken for what is released */
+    int count;         /* --connect sources: one SUB socket each, so we know who said what */
     void *sockets[SOURCES_MAX];
     voter_t *voters[SOURCES_MAX]; /* NULL until a vote goes to that source */
     sources_t sources;
@@ -81,7 +83,7 @@ static void *open_source(void *zmq_context, const gateway_config_t *cfg, int i, 
     return NULL;
 }
 
-bus_t *bus_create(void *zmq_context, hub_t *hub, char *err, size_t errlen)
+bus_t *bus_create(void *zmq_context, hub_t *hub, fanout_t *fanout, char *err, size_t errlen)
 {
     bus_t *bus = calloc(1, sizeof *bus);
     if (bus == NULL) {
@@ -89,6 +91,8 @@ bus_t *bus_create(void *zmq_context, hub_t *hub, char *err, size_t errlen)
         return NULL;
     }
     bus->hub = hub;
+    bus->zmq_context = zmq_context;
+    bus->fanout = fanout;
     bus->active = -1;
     bus->count = hub->cfg->source_count;
     sources_init(&bus->sources, (size_t)bus->count, clock_mono_ms());
@@ -128,7 +132,7 @@ static void update_subscription(bus_t *bus)
 static void count_malformed(bus_t *bus, wire_error_t why)
 {
     metrics_t *m = &bus->hub->metrics;
-    metrics_add(&m->bus_malformed[-why - 1], 1);
+    metrics_add(&m->bus_malformed[wire_error_index(why)], 1);
     uint64_t total = 0;
     for (int i = 0; i < WIRE_ERROR_KINDS; i++)
         total += metrics_get(&m->bus_malformed[i]);
@@ -168,7 +172,10 @@ static int accept_order(bus_t *bus, const wire_number_t *ev)
     return 1;
 }
 
-/* Frames an event once and stores it in the ring for every stream. */
+_Static_assert(FRAME_EVENT_MAX <= RING_FRAME_MAX, "a ring slot holds the longest frame");
+
+/* Frames an event once and stores it in the ring for every stream. The message was valid:
+ * a frame that does not fit is this gateway's fault, never counted as a malformed one. */
 static void publish_event(bus_t *bus, const wire_number_t *ev)
 {
     if (!accept_order(bus, ev))
@@ -178,8 +185,14 @@ static void publish_event(bus_t *bus, const wire_number_t *ev)
     int n = frame_event(frame, sizeof frame, bus->hub->cfg->topic, ev, &plain_len);
     ring_meta_t meta = {ev->epoch, ev->seq, ev->published_ns, ev->value, clock_ns(CLOCK_MONOTONIC),
                         plain_len};
-    if (n < 0 || ring_publish(bus->hub->ring, &meta, frame, (size_t)n) < 0) {
-        count_malformed(bus, WIRE_ERR_FIELD);
+    int rc = n < 0 ? n : ring_publish(bus->hub->ring, &meta, frame, (size_t)n);
+    if (rc < 0) {
+        metrics_add(&bus->hub->metrics.bus_unframed, 1);
+        uint64_t total = metrics_get(&bus->hub->metrics.bus_unframed);
+        if (log_power_of_two(total))
+            log_error("event not relayed", "epoch=%llu seq=%llu error=\"%s\" total=%llu",
+                      (unsigned long long)ev->epoch, (unsigned long long)ev->seq, strerror(-rc),
+                      (unsigned long long)total);
         return;
     }
     metrics_add(&bus->hub->metrics.bus_events, 1);
@@ -295,7 +308,7 @@ static void find_replay(bus_t *bus, int source, const wire_heartbeat_t *hb)
     if (bus->replay && strcmp(replay_client_endpoint(bus->replay), endpoint) == 0)
         return;
     replay_client_destroy(bus->replay);
-    bus->replay = replay_client_create(hub->zmq_context, endpoint, cfg->server_keys[source],
+    bus->replay = replay_client_create(bus->zmq_context, endpoint, cfg->server_keys[source],
                                        cfg->curve_secret_key_file, source, err, sizeof err);
     if (bus->replay == NULL) {
         log_error("replay unavailable", "error=\"%s\"", err);
@@ -399,7 +412,7 @@ static voter_t *voter_for(bus_t *bus, int i)
 {
     const gateway_config_t *cfg = bus->hub->cfg;
     char err[256];
-    voter_t *v = voter_follow(&bus->voters[i], bus->hub->zmq_context, cfg->sources[i],
+    voter_t *v = voter_follow(&bus->voters[i], bus->zmq_context, cfg->sources[i],
                               bus->sources.s[i].hb.replay_port, cfg->server_keys[i],
                               cfg->curve_secret_key_file, i, err, sizeof err);
     if (v == NULL && bus->sources.s[i].hb.replay_port != 0)
@@ -498,6 +511,7 @@ static void wake_readers(bus_t *bus)
     if (!bus->wake_pending || now - bus->last_wake_ms < bus->hub->cfg->coalesce_ms)
         return;
     hub_release_events(bus->hub);
+    fanout_wake(bus->fanout);
     bus->wake_pending = 0;
     bus->last_wake_ms = now;
 }

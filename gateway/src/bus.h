@@ -5,15 +5,18 @@
 #ifndef GATEWAY_BUS_H
 #define GATEWAY_BUS_H
 
+#include "fanout.h"
 #include "hub.h"
 
 #include <stddef.h>
 
 typedef struct bus bus_t;
 
-/* Creates one SUB socket per endpoint of cfg->connect and connects it. On failure returns
- * NULL with the reason in err. */
-bus_t *bus_create(void *zmq_context, hub_t *hub, char *err, size_t errlen);
+/* Creates one SUB socket per endpoint of cfg->connect and connects it. The thread relays
+ * into hub's ring and wakes fanout's writers for what it released; zmq_context also makes
+ * its replay and vote sockets. All three are borrowed and must outlive the bus. On failure
+ * returns NULL with the reason in err. */
+bus_t *bus_create(void *zmq_context, hub_t *hub, fanout_t *fanout, char *err, size_t errlen);
 
 /* Starts the receive thread. Returns 0 or -errno. */
 int bus_start(bus_t *bus) __attribute__((warn_unused_result));

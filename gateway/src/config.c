@@ -84,7 +84,9 @@ static int listen_check(const char *listen, char *err, size_t errlen)
 
 static long clamp(long v, long lo, long hi)
 {
-    return v < lo ? lo : v > hi ? hi : v;
+    if (v < lo)
+        return lo;
+    return v > hi ? hi : v;
 }
 
 /* Shares the open files out: the overhead, the workers' connections, and what is left
@@ -145,7 +147,7 @@ static int validate(gateway_config_t *cfg, const char *level, char *err, size_t 
     }
     if (cfg->writers == 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg->writers = cores < 1 ? 1 : cores > 64 ? 64 : cores;
+        cfg->writers = clamp(cores, 1, 64);
     }
     if (budget_files(cfg, err, errlen) < 0)
         return -EINVAL;
@@ -180,7 +182,8 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
          "HTTP address:port (civetweb syntax)"},
         {"connect", "GATEWAY_CONNECT", CLI_STRING, &cfg->connect, 0, 0,
          "the generator's bus endpoint, or a pair's two, comma-separated (A,B: one socket "
-         "each; events from either, replay from the active one, votes for a takeover)"},
+         "each; events from either, replay from the active one, votes for a takeover: "
+         "gateway/README.md)"},
         {"topic", "GATEWAY_TOPIC", CLI_STRING, &cfg->topic, 0, 0, "data topic to relay"},
         {"on-demand", "GATEWAY_ON_DEMAND", CLI_BOOL, &cfg->on_demand, 0, 0,
          "subscribe to the data topic only while some SSE client is connected"},
@@ -201,19 +204,23 @@ int gateway_config_load(gateway_config_t *cfg, int argc, char **argv)
         {"bus-timeout-ms", "GATEWAY_BUS_TIMEOUT_MS", CLI_INT, &cfg->bus_timeout_ms, 100, 600000,
          "the generator counts as down after this long without a message"},
         {"write-timeout-ms", "GATEWAY_WRITE_TIMEOUT_MS", CLI_INT, &cfg->write_timeout_ms, 100,
-         600000, "a client that has not taken a write whole within this long is dropped"},
+         600000,
+         "a write the client's socket cannot take at once must be taken whole within this "
+         "long, however slowly the client reads, or the client is dropped"},
         {"header-timeout-ms", "GATEWAY_HEADER_TIMEOUT_MS", CLI_INT, &cfg->header_timeout_ms, 100,
-         600000, "a connection must send its request headers within this long"},
+         600000, "a connection must send its request headers within this long, or it gets 408"},
         {"coalesce-ms", "GATEWAY_COALESCE_MS", CLI_INT, &cfg->coalesce_ms, 0, 1000,
          "wake clients at most once per this many ms, sending what came meanwhile in one "
          "write: less CPU at high event rates for up to this much latency (0: at once)"},
         {"writers", "GATEWAY_WRITERS", CLI_INT, &cfg->writers, 0, 64,
          "threads that own the SSE streams, each an event loop (0: one per core)"},
         {"drain-ms", "GATEWAY_DRAIN_MS", CLI_INT, &cfg->drain_ms, 0, 600000,
-         "on SIGTERM: not ready and refusing new streams for this long, then close streams"},
+         "on SIGTERM: not ready and refusing new streams; each stream closes at a random "
+         "moment within this long"},
         {"replay-connect", "GATEWAY_REPLAY_CONNECT", CLI_STRING, &cfg->replay_connect, 0, 0,
          "the generator's replay endpoint, to fetch history and missed events (empty: the "
-         "--connect host and the port its heartbeats announce; off: no replay)"},
+         "active source's --connect host and the port its heartbeats announce; off: no "
+         "replay); refused with several --connect endpoints"},
         {"warm-timeout-ms", "GATEWAY_WARM_TIMEOUT_MS", CLI_INT, &cfg->warm_timeout_ms, 0, 600000,
          "at start, not ready until the history is fetched from the generator, for "
          "at most this long"},

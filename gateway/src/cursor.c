@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-static cursor_start_t start_live(cursor_t *c, const ring_t *ring, metrics_reset_t reason)
+static cursor_start_t start_live(cursor_t *c, const ring_t *ring, reset_reason_t reason)
 {
     c->pending_reset = (int)reason;
     c->held.known = 0;
@@ -88,7 +88,7 @@ static int prepend_reset(continuity_verdict_t verdict, char *at, int n, cursor_r
     if (reason == CURSOR_NO_RESET)
         return n;
     char frame[CURSOR_RESET_FRAME_MAX];
-    int r = reset(reset_ctx, (metrics_reset_t)reason, frame, sizeof frame);
+    int r = reset(reset_ctx, (reset_reason_t)reason, frame, sizeof frame);
     if (r < 0)
         return r;
     memmove(at + r, at, (size_t)n);
@@ -151,11 +151,11 @@ void cursor_go_live(cursor_t *c, const ring_t *ring)
     c->fill_from = 0;
 }
 
-metrics_reset_t cursor_give_up(cursor_t *c, const ring_t *ring)
+reset_reason_t cursor_give_up(cursor_t *c, const ring_t *ring)
 {
     ring_meta_t newest;
     uint64_t head = ring_head(ring);
-    metrics_reset_t why = RESET_EPOCH;
+    reset_reason_t why = RESET_EPOCH;
     if (head > 1 && ring_meta(ring, head - 1, &newest) >= 0 && newest.epoch == c->held.epoch)
         why = RESET_INVALID_ID;
     c->held = (continuity_t){0};

@@ -8,7 +8,7 @@
 #define GATEWAY_CURSOR_H
 
 #include "continuity.h"
-#include "metrics.h"
+#include "reset.h"
 #include "ring.h"
 
 #include <stddef.h>
@@ -19,7 +19,7 @@ enum { CURSOR_NO_RESET = -1, CURSOR_RESET_FRAME_MAX = 48 };
 typedef struct {
     uint64_t pos;                /* next ring position to send */
     continuity_t held;           /* the id the client holds: the last sent, or its own */
-    int pending_reset;           /* a metrics_reset_t to send before anything, or NO_RESET */
+    int pending_reset;           /* a reset_reason_t to send before anything, or NO_RESET */
     uint64_t fill_from, fill_to; /* seqs of held.epoch to fetch from the generator first;
                                   * fill_from 0: nothing to fetch */
 } cursor_t;
@@ -40,7 +40,7 @@ cursor_start_t cursor_start(cursor_t *c, const ring_t *ring, int id_rc, uint64_t
                             uint64_t seq, uint64_t bus_epoch, int replay_known);
 
 /* Writes the reset event for reason into dst; its length or <0. */
-typedef int (*cursor_reset_fn)(void *ctx, metrics_reset_t reason, char *dst, size_t cap);
+typedef int (*cursor_reset_fn)(void *ctx, reset_reason_t reason, char *dst, size_t cap);
 
 /* Copies frames from c->pos up to head into dst (the plain part only unless html), with
  * a reset in front wherever the client's ids would jump, while a frame and a reset still
@@ -67,6 +67,6 @@ void cursor_go_live(cursor_t *c, const ring_t *ring);
 
 /* The client's id was never reached: why to tell it (its epoch is ours: the id was past
  * anything published; else its epoch is not the one relayed), and it holds no id now. */
-metrics_reset_t cursor_give_up(cursor_t *c, const ring_t *ring);
+reset_reason_t cursor_give_up(cursor_t *c, const ring_t *ring);
 
 #endif

@@ -40,18 +40,18 @@ static int wants_html(struct mg_connection *conn)
 
 /* The head, the reconnect delay and a comment that flushes the head through proxies;
  * written by civetweb while it still owns the connection. */
-static int send_head(struct mg_connection *conn, long retry_ms)
+static int send_head(struct mg_connection *conn, const gateway_config_t *cfg)
 {
     mg_response_header_start(conn, 200);
     mg_response_header_add(conn, "Content-Type", "text/event-stream", -1);
     mg_response_header_add(conn, "Cache-Control", "no-cache", -1);
     mg_response_header_add(conn, "X-Accel-Buffering", "no", -1);
     mg_response_header_add(conn, "Connection", "close", -1);
-    response_add_common_headers(conn);
+    response_add_common_headers(conn, cfg->cors_origins);
     if (mg_response_header_send(conn) < 0)
         return -EPIPE;
     /* Jitter, so clients of a gateway that goes away do not all come back at once. */
-    long retry = retry_ms;
+    long retry = cfg->retry_ms;
     retry += retry > 0 ? (long)arc4random_uniform((uint32_t)(retry / 2 + 1)) - retry / 4 : 0;
     char hello[64];
     int n = sse_retry_encode(hello, sizeof hello, retry);
@@ -76,11 +76,14 @@ int events_serve(struct mg_connection *conn, const events_route_t *route)
     int rc = hub_client_enter(hub);
     if (rc < 0) {
         const char *why = rc == -EBUSY ? "client limit reached\n" : "gateway is draining\n";
-        return response_send(conn, 503, "text/plain", why, strlen(why), retry_later);
+        return response_send(conn, hub->cfg->cors_origins, 503, "text/plain", why, strlen(why),
+                             retry_later);
     }
     stream_request_t req = {.html = wants_html(conn)};
     req.id_rc = last_event_id(conn, &req.epoch, &req.seq);
-    int fd = send_head(conn, hub->cfg->retry_ms) < 0 ? -EPIPE : take_socket(conn, route->handoff);
+    int fd = -EPIPE; /* the head could not be sent: the client left */
+    if (send_head(conn, hub->cfg) == 0)
+        fd = take_socket(conn, route->handoff);
     if (fd >= 0 && (rc = stream_open(hub, route->fanout, route->backfill, fd, &req)) < 0) {
         log_warn("cannot hand a stream to a writer", "error=\"%s\"", strerror(-rc));
         close(fd);

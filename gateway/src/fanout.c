@@ -69,10 +69,12 @@ static void untime(writer_t *w, fanout_client_t *c)
     c->timed_slot = UNTIMED;
 }
 
-/* Doubles a writer's list of clients (64 at first); 0 or -ENOMEM, the list unchanged. */
+enum { LIST_FIRST_CAP = 64 }; /* clients: a few reallocations for thousands */
+
+/* Doubles a writer's list of clients; 0 or -ENOMEM, the list unchanged. */
 static int grow_list(fanout_client_t ***list, size_t *cap)
 {
-    size_t grown_cap = *cap ? 2 * *cap : 64;
+    size_t grown_cap = *cap ? 2 * *cap : LIST_FIRST_CAP;
     fanout_client_t **grown = realloc(*list, grown_cap * sizeof *grown);
     if (grown == NULL)
         return -ENOMEM;

@@ -2,10 +2,6 @@
  * the event's, which the first part set. */
 #include "frame.h"
 
-#include "event_id.h"
-#include "fragment.h"
-#include "sse.h"
-
 #include <stdio.h>
 #include <string.h>
 

@@ -2,7 +2,6 @@
 #include "hub.h"
 
 #include "clock.h"
-#include "fanout.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -20,10 +19,14 @@ int hub_init(hub_t *hub, const gateway_config_t *cfg)
     if (hub->ring == NULL)
         return -ENOMEM;
     hub->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    int rc = hub->wake_fd < 0 ? -errno : -pthread_mutex_init(&hub->replay_lock, NULL);
+    if (hub->wake_fd < 0) {
+        int rc = -errno;
+        ring_destroy(hub->ring);
+        return rc;
+    }
+    int rc = -pthread_mutex_init(&hub->replay_lock, NULL);
     if (rc < 0) {
-        if (hub->wake_fd >= 0)
-            close(hub->wake_fd);
+        close(hub->wake_fd);
         ring_destroy(hub->ring);
     }
     return rc;
@@ -48,26 +51,6 @@ void hub_wake_bus(hub_t *hub)
 void hub_release_events(hub_t *hub)
 {
     atomic_store_explicit(&hub->released, ring_head(hub->ring), memory_order_release);
-    hub_wake_streams(hub);
-}
-
-void hub_wake_streams(hub_t *hub)
-{
-    if (hub->fanout)
-        fanout_wake(hub->fanout);
-}
-
-void hub_tick_streams(hub_t *hub)
-{
-    if (hub->fanout)
-        fanout_tick(hub->fanout);
-}
-
-void hub_close_streams(hub_t *hub)
-{
-    ring_close(hub->ring);
-    if (hub->fanout)
-        fanout_wake(hub->fanout);
 }
 
 int hub_client_enter(hub_t *hub)
@@ -115,6 +98,49 @@ int hub_drain_due(const hub_t *hub, int64_t offset_ms)
 int hub_replay_known(const hub_t *hub)
 {
     return atomic_load(&hub->replay_known);
+}
+
+/* Seconds since the newest event in the ring arrived, or -1 before the first. */
+static double last_event_age(const hub_t *hub)
+{
+    ring_meta_t m;
+    uint64_t head = ring_head(hub->ring);
+    if (head <= 1 || ring_meta(hub->ring, head - 1, &m) < 0)
+        return -1;
+    return (double)(clock_ns(CLOCK_MONOTONIC) - m.received_ns) / 1e9;
+}
+
+static metrics_source_t source_state(const hub_t *hub, int i)
+{
+    int heard = atomic_load(&hub->sources[i].heard);
+    return (metrics_source_t){
+        .endpoint = hub->cfg->sources[i],
+        .state = heard ? atomic_load(&hub->sources[i].state) : METRICS_SOURCE_NOT_HEARD,
+        .role = atomic_load(&hub->sources[i].role),
+        .active = atomic_load(&hub->active_source) == i,
+        .peer_seen = atomic_load(&hub->sources[i].peer_seen),
+        .mirrored_seq = atomic_load(&hub->sources[i].mirrored_seq),
+        .takeovers = atomic_load(&hub->sources[i].takeovers),
+    };
+}
+
+void hub_metrics_state(const hub_t *hub, metrics_state_t *out)
+{
+    const gateway_config_t *cfg = hub->cfg;
+    *out = (metrics_state_t){.history_warm = atomic_load(&hub->warm_complete),
+                             .generator_up = hub_generator_alive(hub),
+                             .ready = hub_ready(hub),
+                             .draining = atomic_load(&hub->draining),
+                             .epoch = atomic_load(&hub->epoch),
+                             .last_event_age_s = last_event_age(hub),
+                             .clients = atomic_load(&hub->clients),
+                             .clients_max = cfg->max_clients,
+                             .workers_busy = atomic_load(&hub->busy_workers),
+                             .workers = cfg->threads,
+                             .writers = cfg->writers,
+                             .source_count = cfg->source_count};
+    for (int i = 0; i < cfg->source_count; i++)
+        out->sources[i] = source_state(hub, i);
 }
 
 int hub_replay_endpoint(hub_t *hub, char *out, size_t cap, char *server_key, size_t key_cap,

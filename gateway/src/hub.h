@@ -13,10 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct backfill;
-struct fanout;
-struct gate;
-
 typedef struct hub_s {
     const gateway_config_t *cfg; /* borrowed */
     ring_t *ring;
@@ -52,10 +48,7 @@ typedef struct hub_s {
         _Atomic uint64_t takeovers;
     } sources[SOURCES_MAX];
     _Atomic int active_source; /* index into cfg->sources, -1: none active and heard */
-    void *zmq_context;         /* borrowed from main */
     int wake_fd;               /* eventfd: wakes the bus thread (clients 0<->1, stop) */
-    struct fanout *fanout;     /* borrowed from main: the writers, woken for each event */
-    struct gate *gate;         /* borrowed from http.c: civetweb's master accepts through it */
 } hub_t;
 
 int hub_init(hub_t *hub, const gateway_config_t *cfg) __attribute__((warn_unused_result));
@@ -66,18 +59,9 @@ void hub_deinit(hub_t *hub);
 int hub_client_enter(hub_t *hub) __attribute__((warn_unused_result));
 void hub_client_leave(hub_t *hub);
 
-/* Releases every event published so far to the streams and wakes them (the bus thread). */
+/* Releases every event published so far to the streams (the bus thread, which then wakes
+ * the writers). */
 void hub_release_events(hub_t *hub);
-
-/* Wakes every stream: periodically, so idle streams send their heartbeats, and in a
- * drain. It releases no event, so coalescing holds. */
-void hub_wake_streams(hub_t *hub);
-
-/* Wakes only the streams with a deadline (a wait for an id, a full socket, the warm-up). */
-void hub_tick_streams(hub_t *hub);
-
-/* Ends every stream: their browsers reconnect elsewhere. */
-void hub_close_streams(hub_t *hub);
 
 /* Wakes the bus thread so it re-reads the client count and the draining flag. */
 void hub_wake_bus(hub_t *hub);
@@ -95,6 +79,9 @@ int hub_ready(const hub_t *hub);
 int hub_drain_due(const hub_t *hub, int64_t offset_ms);
 
 int hub_replay_known(const hub_t *hub);
+
+/* The gateway's state now, for /metrics. */
+void hub_metrics_state(const hub_t *hub, metrics_state_t *out);
 
 /* Copies the replay endpoint into out (cap bytes), and the CURVE public key file of the
  * generator it belongs to ("" without CURVE) into server_key (key_cap bytes): together, so

@@ -45,7 +45,7 @@ static long heartbeat_tick_ms(const gateway_config_t *cfg)
 
 /* Waits for SIGINT or SIGTERM, ticking the streams and logging client counts whenever
  * they changed. */
-static void wait_for_signal(hub_t *hub, const sigset_t *signals)
+static void wait_for_signal(hub_t *hub, fanout_t *fanout, const sigset_t *signals)
 {
     client_counts_t last = {0};
     long tick = TICK_MS, since_stats = 0, since_heartbeats = 0;
@@ -59,9 +59,9 @@ static void wait_for_signal(hub_t *hub, const sigset_t *signals)
         }
         if ((since_heartbeats += tick) >= heartbeat_tick_ms(hub->cfg)) {
             since_heartbeats = 0;
-            hub_wake_streams(hub);
+            fanout_wake(fanout); /* releases no event, so coalescing holds */
         } else {
-            hub_tick_streams(hub);
+            fanout_tick(fanout);
         }
         if ((since_stats += tick) < STATS_INTERVAL_MS)
             continue;
@@ -80,7 +80,7 @@ static void wait_for_signal(hub_t *hub, const sigset_t *signals)
 /* Draining: /readyz fails and new streams get 503, so the load balancer moves new clients
  * elsewhere while connected ones keep receiving; then their streams close and browsers
  * reconnect through the balancer. A second signal cuts the wait short. */
-static void drain(hub_t *hub, const sigset_t *signals)
+static void drain(hub_t *hub, fanout_t *fanout, const sigset_t *signals)
 {
     atomic_store(&hub->draining, 1);
     long ms = hub->cfg->drain_ms, tick = 50;
@@ -94,7 +94,7 @@ static void drain(hub_t *hub, const sigset_t *signals)
                      atomic_load(&hub->clients));
             break;
         }
-        hub_wake_streams(hub);
+        fanout_wake(fanout);
     }
     log_info("closing streams", "clients=%ld", atomic_load(&hub->clients));
 }
@@ -124,11 +124,9 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
     /* One I/O thread per generator: see bus_socket.h. */
     if (context && bus_context_threads(context, hub->cfg->source_count) < 0)
         log_warn("one I/O thread for every generator", "error=\"%s\"", zmq_strerror(zmq_errno()));
-    hub->zmq_context = context;
     /* The writers first: the bus thread wakes them for each event. */
     fanout_t *fanout = fanout_create((int)hub->cfg->writers, err, sizeof err);
-    hub->fanout = fanout;
-    bus_t *bus = context && fanout ? bus_create(context, hub, err, sizeof err) : NULL;
+    bus_t *bus = context && fanout ? bus_create(context, hub, fanout, err, sizeof err) : NULL;
     backfill_t *backfill = bus ? start_backfill(hub, context, err, sizeof err) : NULL;
     http_server_t *http = NULL;
     int rc = 1;
@@ -147,17 +145,19 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
              "history=%ld writers=%ld",
              cfg->listen, cfg->connect, cfg->topic, cfg->on_demand, cfg->threads, cfg->max_clients,
              cfg->history, cfg->writers);
-    wait_for_signal(hub, signals);
-    drain(hub, signals);
+    wait_for_signal(hub, fanout, signals);
+    drain(hub, fanout, signals);
     rc = 0;
 out:
     atomic_store(&hub->draining, 1);
-    http_stop(http);         /* no new streams; no worker is held by one */
-    hub_close_streams(hub);  /* the writers end every stream at their next pump */
+    http_stop(http); /* no new streams; no worker is held by one */
+    /* The writers end every stream at their next pump; browsers reconnect elsewhere. */
+    ring_close(hub->ring);
+    if (fanout)
+        fanout_wake(fanout);
     backfill_stop(backfill); /* ends what is queued: its kicks reach the writers */
     backfill_destroy(backfill);
-    bus_destroy(bus); /* the bus thread wakes the writers: stop it first */
-    hub->fanout = NULL;
+    bus_destroy(bus);       /* the bus thread wakes the writers: stop it first */
     fanout_destroy(fanout); /* closes what is left */
     if (context)
         zmq_ctx_term(context);
@@ -175,8 +175,11 @@ int main(int argc, char **argv)
 
     /* Blocked before any thread starts, so only sigtimedwait in main sees them. */
     sigset_t signals;
-    if (signals_block_stop(&signals) < 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
-        log_error("cannot set up signals", "%s", "");
+    rc = signals_block_stop(&signals);
+    if (rc == 0 && signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+        rc = -errno;
+    if (rc < 0) {
+        log_error("cannot set up signals", "error=\"%s\"", strerror(-rc));
         return 1;
     }
 
@@ -198,6 +201,6 @@ int main(int argc, char **argv)
     mg_exit_library();
     hub_deinit(&hub);
     assets_free(&assets);
-    log_info("stopped", "%s", "");
+    log_info("stopped", "exit_status=%d", rc);
     return rc;
 }

@@ -1,13 +1,11 @@
-/* metrics.c -- Prometheus text exposition of the hub's counters. */
+/* metrics.c -- Prometheus text exposition of the gateway's counters and state. */
 #include "metrics.h"
-
-#include "clock.h"
-#include "hub.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 void metrics_writes_observe(metrics_writes_t *w, uint64_t events, int64_t latency_us)
 {
@@ -28,26 +26,47 @@ void metrics_writes_flush(metrics_t *m, metrics_writes_t *w)
     *w = (metrics_writes_t){0};
 }
 
+/* The exposition as it is written: it grows as needed, so no count of series or length
+ * of label is too many. */
 typedef struct {
     char *buf;
     size_t cap, len;
-    int overflow;
+    int failed; /* out of memory: the text is dropped */
 } text_t;
+
+enum { TEXT_FIRST_CAP = 16384 }; /* a usual gateway's text in one allocation */
+
+/* Makes room for more bytes than need (NUL included) after t->len; 0 or -ENOMEM. */
+static int reserve(text_t *t, size_t need)
+{
+    if (t->cap - t->len > need)
+        return 0;
+    size_t cap = t->cap ? t->cap : TEXT_FIRST_CAP;
+    while (cap - t->len <= need)
+        cap *= 2;
+    char *grown = realloc(t->buf, cap);
+    if (grown == NULL)
+        return -ENOMEM;
+    t->buf = grown;
+    t->cap = cap;
+    return 0;
+}
 
 static void put(text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void put(text_t *t, const char *fmt, ...)
 {
-    if (t->overflow)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= t->cap - t->len)
-        t->overflow = 1;
+    va_list again;
+    va_copy(again, ap);
+    int n = t->failed ? -1 : vsnprintf(NULL, 0, fmt, ap);
+    if (n < 0 || reserve(t, (size_t)n) < 0)
+        t->failed = 1;
     else
-        t->len += (size_t)n;
+        t->len += (size_t)vsnprintf(t->buf + t->len, t->cap - t->len, fmt, again);
+    va_end(again);
+    va_end(ap);
 }
 
 static void header(text_t *t, const char *name, const char *type, const char *help)
@@ -67,16 +86,19 @@ static void gauge(text_t *t, const char *name, const char *help, double value)
     put(t, "rn_gateway_%s %.15g\n", name, value);
 }
 
-static void render_bus(text_t *t, const hub_t *hub)
+static void render_bus(text_t *t, const metrics_t *m, const metrics_state_t *st)
 {
-    const metrics_t *m = &hub->metrics;
     counter(t, "bus_events_total", "Data events received from the bus and relayed.",
             &m->bus_events);
     counter(t, "bus_heartbeats_total", "Generator heartbeats received.", &m->bus_heartbeats);
     header(t, "bus_malformed_total", "counter", "Bus messages dropped as malformed, by reason.");
     for (int i = 0; i < WIRE_ERROR_KINDS; i++)
         put(t, "rn_gateway_bus_malformed_total{reason=\"%s\"} %" PRIu64 "\n",
-            wire_error_name((wire_error_t)(-i - 1)), metrics_get(&m->bus_malformed[i]));
+            wire_error_name(wire_error_at((size_t)i)), metrics_get(&m->bus_malformed[i]));
+    counter(t, "bus_unframed_total",
+            "Valid events dropped because their SSE frame did not fit a ring slot (a gateway "
+            "bug: the frame's bound is checked when the gateway is built).",
+            &m->bus_unframed);
     counter(t, "bus_stale_total", "Events dropped as repeated or older than the last relayed.",
             &m->bus_stale);
     counter(t, "bus_gap_events_total", "Sequence numbers missing from the bus within an epoch.",
@@ -93,75 +115,60 @@ static void render_bus(text_t *t, const hub_t *hub)
     gauge(t, "history_warm",
           "1 once the history was filled from the generator, 0 while warming or when the "
           "warm-up gave up (ready with what it has).",
-          atomic_load(&hub->warm_complete));
+          st->history_warm);
     gauge(t, "generator_up",
           "1 while the generator's messages arrive in time and its events reach us.",
-          hub_generator_alive(hub));
-    gauge(t, "ready", "1 while /readyz answers 200: it takes new SSE clients.", hub_ready(hub));
-    gauge(t, "generator_epoch", "Epoch of the generator last heard.",
-          (double)atomic_load(&hub->epoch));
+          st->generator_up);
+    gauge(t, "ready", "1 while /readyz answers 200: it takes new SSE clients.", st->ready);
+    gauge(t, "generator_epoch", "Epoch of the generator last heard.", (double)st->epoch);
 }
 
-/* One line per --connect source of a per-source gauge or counter. */
-static void per_source(text_t *t, const hub_t *hub, const char *name,
-                       uint64_t (*value)(const hub_t *, int))
+/* One line per --connect source of a per-source gauge or counter: values[i] is source i's. */
+static void per_source(text_t *t, const metrics_state_t *st, const char *name,
+                       const uint64_t *values)
 {
-    for (int i = 0; i < hub->cfg->source_count; i++)
-        put(t, "rn_gateway_%s{source=\"%s\"} %" PRIu64 "\n", name, hub->cfg->sources[i],
-            value(hub, i));
-}
-
-static uint64_t source_state(const hub_t *h, int i)
-{
-    return atomic_load(&h->sources[i].heard) ? (uint64_t)atomic_load(&h->sources[i].state) : 3;
-}
-
-static uint64_t source_role(const hub_t *h, int i)
-{
-    return (uint64_t)atomic_load(&h->sources[i].role);
-}
-
-static uint64_t source_active(const hub_t *h, int i)
-{
-    return atomic_load(&h->active_source) == i;
-}
-
-static uint64_t source_mirrored(const hub_t *h, int i)
-{
-    return atomic_load(&h->sources[i].mirrored_seq);
-}
-
-static uint64_t source_votes(const hub_t *h, int i)
-{
-    return metrics_get(&h->metrics.votes[i]);
+    for (int i = 0; i < st->source_count; i++)
+        put(t, "rn_gateway_%s{source=\"%s\"} %" PRIu64 "\n", name, st->sources[i].endpoint,
+            values[i]);
 }
 
 /* The generators of --connect (a pair's two members), as their heartbeats describe them. */
-static void render_sources(text_t *t, const hub_t *hub)
+static void render_sources(text_t *t, const metrics_t *m, const metrics_state_t *st)
 {
+    uint64_t state[SOURCES_MAX], role[SOURCES_MAX], active[SOURCES_MAX], mirrored[SOURCES_MAX],
+        votes[SOURCES_MAX], peer_seen[SOURCES_MAX], takeovers[SOURCES_MAX];
+    for (int i = 0; i < st->source_count; i++) {
+        state[i] = (uint64_t)st->sources[i].state;
+        role[i] = (uint64_t)st->sources[i].role;
+        active[i] = (uint64_t)st->sources[i].active;
+        mirrored[i] = st->sources[i].mirrored_seq;
+        votes[i] = metrics_get(&m->votes[i]);
+        peer_seen[i] = (uint64_t)st->sources[i].peer_seen;
+        takeovers[i] = st->sources[i].takeovers;
+    }
     header(t, "generator_state", "gauge",
            "Each --connect source's state from its heartbeats: 0 active, 1 starting, 2 passive, "
            "3 not heard.");
-    per_source(t, hub, "generator_state", source_state);
+    per_source(t, st, "generator_state", state);
     header(t, "generator_role", "gauge", "Each source's role: 0 single, 1 primary, 2 backup.");
-    per_source(t, hub, "generator_role", source_role);
+    per_source(t, st, "generator_role", role);
     header(t, "generator_active", "gauge",
            "1 for the source this gateway relays and replays from: active and heard within "
            "its failover time.");
-    per_source(t, hub, "generator_active", source_active);
+    per_source(t, st, "generator_active", active);
     header(t, "generator_mirrored_seq", "gauge",
            "Each source's mirrored seq (a passive: what it holds; an active: what its passive "
            "acknowledged).");
-    per_source(t, hub, "generator_mirrored_seq", source_mirrored);
+    per_source(t, st, "generator_mirrored_seq", mirrored);
+    header(t, "generator_peer_seen", "gauge",
+           "1 when a source's heartbeat says it hears its pair's other member.");
+    per_source(t, st, "generator_peer_seen", peer_seen);
+    header(t, "generator_takeovers_total", "counter",
+           "Takeovers of each source, as its heartbeats count them (since it started).");
+    per_source(t, st, "generator_takeovers_total", takeovers);
     header(t, "votes_total", "counter",
            "Takeover votes sent to a source: no active source heard for the failover time.");
-    per_source(t, hub, "votes_total", source_votes);
-}
-
-const char *metrics_reset_name(metrics_reset_t reason)
-{
-    static const char *const names[RESET_KINDS] = {"invalid-id", "too-old", "epoch", "gap"};
-    return (unsigned)reason < RESET_KINDS ? names[reason] : "unknown";
+    per_source(t, st, "votes_total", votes);
 }
 
 const char *metrics_backfill_name(metrics_backfill_t outcome)
@@ -190,11 +197,10 @@ static void render_replay(text_t *t, const metrics_t *m)
           (double)metrics_get(&m->backfill_pending));
 }
 
-static void render_clients(text_t *t, const hub_t *hub)
+static void render_clients(text_t *t, const metrics_t *m, const metrics_state_t *st)
 {
-    const metrics_t *m = &hub->metrics;
-    gauge(t, "sse_clients", "Connected SSE clients.", (double)atomic_load(&hub->clients));
-    gauge(t, "sse_clients_max", "SSE client limit.", (double)hub->cfg->max_clients);
+    gauge(t, "sse_clients", "Connected SSE clients.", (double)st->clients);
+    gauge(t, "sse_clients_max", "SSE client limit.", (double)st->clients_max);
     counter(t, "sse_connections_total", "SSE clients admitted.", &m->sse_connections);
     counter(t, "sse_refused_total", "SSE clients refused with 503 at the limit.", &m->sse_refused);
     counter(t, "sse_dropped_slow_total", "SSE clients dropped for falling too far behind.",
@@ -208,10 +214,10 @@ static void render_clients(text_t *t, const hub_t *hub)
            "Reset events sent instead of missed events, by reason.");
     for (int i = 0; i < RESET_KINDS; i++)
         put(t, "rn_gateway_sse_resets_total{reason=\"%s\"} %" PRIu64 "\n",
-            metrics_reset_name((metrics_reset_t)i), metrics_get(&m->sse_resets[i]));
+            reset_reason_name((reset_reason_t)i), metrics_get(&m->sse_resets[i]));
     counter(t, "events_delivered_total", "Events written to SSE clients.", &m->events_delivered);
     counter(t, "bytes_written_total", "Bytes written on SSE streams.", &m->bytes_written);
-    gauge(t, "draining", "1 while the gateway drains before exit.", atomic_load(&hub->draining));
+    gauge(t, "draining", "1 while the gateway drains before exit.", st->draining);
 }
 
 static void render_latency(text_t *t, const metrics_t *m)
@@ -230,15 +236,6 @@ static void render_latency(text_t *t, const metrics_t *m)
     put(t, "rn_gateway_write_latency_seconds_count %" PRIu64 "\n", cumulative);
 }
 
-/* Seconds since the newest event in the ring arrived, or -1 before the first. */
-static double last_event_age(const hub_t *hub)
-{
-    ring_meta_t m;
-    uint64_t head = ring_head(hub->ring);
-    if (head <= 1 || ring_meta(hub->ring, head - 1, &m) < 0)
-        return -1;
-    return (double)(clock_ns(CLOCK_MONOTONIC) - m.received_ns) / 1e9;
-}
 /* The process's thread count, from /proc; -1 when it cannot be read. */
 static long process_threads(void)
 {
@@ -276,23 +273,28 @@ static void render_gate(text_t *t, const metrics_t *m)
             &m->http_gate_full);
 }
 
-int metrics_render(const hub_t *hub, char *buf, size_t cap)
+char *metrics_render(const metrics_t *m, const metrics_state_t *st, size_t *len)
 {
-    text_t t = {buf, cap, 0, 0};
-    render_bus(&t, hub);
-    render_sources(&t, hub);
+    text_t t = {0};
+    render_bus(&t, m, st);
+    render_sources(&t, m, st);
     gauge(&t, "last_event_age_seconds", "Seconds since the newest event arrived (-1: none yet).",
-          last_event_age(hub));
-    render_clients(&t, hub);
-    render_replay(&t, &hub->metrics);
+          st->last_event_age_s);
+    render_clients(&t, m, st);
+    render_replay(&t, m);
     gauge(&t, "workers_busy", "HTTP worker threads serving a request now.",
-          (double)atomic_load(&hub->busy_workers));
-    gauge(&t, "workers", "HTTP worker threads.", (double)hub->cfg->threads);
+          (double)st->workers_busy);
+    gauge(&t, "workers", "HTTP worker threads.", (double)st->workers);
     gauge(&t, "writers", "Writer threads: event loops that own the SSE streams.",
-          (double)hub->cfg->writers);
+          (double)st->writers);
     gauge(&t, "threads", "Threads of the process (constant: no thread per client).",
           (double)process_threads());
-    render_gate(&t, &hub->metrics);
-    render_latency(&t, &hub->metrics);
-    return t.overflow ? -ENOSPC : (int)t.len;
+    render_gate(&t, m);
+    render_latency(&t, m);
+    if (t.failed || t.buf == NULL) {
+        free(t.buf);
+        return NULL;
+    }
+    *len = t.len;
+    return t.buf;
 }

@@ -1,27 +1,17 @@
 /* metrics.h -- the gateway's counters. Any thread increments them (relaxed atomics);
- * /metrics renders them in the Prometheus text format. */
+ * /metrics renders them in the Prometheus text format, with the gauges of the gateway's
+ * state that its owner (hub_metrics_state) reads for each rendering. */
 #ifndef GATEWAY_METRICS_H
 #define GATEWAY_METRICS_H
 
 #include "latency_buckets.h"
+#include "reset.h"
 #include "sources.h"
 #include "wire.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* Why a client was sent a reset event instead of every event after its last id. */
-typedef enum {
-    RESET_INVALID_ID, /* its Last-Event-ID did not parse */
-    RESET_TOO_OLD,    /* events after its id have left the history */
-    RESET_EPOCH,      /* the generator restarted since its id */
-    RESET_GAP,        /* the bus lost events this gateway never had */
-    RESET_KINDS
-} metrics_reset_t;
-
-/* The reason as it appears in the reset event's data and the metric label. */
-const char *metrics_reset_name(metrics_reset_t reason);
 
 /* How a stream's request to the backfill fetcher (backfill.c) ended: each request counts
  * once. */
@@ -43,7 +33,8 @@ typedef enum { REPLAY_BY_BUS, REPLAY_BY_BACKFILL, REPLAY_USERS } metrics_replay_
 typedef struct {
     _Atomic uint64_t bus_events; /* data events accepted into the ring */
     _Atomic uint64_t bus_heartbeats;
-    _Atomic uint64_t bus_malformed[WIRE_ERROR_KINDS]; /* by -wire_error_t - 1 */
+    _Atomic uint64_t bus_malformed[WIRE_ERROR_KINDS]; /* by wire_error_index */
+    _Atomic uint64_t bus_unframed;    /* valid events whose frame a ring slot did not hold */
     _Atomic uint64_t bus_stale;       /* duplicate or older than the last event relayed */
     _Atomic uint64_t bus_gap_events;  /* seq numbers skipped within an epoch */
     _Atomic uint64_t bus_replayed;    /* events fetched from the replay socket and relayed */
@@ -95,11 +86,32 @@ static inline uint64_t metrics_get(const _Atomic uint64_t *counter)
     return atomic_load_explicit(counter, memory_order_relaxed);
 }
 
-struct hub_s;
+/* One --connect source as the bus thread last heard it. */
+typedef struct {
+    const char *endpoint; /* borrowed: its --connect endpoint, the metrics' label */
+    int state;            /* wire_state_t, or METRICS_SOURCE_NOT_HEARD */
+    int role;             /* wire_role_t */
+    int active;           /* the source relayed and replayed from */
+    int peer_seen;        /* its heartbeat says it hears its pair's other member */
+    uint64_t mirrored_seq;
+    uint64_t takeovers; /* as its heartbeat counts them */
+} metrics_source_t;
 
-/* Writes the Prometheus text exposition of every counter and gauge of the hub into buf.
- * Returns the length, or -ENOSPC. */
-int metrics_render(const struct hub_s *hub, char *buf, size_t cap)
+enum { METRICS_SOURCE_NOT_HEARD = 3 };
+
+/* The gateway's state at one moment, shown as gauges beside the counters. */
+typedef struct {
+    int history_warm, generator_up, ready, draining;
+    uint64_t epoch;
+    double last_event_age_s; /* -1 before the first event */
+    long clients, clients_max, workers_busy, workers, writers;
+    int source_count;
+    metrics_source_t sources[SOURCES_MAX];
+} metrics_state_t;
+
+/* The Prometheus text exposition of every counter of m and gauge of state, as long as it
+ * takes: a string of *len bytes the caller frees, or NULL when out of memory. */
+char *metrics_render(const metrics_t *m, const metrics_state_t *state, size_t *len)
     __attribute__((warn_unused_result));
 
 #endif

@@ -3,8 +3,6 @@
  * neither needs the other's: the routes call the stream, never the reverse. */
 #include "response.h"
 
-#include "hub.h"
-
 #include <civetweb.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,10 +12,8 @@ static int is_head(struct mg_connection *conn)
     return strcmp(mg_get_request_info(conn)->request_method, "HEAD") == 0;
 }
 
-const char *response_allowed_origin(struct mg_connection *conn)
+const char *response_allowed_origin(struct mg_connection *conn, const char *list)
 {
-    const hub_t *hub = mg_get_user_data(mg_get_context(conn));
-    const char *list = hub->cfg->cors_origins;
     const char *origin = mg_get_header(conn, "Origin");
     if (origin == NULL || list[0] == '\0')
         return NULL;
@@ -33,25 +29,26 @@ const char *response_allowed_origin(struct mg_connection *conn)
     return NULL;
 }
 
-void response_add_common_headers(struct mg_connection *conn)
+void response_add_common_headers(struct mg_connection *conn, const char *cors_origins)
 {
     mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
-    const char *origin = response_allowed_origin(conn);
+    const char *origin = response_allowed_origin(conn, cors_origins);
     if (origin) {
         mg_response_header_add(conn, "Access-Control-Allow-Origin", origin, -1);
         mg_response_header_add(conn, "Vary", "Origin", -1);
     }
 }
 
-int response_send(struct mg_connection *conn, int status, const char *content_type,
-                  const char *body, size_t len, const char *const *headers)
+int response_send(struct mg_connection *conn, const char *cors_origins, int status,
+                  const char *content_type, const char *body, size_t len,
+                  const char *const *headers)
 {
     char length[24];
     snprintf(length, sizeof length, "%zu", len);
     mg_response_header_start(conn, status);
     mg_response_header_add(conn, "Content-Type", content_type, -1);
     mg_response_header_add(conn, "Content-Length", length, -1);
-    response_add_common_headers(conn);
+    response_add_common_headers(conn, cors_origins);
     for (size_t i = 0; headers && headers[i]; i += 2)
         mg_response_header_add(conn, headers[i], headers[i + 1], -1);
     mg_response_header_send(conn);

@@ -10,10 +10,15 @@
 #define WORDS (RING_FRAME_MAX / 8 + 1)
 
 /* Every field a reader touches is atomic, so a reader racing the writer reads a torn but
- * well-defined value, which the stamp check then discards. */
+ * well-defined value, which the stamp check then discards. The fields of ring_meta_t,
+ * the signed ones stored as their two's complement bits. */
+typedef struct {
+    _Atomic uint64_t epoch, seq, published_ns, value, received_ns, plain_len;
+} slot_meta_t;
+
 typedef struct {
     _Atomic uint64_t stamp; /* 2*pos when complete, odd while being written */
-    _Atomic uint64_t meta[6];
+    slot_meta_t meta;
     _Atomic uint64_t run; /* which run of one epoch: grows by one at every epoch change */
     _Atomic uint32_t len;
     _Atomic uint64_t words[WORDS];
@@ -52,6 +57,29 @@ void ring_destroy(ring_t *ring)
     free(ring);
 }
 
+static void store_meta(slot_meta_t *to, const ring_meta_t *m, size_t len)
+{
+    uint64_t plain = m->plain_len > 0 && m->plain_len < len ? m->plain_len : len;
+    atomic_store_explicit(&to->epoch, m->epoch, memory_order_relaxed);
+    atomic_store_explicit(&to->seq, m->seq, memory_order_relaxed);
+    atomic_store_explicit(&to->published_ns, (uint64_t)m->published_ns, memory_order_relaxed);
+    atomic_store_explicit(&to->value, (uint64_t)m->value, memory_order_relaxed);
+    atomic_store_explicit(&to->received_ns, (uint64_t)m->received_ns, memory_order_relaxed);
+    atomic_store_explicit(&to->plain_len, plain, memory_order_relaxed);
+}
+
+static ring_meta_t load_meta(const slot_meta_t *from)
+{
+    return (ring_meta_t){
+        .epoch = atomic_load_explicit(&from->epoch, memory_order_relaxed),
+        .seq = atomic_load_explicit(&from->seq, memory_order_relaxed),
+        .published_ns = (int64_t)atomic_load_explicit(&from->published_ns, memory_order_relaxed),
+        .value = (int64_t)atomic_load_explicit(&from->value, memory_order_relaxed),
+        .received_ns = (int64_t)atomic_load_explicit(&from->received_ns, memory_order_relaxed),
+        .plain_len = atomic_load_explicit(&from->plain_len, memory_order_relaxed),
+    };
+}
+
 int ring_publish(ring_t *ring, const ring_meta_t *meta, const char *frame, size_t len)
 {
     if (len > RING_FRAME_MAX)
@@ -63,13 +91,7 @@ int ring_publish(ring_t *ring, const ring_meta_t *meta, const char *frame, size_
 
     atomic_store_explicit(&s->stamp, 2 * pos + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&s->meta[0], meta->epoch, memory_order_relaxed);
-    atomic_store_explicit(&s->meta[1], meta->seq, memory_order_relaxed);
-    atomic_store_explicit(&s->meta[2], (uint64_t)meta->published_ns, memory_order_relaxed);
-    atomic_store_explicit(&s->meta[3], (uint64_t)meta->value, memory_order_relaxed);
-    atomic_store_explicit(&s->meta[4], (uint64_t)meta->received_ns, memory_order_relaxed);
-    uint64_t plain = meta->plain_len > 0 && meta->plain_len < len ? meta->plain_len : len;
-    atomic_store_explicit(&s->meta[5], plain, memory_order_relaxed);
+    store_meta(&s->meta, meta, len);
     if (meta->epoch != ring->last_epoch)
         ring->run++;
     ring->last_epoch = meta->epoch;
@@ -107,20 +129,12 @@ static int read_slot(const ring_t *ring, uint64_t pos, int plain, ring_meta_t *m
     if (before != 2 * pos)
         return -ERANGE;
     *len = atomic_load_explicit(&s->len, memory_order_relaxed);
-    uint64_t plain_len = atomic_load_explicit(&s->meta[5], memory_order_relaxed);
-    if (plain && plain_len < *len)
-        *len = (uint32_t)plain_len;
+    ring_meta_t m = load_meta(&s->meta);
+    if (plain && m.plain_len < *len)
+        *len = (uint32_t)m.plain_len;
     size_t n = *len <= RING_FRAME_MAX ? (*len + 7) / 8 : 0;
     for (size_t i = 0; i < n && i < max_words; i++)
         words[i] = atomic_load_explicit(&s->words[i], memory_order_relaxed);
-    ring_meta_t m = {
-        atomic_load_explicit(&s->meta[0], memory_order_relaxed),
-        atomic_load_explicit(&s->meta[1], memory_order_relaxed),
-        (int64_t)atomic_load_explicit(&s->meta[2], memory_order_relaxed),
-        (int64_t)atomic_load_explicit(&s->meta[3], memory_order_relaxed),
-        (int64_t)atomic_load_explicit(&s->meta[4], memory_order_relaxed),
-        plain_len,
-    };
     uint64_t r = atomic_load_explicit(&s->run, memory_order_relaxed);
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&s->stamp, memory_order_relaxed) != before)

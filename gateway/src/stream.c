@@ -174,16 +174,16 @@ static int send_owed(stream_t *s)
 
 /* "event: reset\ndata: REASON\n\n", without an id, so the client keeps its last id. A
  * cursor_reset_fn too, hence the stream as void *. */
-static int reset_encode(void *stream, metrics_reset_t reason, char *dst, size_t cap)
+static int reset_encode(void *stream, reset_reason_t reason, char *dst, size_t cap)
 {
     stream_t *s = stream;
     metrics_add(&s->hub->metrics.sse_resets[reason], 1);
-    const char *name = metrics_reset_name(reason);
+    const char *name = reset_reason_name(reason);
     sse_event_t ev = {NULL, "reset", NULL, name, strlen(name)};
     return sse_frame_encode(dst, cap, &ev);
 }
 
-static int send_reset(stream_t *s, metrics_reset_t reason)
+static int send_reset(stream_t *s, reset_reason_t reason)
 {
     char frame[CURSOR_RESET_FRAME_MAX];
     int n = reset_encode(s, reason, frame, sizeof frame);
@@ -232,7 +232,7 @@ static int send_fetched(stream_t *s, const wire_number_t *events, size_t count)
         int reason = cursor_reset_for(verdict); /* the generator's history moved on */
         int r = reason == CURSOR_NO_RESET
                     ? 0
-                    : reset_encode(s, (metrics_reset_t)reason, buf + len, cap - len);
+                    : reset_encode(s, (reset_reason_t)reason, buf + len, cap - len);
         size_t plain;
         int n = r < 0 ? r
                       : frame_event(buf + len + (size_t)r, cap - len - (size_t)r,
@@ -339,7 +339,7 @@ static int start(stream_t *s)
     s->phase = PHASE_LIVE;
     int reason = s->cur.pending_reset;
     s->cur.pending_reset = CURSOR_NO_RESET;
-    return reason == CURSOR_NO_RESET ? 0 : send_reset(s, (metrics_reset_t)reason);
+    return reason == CURSOR_NO_RESET ? 0 : send_reset(s, (reset_reason_t)reason);
 }
 
 /* ---- live: the ring ---- */
@@ -417,8 +417,10 @@ static int on_pump(fanout_client_t *c, char *scratch, size_t cap)
     int rc;
     while ((rc = send_due(s, scratch, cap)) == 1)
         ;
+    if (rc < 0)
+        return rc;
     /* Waiting for an id ahead of the ring has a deadline of its own. */
-    return rc < 0 ? rc : s->cur.held.awaiting ? FANOUT_TIMED : FANOUT_IDLE;
+    return s->cur.held.awaiting ? FANOUT_TIMED : FANOUT_IDLE;
 }
 
 static void stream_free(stream_t *s)

@@ -104,21 +104,25 @@ int generator_config_load(generator_config_t *cfg, int argc, char **argv)
         {"replay-history", "GENERATOR_REPLAY_HISTORY", CLI_INT, &cfg->replay_history, 1, 10000000,
          "events kept for replay"},
         {"epoch", "GENERATOR_EPOCH", CLI_INT, &cfg->epoch, 0, 9007199254740991L,
-         "this run's epoch (0: the start time in Unix ms); subscribers treat any change as "
-         "a new stream, so it must differ from the previous run's"},
+         "this run's epoch (0: the start time in Unix ms); it must differ from the previous "
+         "run's: subscribers take any change as a new stream and drop a repeated (epoch, "
+         "seq) as stale"},
         {"log-level", "GENERATOR_LOG_LEVEL", CLI_STRING, &level, 0, 0, LOG_LEVEL_HELP},
         {"role", "GENERATOR_ROLE", CLI_STRING, &cfg->role, 0, 0,
-         "primary or backup: one of a pair (needs --peer; see generator/README.md)"},
+         "primary or backup: one of a pair (needs --peer; see generator/README.md); empty: "
+         "a single generator"},
         {"peer", "GENERATOR_PEER", CLI_STRING, &cfg->peer, 0, 0,
          "the other generator's bus endpoint, for a pair (needs --role)"},
         {"failover-ms", "GENERATOR_FAILOVER_MS", CLI_INT, &cfg->failover_ms, 100, 600000,
-         "a pair: silence of the active after which a vote makes the passive take over"},
+         "a pair: silence of the active after which a vote makes the passive take over "
+         "(above --heartbeat-ms)"},
         {"mirror-wait-ms", "GENERATOR_MIRROR_WAIT_MS", CLI_INT, &cfg->mirror_wait_ms, 1, 60000,
          "a pair: how long the active waits for the passive's ack of an event before "
-         "publishing it alone"},
+         "publishing it alone (below --failover-ms)"},
         {"curve-peer-key-file", "GENERATOR_CURVE_PEER_KEY_FILE", CLI_STRING,
          &cfg->curve_peer_key_file, 0, 0,
-         "a pair with CURVE: the peer's public key (we connect with our own key pair)"},
+         "a pair with CURVE: the peer's public key; we connect with our own key pair, so "
+         "each one's public key must be on the other's allow-list"},
         {"peer-replay-connect", "GENERATOR_PEER_REPLAY_CONNECT", CLI_STRING,
          &cfg->peer_replay_connect, 0, 0,
          "a pair: the peer's replay endpoint (default: the --peer host with the port its "

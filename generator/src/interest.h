@@ -1,8 +1,8 @@
 /* interest.h -- which subscriptions the generator accepts, and whether someone wants its
  * data topic. The generator publishes four topics (the data topic, WIRE_HEARTBEAT_TOPIC,
  * and a pair's WIRE_MIRROR_TOPIC and WIRE_ACK_TOPIC), so the only prefixes worth holding
- * are prefixes of those: at most 65 + 10 + 7 + 4 of them, each named by its topic and
- * length. Any other prefix is refused, which keeps this set bounded by
+ * are prefixes of those: one per length of each topic, the empty one included, each named
+ * by its topic and length. Any other prefix is refused, which keeps this set bounded by
  * construction and O(1) per message, whatever a peer sends.
  *
  * Fed with the messages of an XPUB_VERBOSE socket: libzmq passes every subscribe, but an

@@ -29,7 +29,7 @@ static int open_signal_fd(void)
     return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-/* Replay requests answered per loop turn: each answer is bounded (1000 events), so a
+/* Replay requests answered per loop turn: each answer is bounded (WIRE_REPLAY_EVENTS_MAX), so a
  * flood of requests delays the next publish by a few of them at most. */
 enum { BURST_MAX = 10000, REPLAY_BATCH = 8 };
 
@@ -285,6 +285,7 @@ int main(int argc, char **argv)
     zap_destroy(zap);
     zmq_ctx_term(context);
     close(signal_fd);
-    log_info("stopped", "%s", "");
-    return rc < 0 ? 1 : 0;
+    int status = rc < 0 ? 1 : 0;
+    log_info("stopped", "exit_status=%d", status);
+    return status;
 }

@@ -51,7 +51,7 @@ static void count(peers_t *peers, uint16_t event)
     (*total)++;
     if (event == ZMQ_EVENT_ACCEPTED || !log_power_of_two(*total))
         return;
-    log_write(event & FAILED ? LOG_WARN : LOG_INFO,
+    log_write(event & FAILED ? RN_LOG_WARN : RN_LOG_INFO,
               event & FAILED ? "peer handshake failed" : "peer connection closed",
               "socket=%s accepted_total=%llu closed_total=%llu handshakes_failed_total=%llu",
               peers->name, (unsigned long long)peers->accepted, (unsigned long long)peers->dropped,

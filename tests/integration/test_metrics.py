@@ -57,6 +57,32 @@ class MetricsTest(SystemTest):
                                input=http_get(url + "/metrics")[2], capture_output=True)
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
+    def test_many_series_are_all_rendered(self):
+        """Every --connect source at its longest name: /metrics outgrows any fixed buffer
+        (it once answered 500 past 16 KiB) and must still come whole."""
+        _, endpoint = self.generator(interval_ms=50)
+        host, port = endpoint.rsplit(":", 1)
+        # One generator under four names: zeros before the port change the name, not the
+        # port. SOURCES_MAX endpoints of SOURCES_ENDPOINT_MAX - 1 bytes.
+        sources = [f"{host}:{'0' * (255 - len(host) - 1 - len(port) - i)}{port}" for i in range(4)]
+        self.assertTrue(all(len(s) <= 255 for s in sources))
+        _, url = self.gateway(",".join(sources))
+        wait_until(lambda: all(metrics(url)[f'rn_gateway_generator_state{{source="{s}"}}'] != 3
+                               for s in sources), 10, what="every source heard")
+        status, _, body = http_get(url + "/metrics")
+        self.assertEqual(status, 200, body[:200])
+        self.assertGreater(len(body), 16384, "the series outgrow the old fixed buffer")
+        check = subprocess.run([shutil.which("promtool"), "check", "metrics"], input=body,
+                               capture_output=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        text = body.decode()
+        for name in ("generator_state", "generator_role", "generator_active",
+                     "generator_mirrored_seq", "generator_peer_seen",
+                     "generator_takeovers_total", "votes_total"):
+            for s in sources:
+                self.assertIn(f'rn_gateway_{name}{{source="{s}"}} ', text)
+        self.assertIn("rn_gateway_write_latency_seconds_count ", text, "the text is whole")
+
     def test_generator_status_on_the_heartbeat_topic(self):
         _, endpoint = self.generator(interval_ms=100)
         watcher = HeartbeatWatcher(endpoint)

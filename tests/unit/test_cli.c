@@ -3,7 +3,9 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     const char *bind;
@@ -20,6 +22,32 @@ static int parse(opts_t *o, int argc, char **argv, char *err)
         {"flag", "T_FLAG", CLI_BOOL, &o->flag, 0, 0, "a switch"},
     };
     return cli_parse(table, 3, argc, argv, err, 256);
+}
+
+/* The documents' flag tables are this output: one row per flag, '|' escaped, the
+ * defaults as stored. */
+static void check_markdown(void)
+{
+    const char *bind = "";
+    long interval = 7;
+    int flag = 1;
+    const cli_option_t table[] = {
+        {"bind", "T_BIND", CLI_STRING, &bind, 0, 0, "an endpoint | none"},
+        {"interval-ms", NULL, CLI_INT, &interval, 1, 5000, "interval"},
+        {"flag", "T_FLAG", CLI_BOOL, &flag, 0, 0, "a switch"},
+    };
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    CHECK(out != NULL);
+    cli_usage_markdown(out, table, 3);
+    CHECK(fclose(out) == 0);
+    CHECK(strcmp(text, "| flag | environment | default | meaning |\n"
+                       "|---|---|---|---|\n"
+                       "| `--bind` | `T_BIND` | (empty) | an endpoint \\| none |\n"
+                       "| `--interval-ms` | - | `7` | interval |\n"
+                       "| `--flag` | `T_FLAG` | `on` | a switch |\n") == 0);
+    free(text);
 }
 
 int main(void)
@@ -52,6 +80,9 @@ int main(void)
     CHECK_EQ_INT(parse(&o, 2, missing, err), -EINVAL);
     char *help[] = {"p", "--help"};
     CHECK_EQ_INT(parse(&o, 2, help, err), 1);
+    char *markdown[] = {"p", "--nope", "--help-markdown"};
+    CHECK_EQ_INT(parse(&o, 3, markdown, err), CLI_HELP_MARKDOWN);
+    check_markdown();
     setenv("T_INTERVAL", "abc", 1);
     CHECK_EQ_INT(parse(&o, 1, none, err), -EINVAL);
     CHECK(strstr(err, "T_INTERVAL") != NULL);

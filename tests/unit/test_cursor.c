@@ -19,7 +19,7 @@ static void publish(ring_t *r, uint64_t epoch, uint64_t seq)
     CHECK_EQ_INT(ring_publish(r, &m, frame, (size_t)n), 0);
 }
 
-static int reset_text(void *ctx, metrics_reset_t reason, char *dst, size_t cap)
+static int reset_text(void *ctx, reset_reason_t reason, char *dst, size_t cap)
 {
     int *count = ctx;
     (*count)++;

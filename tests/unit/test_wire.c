@@ -104,6 +104,23 @@ static void test_topic_check(void)
     CHECK(wire_topic_check(long_topic, err, sizeof err) < 0);
 }
 
+/* Each refusal has its own place among the counters, and the place names it back. */
+static void test_error_index(void)
+{
+    const wire_error_t all[WIRE_ERROR_KINDS] = {WIRE_ERR_FRAMES, WIRE_ERR_TOPIC, WIRE_ERR_DECODE,
+                                                WIRE_ERR_FIELD};
+    int seen[WIRE_ERROR_KINDS] = {0};
+    for (size_t i = 0; i < WIRE_ERROR_KINDS; i++) {
+        size_t index = wire_error_index(all[i]);
+        CHECK(index < WIRE_ERROR_KINDS);
+        if (index < WIRE_ERROR_KINDS)
+            seen[index]++;
+        CHECK_EQ_INT(wire_error_at(index), all[i]);
+    }
+    for (size_t i = 0; i < WIRE_ERROR_KINDS; i++)
+        CHECK_EQ_INT(seen[i], 1);
+}
+
 int main(void)
 {
     test_number_round_trip();
@@ -112,5 +129,6 @@ int main(void)
     test_largest_heartbeat_fits();
     test_refusals();
     test_topic_check();
+    test_error_index();
     CHECK_DONE();
 }

@@ -96,8 +96,9 @@ static int load_config(monitor_config_t *cfg, int argc, char **argv)
                               .metrics = ""};
     const cli_option_t opts[] = {
         {"connect", "MONITOR_CONNECT", CLI_STRING, &cfg->connect, 0, 0,
-         "the generator's bus, or a pair's two, comma-separated (A,B: both read, each event "
-         "printed once, votes for a takeover)"},
+         "the generator's bus, or a pair's two, comma-separated (A,B: one socket each, each "
+         "event printed once, a line per member in --stats and metrics per member, votes "
+         "for a takeover as a gateway does)"},
         {"topic", "MONITOR_TOPIC", CLI_STRING, &cfg->topic, 0, 0, "data topic"},
         {"json", "MONITOR_JSON", CLI_BOOL, &cfg->json, 0, 0, "print JSON lines"},
         {"heartbeats", "MONITOR_HEARTBEATS", CLI_BOOL, &cfg->heartbeats, 0, 0,
@@ -113,9 +114,12 @@ static int load_config(monitor_config_t *cfg, int argc, char **argv)
         {"curve-secret-key-file", "MONITOR_CURVE_SECRET_KEY_FILE", CLI_STRING,
          &cfg->curve_secret_key_file, 0, 0, CURVE_SECRET_KEY_FILE_HELP},
         {"replay-from", "MONITOR_REPLAY_FROM", CLI_STRING, &cfg->replay_from, 0, 0,
-         "EPOCH-SEQ: first print the generator's held events of EPOCH after SEQ"},
+         "EPOCH-SEQ (an SSE id): first print the events after it that the generator's "
+         "replay socket still holds, then the live ones, in seq order, none twice, gaps "
+         "fetched again; they count for --count; not with --stats"},
         {"replay-connect", "MONITOR_REPLAY_CONNECT", CLI_STRING, &cfg->replay_connect, 0, 0,
-         "replay endpoint (default: the --connect host, port from the heartbeat)"},
+         "replay endpoint (empty: the host of the first tcp:// --connect endpoint, the port "
+         "from the heartbeat's replay_port); the CURVE key flags apply to it as to the bus"},
         {"metrics", "MONITOR_METRICS", CLI_STRING, &cfg->metrics, 0, 0,
          "serve Prometheus metrics of the bus on this address:port at /metrics (empty: off)"},
     };
