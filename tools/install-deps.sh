@@ -4,9 +4,10 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libzmq3-dev libcivetweb-dev libprotobuf-c-dev
-            protobuf-c-compiler curl ca-certificates)
+            protobuf-c-compiler libsystemd-dev curl ca-certificates)
 test_pkgs=(chromium python3 python3-zmq python3-protobuf protobuf-compiler clang iproute2 procps
-           libclang-rt-14-dev haproxy prometheus clang-format gnuplot-nox fonts-dejavu-core)
+           libclang-rt-14-dev haproxy prometheus clang-format gnuplot-nox fonts-dejavu-core
+           debhelper lintian)
 
 want=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

@@ -7,6 +7,7 @@
 #include "curve.h"
 #include "frame.h"
 #include "log.h"
+#include "notify.h"
 #include "replay_client.h"
 #include "sources.h"
 #include "voter.h"
@@ -57,6 +58,10 @@ struct bus {
     int64_t replay_retry_ms;        /* after a failed request: not before this */
     int64_t warm_deadline_ms;       /* 0 until the first heartbeat */
     uint64_t hb_epoch, hb_last_seq; /* what the latest heartbeat says was published */
+    /* systemd's watchdog, kicked every turn: a turn takes at most POLL_MS plus one replay
+     * fetch, so a bus thread that stops turning (a deadlock, a stuck call) gets the gateway
+     * restarted, while a silent generator does not (the loop turns on). */
+    notify_watchdog_t watchdog;
 };
 
 /* The SUB socket of source i, subscribed to the heartbeats (the data topic follows the
@@ -560,10 +565,18 @@ static void vote(bus_t *bus, int64_t now)
     }
 }
 
+static void kick_watchdog(bus_t *bus, int64_t now)
+{
+    int rc = notify_watchdog_kick(&bus->watchdog, now);
+    if (rc < 0)
+        log_warn("cannot tell systemd we are alive", "error=\"%s\"", strerror(-rc));
+}
+
 static void *bus_main(void *arg)
 {
     bus_t *bus = arg;
     zmq_pollitem_t items[SOURCES_MAX + 1];
+    notify_watchdog_init(&bus->watchdog);
     while (!atomic_load(&bus->stop)) {
         update_subscription(bus);
         for (int i = 0; i < bus->count; i++)
@@ -585,6 +598,7 @@ static void *bus_main(void *arg)
         choose_active(bus, now);
         vote(bus, now);
         update_liveness(bus);
+        kick_watchdog(bus, now);
     }
     return NULL;
 }

@@ -9,6 +9,7 @@
 #include "http.h"
 #include "hub.h"
 #include "log.h"
+#include "notify.h"
 #include "signals.h"
 
 #include <civetweb.h>
@@ -43,13 +44,31 @@ static long heartbeat_tick_ms(const gateway_config_t *cfg)
     return ms < TICK_MS ? TICK_MS : ms;
 }
 
+/* systemd's READY=1 means what /readyz means: a Type=notify unit is started once the
+ * gateway can take clients (generator heard, history warm), not when it listens. Told
+ * once: a later loss of readiness is /readyz's business, for the load balancer. */
+static void tell_ready_once(hub_t *hub, int *told)
+{
+    if (*told || !hub_ready(hub))
+        return;
+    *told = 1;
+    char status[300];
+    snprintf(status, sizeof status, "ready: listen=%s connect=%s", hub->cfg->listen,
+             hub->cfg->connect);
+    int rc = notify_ready(status);
+    if (rc < 0)
+        log_warn("cannot tell systemd we are ready", "error=\"%s\"", strerror(-rc));
+}
+
 /* Waits for SIGINT or SIGTERM, ticking the streams and logging client counts whenever
  * they changed. */
 static void wait_for_signal(hub_t *hub, fanout_t *fanout, const sigset_t *signals)
 {
     client_counts_t last = {0};
     long tick = TICK_MS, since_stats = 0, since_heartbeats = 0;
+    int ready_told = 0;
     for (;;) {
+        tell_ready_once(hub, &ready_told);
         struct timespec ts = clock_timespec_ms(tick);
         int sig = sigtimedwait(signals, NULL, &ts);
         if (sig > 0) {
@@ -83,6 +102,9 @@ static void wait_for_signal(hub_t *hub, fanout_t *fanout, const sigset_t *signal
 static void drain(hub_t *hub, fanout_t *fanout, const sigset_t *signals)
 {
     atomic_store(&hub->draining, 1);
+    int rc = notify_stopping();
+    if (rc < 0)
+        log_warn("cannot tell systemd we are stopping", "error=\"%s\"", strerror(-rc));
     long ms = hub->cfg->drain_ms, tick = 50;
     log_info("draining", "drain_ms=%ld clients=%ld", ms, atomic_load(&hub->clients));
     atomic_store(&hub->drain_started_ms, clock_mono_ms());

@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "notify.h"
 #include "pair.h"
 #include "peers.h"
 #include "publisher.h"
@@ -97,6 +98,7 @@ typedef struct {
     peers_t peers[2]; /* the bus socket's connections, the replay socket's */
     int n_peers;
     int signal_fd;
+    notify_watchdog_t watchdog; /* kicked every turn: the loop that publishes proves us alive */
 } loop_t;
 
 enum { ITEM_BUS, ITEM_SIGNAL, ITEMS_MAX = 7 };
@@ -154,6 +156,24 @@ static int heartbeat(loop_t *l)
     return l->pair ? pair_heartbeat(l->pair) : publisher_heartbeat(l->pub, NULL);
 }
 
+static void tell_systemd(int rc, const char *what)
+{
+    if (rc < 0)
+        log_warn("cannot tell systemd", "what=%s error=\"%s\"", what, strerror(-rc));
+}
+
+/* READY=1 once the sockets are bound (and a pair's link is made): a pair's member is
+ * ready whichever its role, since a passive one serves too (it mirrors the active and
+ * answers votes); its role comes and goes with the peer, and systemd has no word for it
+ * beyond STATUS=. */
+static void tell_ready(const loop_t *l, const generator_config_t *cfg)
+{
+    char status[600];
+    snprintf(status, sizeof status, "ready: bind=%s replay_port=%u%s%s", cfg->bind,
+             l->pub->replay_port, l->pair ? " pair_role=" : "", l->pair ? cfg->role : "");
+    tell_systemd(notify_ready(status), "ready");
+}
+
 static int run(loop_t *l)
 {
     const generator_config_t *cfg = l->pub->cfg;
@@ -173,6 +193,7 @@ static int run(loop_t *l)
             struct signalfd_siginfo info;
             if (read(l->signal_fd, &info, sizeof info) == (ssize_t)sizeof info)
                 log_info("stopping", "signal=%s", strsignal((int)info.ssi_signo));
+            tell_systemd(notify_stopping(), "stopping");
             return 0;
         }
         int rc = publisher_read_subscriptions(l->pub);
@@ -196,6 +217,7 @@ static int run(loop_t *l)
         }
         if (rc < 0)
             log_error("bus error", "error=\"%s\"", zmq_strerror(-rc));
+        tell_systemd(notify_watchdog_kick(&l->watchdog, now / 1000), "alive");
     }
 }
 
@@ -272,6 +294,8 @@ int main(int argc, char **argv)
                 log_info("pair", "role=%s peer=%s failover_ms=%ld mirror_wait_ms=%ld", cfg.role,
                          cfg.peer, cfg.failover_ms, cfg.mirror_wait_ms);
             watch_peers(&loop, context);
+            notify_watchdog_init(&loop.watchdog);
+            tell_ready(&loop, &cfg);
             rc = run(&loop);
         }
         pair_destroy(loop.pair);

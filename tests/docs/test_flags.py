@@ -27,6 +27,7 @@ OTHER_FLAGS = {
     "cmake": {"build", "install", "prefix"},
     "ctest": {"output-on-failure"},
     "protoc": {"python_out"},
+    "systemctl": {"now"},
 }
 
 # Flags of the repository's own tools, checked against their source.
