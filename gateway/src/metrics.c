@@ -1,11 +1,10 @@
 /* metrics.c -- Prometheus text exposition of the gateway's counters and state. */
 #include "metrics.h"
 
-#include <errno.h>
+#include "text.h"
+
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 void metrics_writes_observe(metrics_writes_t *w, uint64_t events, int64_t latency_us)
 {
@@ -26,64 +25,21 @@ void metrics_writes_flush(metrics_t *m, metrics_writes_t *w)
     *w = (metrics_writes_t){0};
 }
 
-/* The exposition as it is written: it grows as needed, so no count of series or length
- * of label is too many. */
-typedef struct {
-    char *buf;
-    size_t cap, len;
-    int failed; /* out of memory: the text is dropped */
-} text_t;
-
-enum { TEXT_FIRST_CAP = 16384 }; /* a usual gateway's text in one allocation */
-
-/* Makes room for more bytes than need (NUL included) after t->len; 0 or -ENOMEM. */
-static int reserve(text_t *t, size_t need)
-{
-    if (t->cap - t->len > need)
-        return 0;
-    size_t cap = t->cap ? t->cap : TEXT_FIRST_CAP;
-    while (cap - t->len <= need)
-        cap *= 2;
-    char *grown = realloc(t->buf, cap);
-    if (grown == NULL)
-        return -ENOMEM;
-    t->buf = grown;
-    t->cap = cap;
-    return 0;
-}
-
-static void put(text_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(text_t *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    va_list again;
-    va_copy(again, ap);
-    int n = t->failed ? -1 : vsnprintf(NULL, 0, fmt, ap);
-    if (n < 0 || reserve(t, (size_t)n) < 0)
-        t->failed = 1;
-    else
-        t->len += (size_t)vsnprintf(t->buf + t->len, t->cap - t->len, fmt, again);
-    va_end(again);
-    va_end(ap);
-}
-
 static void header(text_t *t, const char *name, const char *type, const char *help)
 {
-    put(t, "# HELP rn_gateway_%s %s\n# TYPE rn_gateway_%s %s\n", name, help, name, type);
+    text_printf(t, "# HELP rn_gateway_%s %s\n# TYPE rn_gateway_%s %s\n", name, help, name, type);
 }
 
 static void counter(text_t *t, const char *name, const char *help, const _Atomic uint64_t *c)
 {
     header(t, name, "counter", help);
-    put(t, "rn_gateway_%s %" PRIu64 "\n", name, metrics_get(c));
+    text_printf(t, "rn_gateway_%s %" PRIu64 "\n", name, metrics_get(c));
 }
 
 static void gauge(text_t *t, const char *name, const char *help, double value)
 {
     header(t, name, "gauge", help);
-    put(t, "rn_gateway_%s %.15g\n", name, value);
+    text_printf(t, "rn_gateway_%s %.15g\n", name, value);
 }
 
 static void render_bus(text_t *t, const metrics_t *m, const metrics_state_t *st)
@@ -93,8 +49,8 @@ static void render_bus(text_t *t, const metrics_t *m, const metrics_state_t *st)
     counter(t, "bus_heartbeats_total", "Generator heartbeats received.", &m->bus_heartbeats);
     header(t, "bus_malformed_total", "counter", "Bus messages dropped as malformed, by reason.");
     for (int i = 0; i < WIRE_ERROR_KINDS; i++)
-        put(t, "rn_gateway_bus_malformed_total{reason=\"%s\"} %" PRIu64 "\n",
-            wire_error_name(wire_error_at((size_t)i)), metrics_get(&m->bus_malformed[i]));
+        text_printf(t, "rn_gateway_bus_malformed_total{reason=\"%s\"} %" PRIu64 "\n",
+                    wire_error_name(wire_error_at((size_t)i)), metrics_get(&m->bus_malformed[i]));
     counter(t, "bus_unframed_total",
             "Valid events dropped because their SSE frame did not fit a ring slot (a gateway "
             "bug: the frame's bound is checked when the gateway is built).",
@@ -128,8 +84,8 @@ static void per_source(text_t *t, const metrics_state_t *st, const char *name,
                        const uint64_t *values)
 {
     for (int i = 0; i < st->source_count; i++)
-        put(t, "rn_gateway_%s{source=\"%s\"} %" PRIu64 "\n", name, st->sources[i].endpoint,
-            values[i]);
+        text_printf(t, "rn_gateway_%s{source=\"%s\"} %" PRIu64 "\n", name, st->sources[i].endpoint,
+                    values[i]);
 }
 
 /* The generators of --connect (a pair's two members), as their heartbeats describe them. */
@@ -186,13 +142,14 @@ static void render_replay(text_t *t, const metrics_t *m)
            "Connections opened to the generator's replay socket (reconnects after a timeout "
            "included), by user: the bus thread, or the fetcher all streams share.");
     for (int i = 0; i < REPLAY_USERS; i++)
-        put(t, "rn_gateway_replay_connections_total{user=\"%s\"} %" PRIu64 "\n", users[i],
-            metrics_get(&m->replay_connections[i]));
+        text_printf(t, "rn_gateway_replay_connections_total{user=\"%s\"} %" PRIu64 "\n", users[i],
+                    metrics_get(&m->replay_connections[i]));
     header(t, "backfill_requests_total", "counter",
            "Streams' requests for events older than the history, by how they ended.");
     for (int i = 0; i < BACKFILL_OUTCOMES; i++)
-        put(t, "rn_gateway_backfill_requests_total{outcome=\"%s\"} %" PRIu64 "\n",
-            metrics_backfill_name((metrics_backfill_t)i), metrics_get(&m->backfill_requests[i]));
+        text_printf(t, "rn_gateway_backfill_requests_total{outcome=\"%s\"} %" PRIu64 "\n",
+                    metrics_backfill_name((metrics_backfill_t)i),
+                    metrics_get(&m->backfill_requests[i]));
     gauge(t, "backfill_pending", "Streams' requests queued or being fetched now.",
           (double)metrics_get(&m->backfill_pending));
 }
@@ -213,8 +170,8 @@ static void render_clients(text_t *t, const metrics_t *m, const metrics_state_t 
     header(t, "sse_resets_total", "counter",
            "Reset events sent instead of missed events, by reason.");
     for (int i = 0; i < RESET_KINDS; i++)
-        put(t, "rn_gateway_sse_resets_total{reason=\"%s\"} %" PRIu64 "\n",
-            reset_reason_name((reset_reason_t)i), metrics_get(&m->sse_resets[i]));
+        text_printf(t, "rn_gateway_sse_resets_total{reason=\"%s\"} %" PRIu64 "\n",
+                    reset_reason_name((reset_reason_t)i), metrics_get(&m->sse_resets[i]));
     counter(t, "events_delivered_total", "Events written to SSE clients.", &m->events_delivered);
     counter(t, "bytes_written_total", "Bytes written on SSE streams.", &m->bytes_written);
     gauge(t, "draining", "1 while the gateway drains before exit.", st->draining);
@@ -228,12 +185,12 @@ static void render_latency(text_t *t, const metrics_t *m)
     char le[LATENCY_LE_MAX];
     for (int i = 0; i <= LATENCY_BUCKETS; i++) {
         cumulative += metrics_get(&m->write_latency[i]);
-        put(t, "rn_gateway_write_latency_seconds_bucket{le=\"%s\"} %" PRIu64 "\n",
-            latency_bucket_le(i, le), cumulative);
+        text_printf(t, "rn_gateway_write_latency_seconds_bucket{le=\"%s\"} %" PRIu64 "\n",
+                    latency_bucket_le(i, le), cumulative);
     }
-    put(t, "rn_gateway_write_latency_seconds_sum %.6f\n",
-        (double)metrics_get(&m->write_latency_sum_us) / 1e6);
-    put(t, "rn_gateway_write_latency_seconds_count %" PRIu64 "\n", cumulative);
+    text_printf(t, "rn_gateway_write_latency_seconds_sum %.6f\n",
+                (double)metrics_get(&m->write_latency_sum_us) / 1e6);
+    text_printf(t, "rn_gateway_write_latency_seconds_count %" PRIu64 "\n", cumulative);
 }
 
 /* The process's thread count, from /proc; -1 when it cannot be read. */
@@ -291,10 +248,5 @@ char *metrics_render(const metrics_t *m, const metrics_state_t *st, size_t *len)
           (double)process_threads());
     render_gate(&t, m);
     render_latency(&t, m);
-    if (t.failed || t.buf == NULL) {
-        free(t.buf);
-        return NULL;
-    }
-    *len = t.len;
-    return t.buf;
+    return text_take(&t, len);
 }

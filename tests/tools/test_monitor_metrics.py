@@ -64,6 +64,31 @@ class MonitorMetricsTest(SystemTest):
                    what="the new epoch counted and in the heartbeat gauge")
         self.assertEqual(scrape(url)[1]["rn_bus_gaps_total"], 0)
 
+    def test_every_series_of_every_source_is_rendered(self):
+        """Every --connect source at its longest name: the monitor's page outgrows any fixed
+        buffer (it once cut the text silently at 8 KiB) and must still come whole."""
+        _, endpoint = self.generator(interval_ms=50)
+        host, port = endpoint.rsplit(":", 1)
+        # One generator under four names: zeros before the port change the name, not the
+        # port. SOURCES_MAX endpoints of SOURCES_ENDPOINT_MAX - 1 bytes.
+        sources = [f"{host}:{'0' * (255 - len(host) - 1 - len(port) - i)}{port}" for i in range(4)]
+        http = free_port()
+        self.procs.append(Process("monitor", [os.path.join(BIN, "monitor"), "--connect",
+                                              ",".join(sources), "--metrics", f"127.0.0.1:{http}"]))
+        url = f"http://127.0.0.1:{http}"
+        wait_until(lambda: _events(url) >= 1, 10, what="an event counted")
+        body, _ = scrape(url)
+        self.assertGreater(len(body), 8192, "the series outgrow the old fixed page")
+        check = subprocess.run([shutil.which("promtool"), "check", "metrics"], input=body,
+                               capture_output=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        text = body.decode()
+        for name in ("state", "role", "peer_seen", "mirrored_seq", "standby_synced", "takeovers"):
+            for s in sources:
+                self.assertIn(f'rn_bus_member_{name}{{source="{s}"}} ', text)
+        for s in sources:
+            self.assertIn(f'rn_bus_votes_total{{source="{s}"}} ', text, "the text is whole")
+
     def test_the_monitor_and_the_gateway_share_the_latency_buckets(self):
         _, endpoint = self.generator(interval_ms=50)
         _, gateway = self.gateway(endpoint)

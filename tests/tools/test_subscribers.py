@@ -127,6 +127,9 @@ class MonitorPairTest(SystemTest):
         time.sleep(1)
         m = metrics(f"http://127.0.0.1:{mport}")
         self.assertEqual(m[f'rn_bus_member_takeovers{{source="{b}"}}'], 1)
+        self.assertEqual((m[f'rn_bus_member_state{{source="{a}"}}'],
+                          m[f'rn_bus_member_state{{source="{b}"}}']), (3, 0),
+                         "the killed member is not heard, not shown in its last state")
         self.assertGreaterEqual(m[f'rn_bus_votes_total{{source="{b}"}}'], 1)
         self.assertEqual(m[f'rn_bus_votes_total{{source="{a}"}}'], 0)
         self.assertEqual(m["rn_bus_gaps_total"], 0)

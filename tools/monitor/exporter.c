@@ -5,16 +5,14 @@
 #include "clock.h"
 #include "latency_buckets.h"
 #include "stats.h"
+#include "text.h"
 
 #include <civetweb.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum { PAGE_MAX = 8192 };
 
 typedef struct {
     uint64_t events, gaps, epoch_changes, malformed, heartbeats;
@@ -25,7 +23,7 @@ typedef struct {
     int64_t hb_at_ms; /* monotonic, 0: none yet */
     /* each --connect source: a pair's members */
     wire_heartbeat_t member[SOURCES_MAX];
-    int member_heard[SOURCES_MAX];
+    int64_t member_at_ms[SOURCES_MAX]; /* monotonic, 0: not heard yet */
     uint64_t votes[SOURCES_MAX];
 } counts_t;
 
@@ -66,7 +64,7 @@ void exporter_heartbeat(exporter_t *x, int i, int active, const wire_heartbeat_t
         x->counts.hb_at_ms = clock_mono_ms();
     }
     x->counts.member[i] = *hb;
-    x->counts.member_heard[i] = 1;
+    x->counts.member_at_ms[i] = clock_mono_ms();
     pthread_mutex_unlock(&x->lock);
 }
 
@@ -77,42 +75,33 @@ void exporter_vote(exporter_t *x, int i)
     pthread_mutex_unlock(&x->lock);
 }
 
-typedef struct {
-    char *buf;
-    size_t len;
-} page_t;
-
-static void put(page_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(page_t *p, const char *fmt, ...)
+static void metric(text_t *p, const char *name, const char *type, const char *help, double v)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(p->buf + p->len, PAGE_MAX - p->len, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        p->len = p->len + (size_t)n < PAGE_MAX ? p->len + (size_t)n : PAGE_MAX - 1;
+    text_printf(p, "# HELP rn_bus_%s %s\n# TYPE rn_bus_%s %s\nrn_bus_%s %.17g\n", name, help, name,
+                type, name, v);
 }
 
-static void metric(page_t *p, const char *name, const char *type, const char *help, double v)
+static void render_latency(text_t *p, const counts_t *c)
 {
-    put(p, "# HELP rn_bus_%s %s\n# TYPE rn_bus_%s %s\nrn_bus_%s %.17g\n", name, help, name, type,
-        name, v);
-}
-
-static void render_latency(page_t *p, const counts_t *c)
-{
-    put(p, "# HELP rn_bus_latency_seconds From the generator's publish time to this "
-           "subscriber's receipt.\n# TYPE rn_bus_latency_seconds histogram\n");
+    text_printf(p, "# HELP rn_bus_latency_seconds From the generator's publish time to this "
+                   "subscriber's receipt.\n# TYPE rn_bus_latency_seconds histogram\n");
     uint64_t cumulative = 0;
     char le[LATENCY_LE_MAX];
     for (int i = 0; i <= LATENCY_BUCKETS; i++) {
         cumulative += c->latency[i];
-        put(p, "rn_bus_latency_seconds_bucket{le=\"%s\"} %" PRIu64 "\n", latency_bucket_le(i, le),
-            cumulative);
+        text_printf(p, "rn_bus_latency_seconds_bucket{le=\"%s\"} %" PRIu64 "\n",
+                    latency_bucket_le(i, le), cumulative);
     }
-    put(p, "rn_bus_latency_seconds_sum %.9f\nrn_bus_latency_seconds_count %" PRIu64 "\n",
-        c->latency_sum_s, cumulative);
+    text_printf(p, "rn_bus_latency_seconds_sum %.9f\nrn_bus_latency_seconds_count %" PRIu64 "\n",
+                c->latency_sum_s, cumulative);
+}
+
+/* Heard within its failover time, as the monitor's own view of the pair (sources.c) has
+ * it: a member gone says nothing, and its last state must not stand for it. */
+static int member_heard(const counts_t *c, int i, int64_t now_ms)
+{
+    uint32_t failover = c->member[i].failover_ms ? c->member[i].failover_ms : SOURCES_FAILOVER_MS;
+    return c->member_at_ms[i] != 0 && now_ms - c->member_at_ms[i] <= (int64_t)failover;
 }
 
 static double member_value(const counts_t *c, int i, int field)
@@ -120,7 +109,7 @@ static double member_value(const counts_t *c, int i, int field)
     const wire_heartbeat_t *hb = &c->member[i];
     switch (field) {
     case 0:
-        return c->member_heard[i] ? hb->state : 3;
+        return member_heard(c, i, clock_mono_ms()) ? hb->state : 3;
     case 1:
         return hb->role;
     case 2:
@@ -136,13 +125,14 @@ static double member_value(const counts_t *c, int i, int field)
 }
 
 /* Each --connect source's heartbeat fields, labelled with its endpoint. */
-static void render_members(page_t *p, const exporter_t *x, const counts_t *c)
+static void render_members(text_t *p, const exporter_t *x, const counts_t *c)
 {
     static const struct {
         const char *name, *type, *help;
     } fields[] = {
         {"member_state", "gauge",
-         "Each member's state: 0 active, 1 starting, 2 passive, 3 not heard."},
+         "Each member's state: 0 active, 1 starting, 2 passive, 3 not heard within its failover "
+         "time."},
         {"member_role", "gauge", "Each member's role: 0 single, 1 primary, 2 backup."},
         {"member_peer_seen", "gauge", "1 while the member hears its peer."},
         {"member_mirrored_seq", "gauge", "Passive: mirrored seq; active: acknowledged seq."},
@@ -152,15 +142,15 @@ static void render_members(page_t *p, const exporter_t *x, const counts_t *c)
         {"votes_total", "counter", "Takeover votes this monitor sent to the member."},
     };
     for (int f = 0; f < (int)(sizeof fields / sizeof fields[0]); f++) {
-        put(p, "# HELP rn_bus_%s %s\n# TYPE rn_bus_%s %s\n", fields[f].name, fields[f].help,
-            fields[f].name, fields[f].type);
+        text_printf(p, "# HELP rn_bus_%s %s\n# TYPE rn_bus_%s %s\n", fields[f].name, fields[f].help,
+                    fields[f].name, fields[f].type);
         for (int i = 0; i < x->count; i++)
-            put(p, "rn_bus_%s{source=\"%s\"} %.17g\n", fields[f].name, x->sources[i],
-                member_value(c, i, f));
+            text_printf(p, "rn_bus_%s{source=\"%s\"} %.17g\n", fields[f].name, x->sources[i],
+                        member_value(c, i, f));
     }
 }
 
-static void render(page_t *p, const counts_t *c)
+static void render(text_t *p, const counts_t *c)
 {
     metric(p, "events_total", "counter", "Data events received.", (double)c->events);
     metric(p, "gaps_total", "counter", "Events missing within an epoch (seq jumps).",
@@ -192,17 +182,18 @@ static int on_metrics(struct mg_connection *conn, void *data)
     pthread_mutex_lock(&x->lock);
     copy = x->counts;
     pthread_mutex_unlock(&x->lock);
-    char *buf = malloc(PAGE_MAX);
-    if (buf == NULL) {
+    text_t page = {0};
+    render(&page, &copy);
+    render_members(&page, x, &copy);
+    size_t len;
+    char *text = text_take(&page, &len);
+    if (text == NULL) {
         mg_send_http_error(conn, 503, "out of memory");
         return 503;
     }
-    page_t p = {buf, 0};
-    render(&p, &copy);
-    render_members(&p, x, &copy);
-    mg_send_http_ok(conn, "text/plain; version=0.0.4; charset=utf-8", (long long)p.len);
-    mg_write(conn, p.buf, p.len);
-    free(buf);
+    mg_send_http_ok(conn, "text/plain; version=0.0.4; charset=utf-8", (long long)len);
+    mg_write(conn, text, len);
+    free(text);
     return 200;
 }
 
