@@ -124,11 +124,13 @@ if __name__ == "__main__":
 class RealPairGatewayTest(SystemTest):
     """The same through real generators (generator/README.md, "A pair")."""
 
-    def start_member(self, name, ports, proxies=None):
+    def start_member(self, name, ports, proxies=None, hosts=None):
         """proxies: {name: (bus proxy, replay proxy)} through which the OTHER member reaches
-        this one, so that a test can cut the link between the two alone."""
+        this one, so that a test can cut the link between the two alone. hosts: {name:
+        loopback address} for members on hosts of their own (default 127.0.0.1)."""
         other = "backup" if name == "primary" else "primary"
-        args = ["--bind", f"tcp://127.0.0.1:{ports[name][0]}",
+        host = (hosts or {}).get(name, "127.0.0.1")
+        args = ["--bind", f"tcp://{host}:{ports[name][0]}",
                 "--interval-ms", "50", "--heartbeat-ms", "200", "--failover-ms", str(FAILOVER_MS),
                 "--role", name]
         if proxies:
@@ -139,21 +141,22 @@ class RealPairGatewayTest(SystemTest):
         else:
             # The replay socket where the generator finds a free port (its heartbeats say
             # which): a port chosen here may be taken by a test beside this one by then.
-            args += ["--peer", f"tcp://127.0.0.1:{ports[other][0]}"]
+            args += ["--peer", f"tcp://{(hosts or {}).get(other, '127.0.0.1')}:{ports[other][0]}"]
         p = self.spawn(name, "generator", args)
         p.wait_log(r'msg="started"')
         return p
 
-    def start_pair(self, proxies=None):
+    def start_pair(self, proxies=None, hosts=None):
         ports = {n: (free_port(), free_port()) for n in ("primary", "backup")}
         if proxies is not None:
             proxies.update({n: (CutProxy(b), CutProxy(r)) for n, (b, r) in ports.items()})
             for pair in proxies.values():
                 for proxy in pair:
                     self.addCleanup(proxy.close)
-        members = {n: self.start_member(n, ports, proxies) for n in ("primary", "backup")}
+        members = {n: self.start_member(n, ports, proxies, hosts) for n in ("primary", "backup")}
         members["backup"].wait_log(r"to=passive", timeout=10)
-        connect = ",".join(f"tcp://127.0.0.1:{ports[n][0]}" for n in ("primary", "backup"))
+        connect = ",".join(f"tcp://{(hosts or {}).get(n, '127.0.0.1')}:{ports[n][0]}"
+                           for n in ("primary", "backup"))
         return members, connect, ports
 
     def kill(self, p):

@@ -2,9 +2,11 @@
 the same events (ids and values) as an SSE client of a gateway."""
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
+import time
 import unittest
 
 from harness import BIN, SSEClient, SystemTest, parse_id
@@ -67,10 +69,6 @@ class SubscribersTest(SystemTest):
                            capture_output=True, text=True, timeout=10)
         self.assertEqual(r.returncode, 2)
         self.assertIn("CURVE", r.stderr)
-
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 class PairSubscriberTest(SystemTest):
@@ -139,3 +137,29 @@ class MonitorPairTest(SystemTest):
         self.assertEqual(backup[-1]["state"], "active")
         primary = [x for x in lines if x.get("member") == a]
         self.assertEqual(primary[-1]["state"], "silent", "a killed member is not shown active")
+
+
+    def test_monitor_replays_from_the_active_member_on_its_own_host(self):
+        """--replay-from with a pair whose active member is the second endpoint, on another
+        host: the replay goes to that member's host (it once went to the first endpoint's
+        host with the active's port, found nothing there, and the events were missing)."""
+        from test_pair_gateway import RealPairGatewayTest
+        pair = RealPairGatewayTest("run")
+        pair.procs = self.procs
+        members, connect, _ = pair.start_pair(hosts={"backup": "127.0.0.2"})
+        self.gateway(connect)  # the voter
+        pair.kill(members["primary"])
+        taken = members["backup"].wait_log(r'msg="pair continues the epoch" epoch=(\d+)', timeout=10)
+        epoch = int(taken.group(1))
+        time.sleep(3)  # some 60 events more at 50 ms: 6..35 can only come from the replay
+        r = subprocess.run([os.path.join(BIN, "monitor"), "--connect", connect, "--json",
+                            "--replay-from", f"{epoch}-5", "--count", "30"],
+                           capture_output=True, text=True, timeout=40)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        seqs = [json.loads(line)["seq"] for line in r.stdout.splitlines()
+                if line.startswith("{")]
+        self.assertEqual(seqs, list(range(6, 36)), r.stderr[-2000:])
+
+
+if __name__ == "__main__":
+    unittest.main()

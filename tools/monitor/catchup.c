@@ -23,8 +23,8 @@ struct catchup {
     catchup_config_t cfg;
     void *context;
     replay_client_t *client; /* NULL until the endpoint is known, or when there is none */
-    int port_known;          /* a heartbeat has said which port */
-    uint32_t port;           /* the replay port it announced, 0: no replay socket */
+    int followed;            /* a heartbeat has said where the replay socket is */
+    char endpoint[256];      /* where it said ("": nowhere) */
     int started;             /* the first replay is done, or known to be impossible */
     uint64_t epoch, last;    /* the last event emitted (at first: the --replay-from one) */
     wire_number_t *pending;  /* live events that came before the first replay */
@@ -176,38 +176,44 @@ static void hold(catchup_t *c, const wire_number_t *ev)
 }
 
 /* Points the replay client at endpoint, or at nothing when it is NULL. */
-static void connect_replay(catchup_t *c, const char *endpoint)
+static void connect_replay(catchup_t *c, const char *endpoint, const char *server_key,
+                           int io_thread)
 {
     char err[512];
     replay_client_destroy(c->client);
     c->client = NULL;
-    if (endpoint && (c->client = replay_client_create(
-                         c->context, endpoint, c->cfg.curve_server_key_file,
-                         c->cfg.curve_secret_key_file, 0, err, sizeof err)) == NULL)
+    if (endpoint && (c->client = replay_client_create(c->context, endpoint, server_key,
+                                                      c->cfg.curve_secret_key_file, io_thread, err,
+                                                      sizeof err)) == NULL)
         fprintf(stderr, "replay: %s; going on with live events\n", err);
 }
 
-/* Follows the replay port the heartbeats announce, unless --replay-connect fixed the
- * endpoint: a restarted generator may have bound another port. */
-static void follow_port(catchup_t *c, uint32_t port)
+/* Follows the replay socket the active source's heartbeats announce, unless
+ * --replay-connect fixed the endpoint: a restarted generator may have bound another port,
+ * and a pair's new active is another host. */
+static void follow(catchup_t *c, const catchup_source_t *from, uint32_t port)
 {
-    char endpoint[256];
-    if (c->cfg.replay_connect[0] || (c->port_known && port == c->port))
+    char endpoint[sizeof c->endpoint] = "";
+    if (c->cfg.replay_connect[0])
         return;
-    c->port_known = 1;
-    c->port = port;
-    if (port == 0) {
-        fprintf(stderr, "replay: the generator has no replay socket (replay_port 0)\n");
-        connect_replay(c, NULL);
-    } else if (replay_endpoint_from_bus(c->cfg.bus, port, endpoint, sizeof endpoint) < 0) {
-        fprintf(stderr,
-                "replay: no tcp:// endpoint in --connect '%s' to find the replay "
-                "socket by; give --replay-connect\n",
-                c->cfg.bus);
-        connect_replay(c, NULL);
-    } else {
-        connect_replay(c, endpoint);
+    int found =
+        port != 0 && replay_endpoint_from_bus(from->bus, port, endpoint, sizeof endpoint) == 0;
+    if (c->followed && strcmp(endpoint, c->endpoint) == 0)
+        return;
+    c->followed = 1;
+    snprintf(c->endpoint, sizeof c->endpoint, "%s", endpoint);
+    if (found) {
+        connect_replay(c, endpoint, from->curve_server_key_file, from->io_thread);
+        return;
     }
+    if (port == 0)
+        fprintf(stderr, "replay: the generator has no replay socket (replay_port 0)\n");
+    else
+        fprintf(stderr,
+                "replay: '%s' is no tcp:// endpoint to find the replay socket by; give "
+                "--replay-connect\n",
+                from->bus);
+    connect_replay(c, NULL, NULL, -1);
 }
 
 /* The first replay, then the live events that waited for it. */
@@ -227,13 +233,13 @@ int catchup_start(catchup_t *c)
 {
     if (c->cfg.replay_connect[0] == '\0')
         return 0; /* the first heartbeat will say where */
-    connect_replay(c, c->cfg.replay_connect);
+    connect_replay(c, c->cfg.replay_connect, c->cfg.curve_server_key_file, -1);
     return begin(c);
 }
 
-int catchup_heartbeat(catchup_t *c, const wire_heartbeat_t *hb)
+int catchup_heartbeat(catchup_t *c, const wire_heartbeat_t *hb, const catchup_source_t *from)
 {
-    follow_port(c, hb->replay_port);
+    follow(c, from, hb->replay_port);
     return c->started ? 0 : begin(c);
 }
 

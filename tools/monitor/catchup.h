@@ -15,11 +15,19 @@ typedef int (*catchup_emit_fn)(void *arg, const wire_number_t *ev);
 
 typedef struct {
     uint64_t epoch;
-    uint64_t after_seq;         /* the first event wanted is after_seq + 1 */
-    const char *replay_connect; /* "": derived from bus and the heartbeat's replay_port */
-    const char *bus;            /* the --connect list */
-    const char *curve_server_key_file, *curve_secret_key_file; /* "" for none */
+    uint64_t after_seq;                /* the first event wanted is after_seq + 1 */
+    const char *replay_connect;        /* "": the active source's, as its heartbeats announce */
+    const char *curve_server_key_file; /* --replay-connect's generator's; "" for none */
+    const char *curve_secret_key_file; /* "" for none */
 } catchup_config_t;
+
+/* The --connect source whose heartbeat is passed: the active one, whose replay socket
+ * holds the events (a pair's members are on hosts of their own). */
+typedef struct {
+    const char *bus;                   /* its endpoint */
+    const char *curve_server_key_file; /* its key; "" for none */
+    int io_thread;                     /* the I/O thread serving it (bus_socket.h) */
+} catchup_source_t;
 
 typedef struct catchup catchup_t;
 
@@ -37,7 +45,8 @@ void catchup_destroy(catchup_t *c);
  * return 1 when emit asked to stop, else 0: a replay that fails is reported on stderr and
  * the monitor goes on with live events. */
 int catchup_start(catchup_t *c) __attribute__((warn_unused_result));
-int catchup_heartbeat(catchup_t *c, const wire_heartbeat_t *hb) __attribute__((warn_unused_result));
+int catchup_heartbeat(catchup_t *c, const wire_heartbeat_t *hb, const catchup_source_t *from)
+    __attribute__((warn_unused_result));
 int catchup_event(catchup_t *c, const wire_number_t *ev) __attribute__((warn_unused_result));
 
 #endif

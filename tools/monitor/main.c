@@ -222,7 +222,10 @@ static int dispatch(monitor_t *m, int source, const wire_message_t *msg)
     /* The generator thinks nobody wants the topic, yet we do (see proto/rn.proto). */
     if (!msg->heartbeat.publishing && bus_socket_resubscribe(m->subs[source], m->cfg->topic) < 0)
         log_warn("cannot re-subscribe", "error=\"%s\"", zmq_strerror(zmq_errno()));
-    return m->catchup ? catchup_heartbeat(m->catchup, &msg->heartbeat) : 0;
+    if (m->catchup == NULL)
+        return 0;
+    const catchup_source_t from = {m->cfg->sources[source], m->cfg->server_keys[source], source};
+    return catchup_heartbeat(m->catchup, &msg->heartbeat, &from);
 }
 
 /* Reads and reports one message. Returns 1 once --count events are out, 0 to go on,
@@ -367,10 +370,10 @@ static int open_catchup(void *ctx, monitor_t *m)
     const monitor_config_t *cfg = m->cfg;
     if (cfg->replay_from[0] == '\0')
         return 0;
-    /* The catchup replays from the first --connect endpoint's host (replay_client.h): its
-     * generator's key. */
-    const catchup_config_t c = {cfg->replay_epoch, cfg->replay_seq,     cfg->replay_connect,
-                                cfg->connect,      cfg->server_keys[0], cfg->curve_secret_key_file};
+    /* The catchup replays from the active source (its heartbeats say where), or from
+     * --replay-connect, whose generator's key is the first. */
+    const catchup_config_t c = {cfg->replay_epoch, cfg->replay_seq, cfg->replay_connect,
+                                cfg->server_keys[0], cfg->curve_secret_key_file};
     m->catchup = catchup_create(ctx, &c, on_number, m);
     if (m->catchup != NULL)
         return 0;
