@@ -127,21 +127,28 @@ int cli_parse(const cli_option_t *opts, size_t count, int argc, char **argv, cha
     return rc;
 }
 
-static void print_default(FILE *out, const cli_option_t *o)
+/* An option's default as text ("" when a string option has none); buf holds a number's. */
+static const char *default_text(const cli_option_t *o, char *buf, size_t cap)
 {
     switch (o->type) {
     case CLI_STRING: {
         const char *v = *(const char **)o->target;
-        fprintf(out, " (default: %s)", v && v[0] ? v : "none");
-        break;
+        return v ? v : "";
     }
     case CLI_INT:
-        fprintf(out, " (default: %ld)", *(const long *)o->target);
-        break;
+        snprintf(buf, cap, "%ld", *(const long *)o->target);
+        return buf;
     case CLI_BOOL:
-        fprintf(out, " (default: %s)", *(const int *)o->target ? "on" : "off");
-        break;
+        return *(const int *)o->target ? "on" : "off";
     }
+    return "";
+}
+
+static void print_default(FILE *out, const cli_option_t *o)
+{
+    char buf[24];
+    const char *v = default_text(o, buf, sizeof buf);
+    fprintf(out, " (default: %s)", v[0] ? v : "none");
 }
 
 void cli_usage(FILE *out, const char *program, const char *summary, const cli_option_t *opts,
@@ -174,25 +181,15 @@ static void put_cell(FILE *out, const char *text)
 
 static void put_default(FILE *out, const cli_option_t *o)
 {
-    switch (o->type) {
-    case CLI_STRING: {
-        const char *v = *(const char **)o->target;
-        if (v == NULL || v[0] == '\0') {
-            fputs("(empty)", out);
-            return;
-        }
-        fputc('`', out);
-        put_cell(out, v);
-        fputc('`', out);
+    char buf[24];
+    const char *v = default_text(o, buf, sizeof buf);
+    if (v[0] == '\0') {
+        fputs("(empty)", out);
         return;
     }
-    case CLI_INT:
-        fprintf(out, "`%ld`", *(const long *)o->target);
-        return;
-    case CLI_BOOL:
-        fprintf(out, "`%s`", *(const int *)o->target ? "on" : "off");
-        return;
-    }
+    fputc('`', out);
+    put_cell(out, v);
+    fputc('`', out);
 }
 
 void cli_usage_markdown(FILE *out, const cli_option_t *opts, size_t count)
