@@ -3,9 +3,11 @@ not on the allow-list, or no key at all receives nothing; one with a key that su
 to a prefix of neither topic is closed. A generator pair whose members each have their own
 key pair: the gateway and the monitor take one server key file per --connect endpoint,
 and the gateway relays, votes and replays through both members' keys across a takeover."""
+import json
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -13,6 +15,9 @@ import unittest
 import zmq
 
 from harness import BIN, SSEClient, SystemTest, free_port, metrics, parse_id, wait_until
+
+SUBSCRIBER = os.path.join(os.path.dirname(__file__), "../../tools/python/rn_subscriber.py")
+PROTO_PY = os.path.join(os.environ.get("RN_BUILD_DIR", "build"), "python")
 
 
 def keygen(directory, name):
@@ -154,6 +159,15 @@ class CurveTest(SystemTest):
             capture_output=True, text=True, timeout=15)
         self.assertEqual(monitor.returncode, 0, monitor.stderr)
         self.assertEqual(monitor.stdout.count("topic=number"), 2, "a monitor with a key per member")
+        python = subprocess.run(
+            [sys.executable, SUBSCRIBER, "--connect", f"{bus['primary']},{bus['backup']}",
+             "--count", "2", "--proto-path", PROTO_PY, "--replay-from", f"{epoch}-1",
+             "--curve-server-key-file", keys,
+             "--curve-secret-key-file", self.key_file("gateway", "key")],
+            capture_output=True, text=True, timeout=15)
+        self.assertEqual(python.returncode, 0, python.stderr)
+        self.assertEqual([json.loads(line)["seq"] for line in python.stdout.splitlines()], [2, 3],
+                         "the Python subscriber, a key per member, replay included")
         # The active killed: the gateway's vote reaches the backup through the backup's key,
         # the backup takes over in the same epoch and the stream goes on without a gap.
         members["primary"].proc.send_signal(signal.SIGKILL)

@@ -35,7 +35,9 @@ def parse_args():
     p.add_argument("--count", type=int, default=0, help="exit after this many events")
     p.add_argument("--proto-path", default=os.environ.get("RN_PROTO_PY", ""),
                    help="directory holding the generated rn_pb2.py")
-    p.add_argument("--curve-server-key-file", help="the generator's CURVE public key")
+    p.add_argument("--curve-server-key-file",
+                   help="the generator's CURVE public key; with several --connect endpoints, "
+                        "one file per endpoint, comma-separated in the same order (or one for all)")
     p.add_argument("--curve-secret-key-file", help="our CURVE secret key")
     p.add_argument("--replay-from", type=position, metavar="EPOCH-SEQ",
                    help="first print the held events of EPOCH after SEQ")
@@ -44,7 +46,21 @@ def parse_args():
     args = p.parse_args()
     if args.replay_from and not args.replay_connect and "tcp://" not in args.connect:
         p.error("--replay-from needs --replay-connect when --connect has no tcp:// endpoint")
+    args.server_keys = server_keys(p, args)
     return args
+
+
+def server_keys(p, args):
+    """{endpoint: its generator's public key file, or None}: a pair's members each have
+    their own key pair, so the list gives one per --connect endpoint, or one for all."""
+    endpoints = args.connect.split(",")
+    files = args.curve_server_key_file.split(",") if args.curve_server_key_file else [None]
+    if len(files) == 1:
+        files = files * len(endpoints)
+    if len(files) != len(endpoints) or not all(f is None or f for f in files):
+        p.error(f"--curve-server-key-file: {len(endpoints)} --connect endpoints need one key "
+                "file each, or one for all")
+    return dict(zip(endpoints, files))
 
 
 def read_key(path):
@@ -52,12 +68,12 @@ def read_key(path):
         return f.read().strip().encode()
 
 
-def new_socket(args, kind):
+def new_socket(args, kind, server_key_file):
     sock = zmq.Context.instance().socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
-    if args.curve_server_key_file or args.curve_secret_key_file:
+    if server_key_file or args.curve_secret_key_file:
         secret = read_key(args.curve_secret_key_file)
-        sock.curve_serverkey = read_key(args.curve_server_key_file)
+        sock.curve_serverkey = read_key(server_key_file)
         sock.curve_secretkey = secret
         sock.curve_publickey = zmq.curve_public(secret)
     return sock
@@ -67,7 +83,7 @@ def open_sockets(args):
     """One SUB per endpoint, so a heartbeat says which member it describes."""
     socks = []
     for endpoint in args.connect.split(","):
-        sock = new_socket(args, zmq.SUB)
+        sock = new_socket(args, zmq.SUB, args.server_keys[endpoint])
         sock.setsockopt(zmq.SUBSCRIBE, args.topic.encode())
         if args.replay_from:
             sock.setsockopt(zmq.SUBSCRIBE, b"_heartbeat")  # it names the replay port
@@ -102,13 +118,13 @@ def live(socks, args, rn_pb2):
 
 def replay_endpoint(stream):
     """The active member's replay socket: on its bus host, at the port its heartbeat
-    announces (state 0 is ACTIVE; a single generator always is). Events read meanwhile
-    are dropped here: the replay answers them."""
+    announces (state 0 is ACTIVE; a single generator always is), and its bus endpoint,
+    whose key it has. Events read meanwhile are dropped here: the replay answers them."""
     endpoint, hb = next((e, msg) for e, is_heartbeat, msg in stream
                         if is_heartbeat and msg.state == 0 and e.startswith("tcp://"))
     if not hb.replay_port:
         sys.exit("the generator has no replay socket (replay_port 0)")
-    return f"{endpoint.rsplit(':', 1)[0]}:{hb.replay_port}"
+    return f"{endpoint.rsplit(':', 1)[0]}:{hb.replay_port}", endpoint
 
 
 def once_in_order(stream):
@@ -122,11 +138,11 @@ def once_in_order(stream):
         yield ev
 
 
-def replay(args, endpoint, rn_pb2, epoch, first, last):
+def replay(args, endpoint, key_file, rn_pb2, epoch, first, last):
     """Yields the held events of epoch with seq first..last, in order; asks again from the
     next seq while there are more, since one ReplayReply holds at most 1000 events. A
     fresh REQ socket each time, so a late answer never passes for the next one."""
-    with new_socket(args, zmq.REQ) as req:
+    with new_socket(args, zmq.REQ, key_file) as req:
         req.setsockopt(zmq.RCVTIMEO, 2000)  # never wait forever for an answer
         req.connect(endpoint)
         while first <= last:
@@ -154,15 +170,19 @@ def ordered(socks, args, rn_pb2):
     waits for the missing ones, asked again from the replay socket."""
     epoch, last = args.replay_from
     stream = live(socks, args, rn_pb2)
-    endpoint = args.replay_connect or replay_endpoint(stream)
-    for ev in replay(args, endpoint, rn_pb2, epoch, last + 1, 2**64 - 1):
+    if args.replay_connect:  # its generator's key is the first
+        endpoint, key_file = args.replay_connect, next(iter(args.server_keys.values()))
+    else:
+        endpoint, bus = replay_endpoint(stream)
+        key_file = args.server_keys[bus]
+    for ev in replay(args, endpoint, key_file, rn_pb2, epoch, last + 1, 2**64 - 1):
         last = ev.seq
         yield ev
     for _, is_heartbeat, ev in stream:
         if is_heartbeat or (ev.epoch == epoch and ev.seq <= last):
             continue
         if ev.epoch == epoch and ev.seq > last + 1:
-            yield from replay(args, endpoint, rn_pb2, epoch, last + 1, ev.seq - 1)
+            yield from replay(args, endpoint, key_file, rn_pb2, epoch, last + 1, ev.seq - 1)
         epoch, last = ev.epoch, ev.seq  # a new epoch starts at its first live event
         yield ev
 
