@@ -14,24 +14,27 @@ static cursor_start_t start_live(cursor_t *c, const ring_t *ring, reset_reason_t
 
 /* The client's id is older than the ring: fetch the gap from the generator (up to our
  * newest, not just our oldest: the ring moves on while the fetch is sent), or, when the
- * generator cannot have it, say so and send what we hold of its older run. */
+ * generator cannot have it, say so and send what we hold of its older run. Only that last
+ * case reads the oldest slot again: the next event may overwrite it any moment, and a
+ * fetch does not need it. */
 static cursor_start_t start_too_old(cursor_t *c, const ring_t *ring, uint64_t pos, int replay_known)
 {
     ring_meta_t newest, first;
-    if (ring_meta(ring, ring_head(ring) - 1, &newest) < 0 || ring_meta(ring, pos, &first) < 0 ||
-        !replay_known)
+    if (!replay_known || ring_newest(ring, &newest) < 0)
         return start_live(c, ring, RESET_TOO_OLD);
-    if (newest.epoch != c->held.epoch) {
-        /* The generator holds only its current epoch: a reset, then the older run we
-         * hold, and a reset at its end. */
-        c->pending_reset = RESET_TOO_OLD;
-        c->held.seq = first.seq - 1;
-        c->pos = pos;
-        return CURSOR_OLD_RUN;
+    if (newest.epoch == c->held.epoch) {
+        c->fill_from = c->held.seq + 1;
+        c->fill_to = newest.seq;
+        return CURSOR_FILL;
     }
-    c->fill_from = c->held.seq + 1;
-    c->fill_to = newest.seq;
-    return CURSOR_FILL;
+    if (ring_meta(ring, pos, &first) < 0)
+        return start_live(c, ring, RESET_TOO_OLD); /* the older run has left the ring */
+    /* The generator holds only its current epoch: a reset, then the older run we hold,
+     * and a reset at its end. */
+    c->pending_reset = RESET_TOO_OLD;
+    c->held.seq = first.seq - 1;
+    c->pos = pos;
+    return CURSOR_OLD_RUN;
 }
 
 cursor_start_t cursor_start(cursor_t *c, const ring_t *ring, int id_rc, uint64_t epoch,

@@ -110,10 +110,14 @@ uint64_t ring_head(const ring_t *ring)
     return atomic_load_explicit(&ring->head, memory_order_acquire);
 }
 
+static uint64_t tail_of(const ring_t *ring, uint64_t head)
+{
+    return head > ring->capacity ? head - ring->capacity : 1;
+}
+
 uint64_t ring_tail(const ring_t *ring)
 {
-    uint64_t head = ring_head(ring);
-    return head > ring->capacity ? head - ring->capacity : 1;
+    return tail_of(ring, ring_head(ring));
 }
 
 /* Reads the slot at pos into meta (may be NULL) and the frame, or with plain only its
@@ -177,6 +181,17 @@ int ring_meta(const ring_t *ring, uint64_t pos, ring_meta_t *meta)
     return rc < 0 ? rc : (int)len;
 }
 
+/* Reads that found their slot overwritten under them try again this often. */
+enum { FIND_TRIES = 8 };
+
+int ring_newest(const ring_t *ring, ring_meta_t *meta)
+{
+    int rc = -EAGAIN;
+    for (int i = 0; i < FIND_TRIES && rc < 0 && ring_head(ring) > 0; i++)
+        rc = ring_meta(ring, ring_head(ring) - 1, meta); /* fails if the ring went round */
+    return rc < 0 ? rc : 0;
+}
+
 /* The run and meta at pos; an overwritten slot reads as run 0, older than any. */
 static uint64_t run_at(const ring_t *ring, uint64_t pos, ring_meta_t *meta)
 {
@@ -212,16 +227,21 @@ static uint64_t first_after_seq(const ring_t *ring, uint64_t lo, uint64_t hi, ui
     return lo;
 }
 
-ring_find_t ring_find(const ring_t *ring, uint64_t epoch, uint64_t seq, uint64_t *pos)
+/* One look for the id, or RING_RACED when a slot it read was overwritten under it: the
+ * next event takes the oldest slot, so this happens whenever one arrives meanwhile. */
+#define RING_RACED ((ring_find_t)-1)
+
+static ring_find_t find_once(const ring_t *ring, uint64_t epoch, uint64_t seq, uint64_t *pos)
 {
-    uint64_t head = ring_head(ring), tail = ring_tail(ring), end = head;
+    /* One head for both ends: read twice, the ring may have gone round in between. */
+    uint64_t head = ring_head(ring), tail = tail_of(ring, head), end = head;
     *pos = head;
     /* Walk the runs from the newest: epoch changes are rare, so there are few. */
     while (end > tail) {
         ring_meta_t last;
         uint64_t run = run_at(ring, end - 1, &last);
         if (run == 0)
-            return RING_UNKNOWN; /* overwritten under us: treat as gone */
+            return RING_RACED;
         uint64_t start = first_of_run(ring, tail, end, run);
         if (last.epoch != epoch) {
             end = start;
@@ -232,7 +252,9 @@ ring_find_t ring_find(const ring_t *ring, uint64_t epoch, uint64_t seq, uint64_t
             return end == head && seq > last.seq ? RING_AHEAD : RING_AFTER;
         }
         ring_meta_t first;
-        if (run_at(ring, start, &first) == run && first.seq > seq + 1) {
+        if (run_at(ring, start, &first) != run)
+            return RING_RACED;
+        if (first.seq > seq + 1) {
             *pos = start;
             return RING_TOO_OLD;
         }
@@ -240,6 +262,19 @@ ring_find_t ring_find(const ring_t *ring, uint64_t epoch, uint64_t seq, uint64_t
         return RING_AFTER;
     }
     return RING_UNKNOWN;
+}
+
+ring_find_t ring_find(const ring_t *ring, uint64_t epoch, uint64_t seq, uint64_t *pos)
+{
+    for (int i = 0; i < FIND_TRIES; i++) {
+        ring_find_t found = find_once(ring, epoch, seq, pos);
+        if (found != RING_RACED)
+            return found;
+    }
+    /* Overwritten faster than it can be read: whatever the id was, the ring has moved
+     * past it. */
+    *pos = ring_tail(ring);
+    return RING_TOO_OLD;
 }
 
 int ring_closed(const ring_t *ring)

@@ -59,6 +59,10 @@ typedef enum {
     RING_UNKNOWN, /* no run of the id's epoch is held: *pos ring_head() */
 } ring_find_t;
 
+/* The newest event's metadata, read again if the ring went round under the read. 0, or
+ * -EAGAIN when the ring is empty or moves faster than it can be read. */
+int ring_newest(const ring_t *ring, ring_meta_t *meta) __attribute__((warn_unused_result));
+
 ring_find_t ring_find(const ring_t *ring, uint64_t epoch, uint64_t seq, uint64_t *pos);
 
 /* As ring_read, but only the frame's plain part (meta->plain_len bytes), for clients that

@@ -5,8 +5,12 @@
 #include "cursor.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const reason_names[RESET_KINDS] = {"invalid-id", "too-old", "epoch", "gap"};
 
@@ -251,6 +255,49 @@ static void test_collect_stops_where_the_buffer_ends(void)
     ring_destroy(r);
 }
 
+/* A publisher that runs all the time, so the ring's oldest slot is overwritten all the
+ * time; it yields between events, as a gateway's ring fills far slower than a read. */
+typedef struct {
+    ring_t *ring;
+    _Atomic int stop;
+} publisher_t;
+
+static void *publish_flat_out(void *arg)
+{
+    publisher_t *p = arg;
+    for (uint64_t seq = 11; !atomic_load(&p->stop); seq++) {
+        publish(p->ring, 5, seq);
+        sched_yield();
+    }
+    return NULL;
+}
+
+/* A resume older than the ring, in its epoch, while events arrive: always a fetch. It
+ * once read the oldest slot again after ring_find had named it, found it overwritten by
+ * the next event, and sent the client reset: too-old at once (a CI run's test_backfill). */
+static void test_too_old_while_the_ring_moves_always_fetches(void)
+{
+    ring_t *r = ring_5_3_10();
+    publisher_t p = {r, 0};
+    pthread_t thread;
+    CHECK_EQ_INT(pthread_create(&thread, NULL, publish_flat_out, &p), 0);
+    long starts = 0, not_filled = 0;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do { /* bounded: 200,000 starts or one second */
+        cursor_t c;
+        cursor_start_t how = cursor_start(&c, r, 0, 5, 1, 5, 1);
+        not_filled += how != CURSOR_FILL;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (++starts < 200000 && now.tv_sec - t0.tv_sec < 1);
+    atomic_store(&p.stop, 1);
+    CHECK_EQ_INT(pthread_join(thread, NULL), 0);
+    if (not_filled)
+        fprintf(stderr, "%ld of %ld starts did not fetch\n", not_filled, starts);
+    CHECK_EQ_INT(not_filled, 0);
+    ring_destroy(r);
+}
+
 int main(void)
 {
     test_start_cases();
@@ -264,5 +311,6 @@ int main(void)
     test_gaps_and_epochs_in_the_ring_get_resets();
     test_an_overwritten_next_frame_is_the_end();
     test_collect_stops_where_the_buffer_ends();
+    test_too_old_while_the_ring_moves_always_fetches();
     CHECK_DONE();
 }
