@@ -43,10 +43,8 @@ trap cleanup EXIT
 
 py() { /usr/bin/python3 -c "$1"; }
 port() { py 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# CPU time of processes in ns: each thread's time on a CPU (/proc/PID/task/*/schedstat), not
-# /proc/PID/stat's clock ticks, whose 10 ms steps are some 6% of what a 1,000-client
-# scenario spends in its window. Every server's threads live as long as it does.
-cpu_ns() { local p; for p in "$@"; do cat /proc/"$p"/task/*/schedstat 2>/dev/null; done | awk '{t += $1} END {printf "%d\n", t}'; }
+# shellcheck source=cpu.sh
+. bench/cpu.sh
 rss_kb() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/VmRSS/{print $2}' /proc/"$p"/status))); done; echo "$t"; }
 threads_of() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^Threads/{print $2}' /proc/"$p"/status))); done; echo "$t"; }
 wait_http() { for _ in $(seq 300); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
