@@ -244,6 +244,7 @@ static backfill_request_t *next_request(backfill_t *b)
 static void *run(void *arg)
 {
     backfill_t *b = arg;
+    (void)pthread_setname_np(pthread_self(), "rn-backfill");
     wire_replay_reply_t reply = {.events = b->fetched};
     char why[256];
     pthread_mutex_lock(&b->lock);

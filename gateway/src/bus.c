@@ -575,6 +575,7 @@ static void kick_watchdog(bus_t *bus, int64_t now)
 static void *bus_main(void *arg)
 {
     bus_t *bus = arg;
+    (void)pthread_setname_np(pthread_self(), "rn-bus");
     zmq_pollitem_t items[SOURCES_MAX + 1];
     notify_watchdog_init(&bus->watchdog);
     while (!atomic_load(&bus->stop)) {

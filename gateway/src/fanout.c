@@ -1,8 +1,12 @@
 /* fanout.c -- writer threads, each an epoll loop over the streams it owns. The epoll set
- * holds an eventfd (wake-ups: new events, ticks, arrivals, kicks, stop) and each stream's
- * socket, watched for the peer closing it and, while the stream owes bytes, for room. */
+ * holds an eventfd (wake-ups: new events, arrivals, kicks, stop) and each stream's socket,
+ * watched for the peer closing it and, while the stream owes bytes, for room. A writer's
+ * own timeout is its clock: it sleeps until its next tick only while a stream of its has a
+ * deadline, and until its next sweep only while it has streams and no event pumped them
+ * since, so a writer between events costs no wake-up at all. */
 #include "fanout.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -22,7 +26,9 @@ typedef struct writer {
     pthread_t thread;
     int started;
     int epoll_fd, event_fd;
-    _Atomic int pump_due, tick_due, stop;
+    _Atomic int pump_due, stop;
+    long tick_ms, sweep_ms;
+    int64_t next_tick_ms, next_sweep_ms;
     _Atomic long streams;
     pthread_mutex_t lock;
     int closed;                /* under lock: adoptions are refused */
@@ -36,10 +42,20 @@ typedef struct writer {
     char scratch[FANOUT_SCRATCH];
 } writer_t;
 
+/* Where new streams go. An event costs each writer that holds streams a wake-up, so a
+ * small fan-out is cheapest on one writer; a large one, or a fast stream, is spread, so
+ * that no writer holds more than FILL_STREAMS (its share of an event's sends stays short)
+ * or makes more than FILL_SENDS_PER_S sends a second (it keeps most of its core free).
+ * A writer takes new streams until it is full, then the next; when all are full, the one
+ * with the fewest. The event rate is what the wakes of the last RATE_WINDOW_MS were. */
+enum { FILL_STREAMS = 1024, FILL_SENDS_PER_S = 50000, RATE_WINDOW_MS = 1000 };
+
 struct fanout {
     writer_t *writers;
     int count;
-    _Atomic unsigned next;
+    _Atomic long wakes_per_s;  /* in the last full window */
+    _Atomic long window_wakes; /* in the current one */
+    _Atomic int64_t window_start_ms;
 };
 
 static void writer_signal(writer_t *w)
@@ -255,12 +271,38 @@ static void writer_close(writer_t *w)
     }
 }
 
+/* Milliseconds epoll may sleep: -1 when nothing of this writer's is due. */
+static int wait_ms(const writer_t *w, int64_t now)
+{
+    int64_t due = w->count > 0 ? w->next_sweep_ms : INT64_MAX;
+    if (w->n_timed > 0 && w->next_tick_ms < due)
+        due = w->next_tick_ms;
+    if (due == INT64_MAX)
+        return -1;
+    return due <= now ? 0 : (int)(due - now);
+}
+
+/* Pumps what an event, a sweep or a tick makes due; a pump of all is a sweep. */
+static void pump_due(writer_t *w)
+{
+    int64_t now = clock_mono_ms();
+    if (atomic_exchange(&w->pump_due, 0) || now >= w->next_sweep_ms) {
+        pump_all(w);
+        w->next_sweep_ms = now + w->sweep_ms;
+        w->next_tick_ms = now + w->tick_ms;
+    } else if (now >= w->next_tick_ms) {
+        pump_timed(w);
+        w->next_tick_ms = now + w->tick_ms;
+    }
+}
+
 static void *writer_main(void *arg)
 {
     writer_t *w = arg;
+    (void)pthread_setname_np(pthread_self(), "rn-writer");
     struct epoll_event events[EVENTS_PER_WAIT];
     while (!atomic_load(&w->stop)) {
-        int n = epoll_wait(w->epoll_fd, events, EVENTS_PER_WAIT, -1);
+        int n = epoll_wait(w->epoll_fd, events, EVENTS_PER_WAIT, wait_ms(w, clock_mono_ms()));
         if (n < 0 && errno != EINTR) {
             log_error("fan-out writer stops", "error=\"%s\"", strerror(errno));
             break;
@@ -269,14 +311,16 @@ static void *writer_main(void *arg)
             on_epoll_event(w, &events[i]);
         take_kicks(w);
         /* The connected streams first: arrivals are pumped as they are taken, after. */
-        if (atomic_exchange(&w->pump_due, 0)) {
-            atomic_store(&w->tick_due, 0); /* every stream is pumped now */
-            pump_all(w);
-        } else if (atomic_exchange(&w->tick_due, 0)) {
-            pump_timed(w);
-        }
+        int had_timed = w->n_timed > 0, had_streams = w->count > 0;
+        pump_due(w);
         take_arrivals(w);
         free_released(w);
+        /* A first deadline or a first stream counts its period from now. */
+        int64_t now = clock_mono_ms();
+        if (!had_timed && w->n_timed > 0)
+            w->next_tick_ms = now + w->tick_ms;
+        if (!had_streams && w->count > 0)
+            w->next_sweep_ms = now + w->sweep_ms;
     }
     return NULL;
 }
@@ -296,18 +340,25 @@ static int writer_start(writer_t *w)
     return -rc;
 }
 
-fanout_t *fanout_create(int writers, char *err, size_t errlen)
+fanout_t *fanout_create(const fanout_config_t *cfg, char *err, size_t errlen)
 {
-    fanout_t *f = calloc(1, sizeof *f);
-    if (f == NULL || writers < 1 ||
-        (f->writers = calloc((size_t)writers, sizeof *f->writers)) == NULL) {
-        snprintf(err, errlen, "fan-out: %s", writers < 1 ? "no writers" : "out of memory");
+    int writers = cfg->writers;
+    const char *bad = writers < 1                             ? "no writers"
+                      : cfg->tick_ms < 1 || cfg->sweep_ms < 1 ? "no tick or sweep period"
+                                                              : NULL;
+    fanout_t *f = bad ? NULL : calloc(1, sizeof *f);
+    if (f == NULL || (f->writers = calloc((size_t)writers, sizeof *f->writers)) == NULL) {
+        snprintf(err, errlen, "fan-out: %s", bad ? bad : "out of memory");
         free(f);
         return NULL;
     }
     f->count = writers;
-    for (int i = 0; i < writers; i++)
-        f->writers[i].epoll_fd = f->writers[i].event_fd = -1;
+    for (int i = 0; i < writers; i++) {
+        writer_t *w = &f->writers[i];
+        w->epoll_fd = w->event_fd = -1;
+        w->tick_ms = cfg->tick_ms;
+        w->sweep_ms = cfg->sweep_ms;
+    }
     for (int i = 0; i < writers; i++) {
         int rc = writer_start(&f->writers[i]);
         if (rc < 0) {
@@ -343,9 +394,31 @@ void fanout_destroy(fanout_t *f)
     free(f);
 }
 
+static long fill_streams(const fanout_t *f)
+{
+    long rate = atomic_load_explicit(&f->wakes_per_s, memory_order_relaxed);
+    long fill = rate > 0 ? FILL_SENDS_PER_S / rate : FILL_STREAMS;
+    return fill < 1 ? 1 : fill > FILL_STREAMS ? FILL_STREAMS : fill;
+}
+
+static writer_t *writer_for_new(fanout_t *f)
+{
+    long fill = fill_streams(f);
+    writer_t *fewest = &f->writers[0];
+    for (int i = 0; i < f->count; i++) {
+        writer_t *w = &f->writers[i];
+        long n = atomic_load_explicit(&w->streams, memory_order_relaxed);
+        if (n < fill)
+            return w;
+        if (n < atomic_load_explicit(&fewest->streams, memory_order_relaxed))
+            fewest = w;
+    }
+    return fewest;
+}
+
 int fanout_adopt(fanout_t *f, fanout_client_t *c)
 {
-    writer_t *w = &f->writers[atomic_fetch_add(&f->next, 1) % (unsigned)f->count];
+    writer_t *w = writer_for_new(f);
     c->writer = w;
     c->waits_for_room = 0;
     c->timed_slot = UNTIMED;
@@ -363,19 +436,28 @@ int fanout_adopt(fanout_t *f, fanout_client_t *c)
     return 0;
 }
 
-void fanout_wake(fanout_t *f)
+static void count_wake(fanout_t *f)
 {
-    for (int i = 0; i < f->count; i++) {
-        atomic_store(&f->writers[i].pump_due, 1);
-        writer_signal(&f->writers[i]);
-    }
+    int64_t now = clock_mono_ms(), start = atomic_load(&f->window_start_ms);
+    long wakes = atomic_fetch_add(&f->window_wakes, 1) + 1;
+    if (now - start < RATE_WINDOW_MS)
+        return;
+    atomic_store(&f->wakes_per_s, start ? wakes * 1000 / (now - start) : 0);
+    atomic_store(&f->window_wakes, 0);
+    atomic_store(&f->window_start_ms, now);
 }
 
-void fanout_tick(fanout_t *f)
+/* A writer without streams has nothing to pump: it is left asleep. One that is adopting
+ * its first has been signalled by the adoption. */
+void fanout_wake(fanout_t *f)
 {
+    count_wake(f);
     for (int i = 0; i < f->count; i++) {
-        atomic_store(&f->writers[i].tick_due, 1);
-        writer_signal(&f->writers[i]);
+        writer_t *w = &f->writers[i];
+        if (atomic_load_explicit(&w->streams, memory_order_relaxed) == 0)
+            continue;
+        atomic_store(&w->pump_due, 1);
+        writer_signal(w);
     }
 }
 

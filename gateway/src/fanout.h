@@ -19,8 +19,8 @@ typedef struct fanout_client fanout_client_t;
 #define FANOUT_SCRATCH 8192
 
 /* What a pump says of its stream besides ending it (a negative errno): nothing is due
- * before the next event or heartbeat; a deadline comes sooner (pump it at every tick);
- * or its socket is full (pump it when there is room, and at every tick). */
+ * before the next event or sweep; a deadline comes sooner (pump it at every tick); or its
+ * socket is full (pump it when there is room, and at every tick). */
 enum { FANOUT_IDLE = 0, FANOUT_TIMED = 1 };
 
 /* Sends what is due to one stream without blocking, using scratch (cap bytes, valid only
@@ -52,8 +52,15 @@ struct fanout_client {
     struct fanout_client *kick_next; /* in its writer's kicks: one at a time per client */
 };
 
-/* Starts `writers` threads (at least 1). NULL on failure, with the reason in err. */
-fanout_t *fanout_create(int writers, char *err, size_t errlen);
+/* A writer pumps its streams with a deadline every tick_ms, and all of its streams (for
+ * their heartbeats) when no event pumped them for sweep_ms. */
+typedef struct {
+    int writers;
+    long tick_ms, sweep_ms;
+} fanout_config_t;
+
+/* Starts cfg->writers threads (at least 1). NULL on failure, with the reason in err. */
+fanout_t *fanout_create(const fanout_config_t *cfg, char *err, size_t errlen);
 
 /* Stops and joins the writers and releases every stream they still hold. */
 void fanout_destroy(fanout_t *fanout);
@@ -62,13 +69,9 @@ void fanout_destroy(fanout_t *fanout);
  * (stopped, out of memory) with the stream still the caller's. Any thread. */
 int fanout_adopt(fanout_t *fanout, fanout_client_t *client) __attribute__((warn_unused_result));
 
-/* Makes every writer pump all its streams soon: after new events, for heartbeats, in a
- * drain, and when the ring closes (the pumps then end their streams). */
+/* Makes every writer pump all its streams soon: after new events, in a drain, and when
+ * the ring closes (the pumps then end their streams). */
 void fanout_wake(fanout_t *fanout);
-
-/* Makes every writer pump the streams whose last pump said FANOUT_TIMED or found the
- * socket full: their deadlines, at a fraction of the cost of waking them all. */
-void fanout_tick(fanout_t *fanout);
 
 /* Makes the client's writer call its kicked function, then pump it (any thread: e.g. a
  * fetch for it finished). The client must stay allocated until that call, even if it is

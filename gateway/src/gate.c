@@ -422,6 +422,7 @@ static int on_batch(gate_t *g, const struct epoll_event *events, int n)
 static void *gate_run(void *arg)
 {
     gate_t *g = arg;
+    (void)pthread_setname_np(pthread_self(), "rn-gate");
     struct epoll_event events[GATE_EVENTS];
     for (;;) {
         int n = epoll_wait(g->epfd, events, GATE_EVENTS, wait_ms(g, clock_mono_ms()));

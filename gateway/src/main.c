@@ -33,15 +33,17 @@ static client_counts_t read_counts(hub_t *hub)
                              metrics_get(&hub->metrics.sse_dropped_slow)};
 }
 
-/* Streams have no timers of their own. Every TICK_MS the streams with a deadline (a wait
- * for an id, a full socket, the warm-up) are pumped; every --heartbeat-ms/4 all of them,
- * for their heartbeats. Most streams are thus woken only by events and heartbeats. */
-enum { TICK_MS = 100 };
+/* Streams have no timers of their own: their writer pumps those with a deadline (a wait
+ * for an id, a full socket, the warm-up) every TICK_MS, and all of them, for their
+ * heartbeats, when no event did for --heartbeat-ms/4. */
+enum { TICK_MS = 100, READY_POLL_MS = 100 };
 
-static long heartbeat_tick_ms(const gateway_config_t *cfg)
+static fanout_config_t fanout_config(const gateway_config_t *cfg)
 {
-    long ms = cfg->heartbeat_ms / 4;
-    return ms < TICK_MS ? TICK_MS : ms;
+    long sweep = cfg->heartbeat_ms / 4;
+    return (fanout_config_t){.writers = (int)cfg->writers,
+                             .tick_ms = TICK_MS,
+                             .sweep_ms = sweep < TICK_MS ? TICK_MS : sweep};
 }
 
 /* systemd's READY=1 means what /readyz means: a Type=notify unit is started once the
@@ -60,31 +62,25 @@ static void tell_ready_once(hub_t *hub, int *told)
         log_warn("cannot tell systemd we are ready", "error=\"%s\"", strerror(-rc));
 }
 
-/* Waits for SIGINT or SIGTERM, ticking the streams and logging client counts whenever
- * they changed. */
-static void wait_for_signal(hub_t *hub, fanout_t *fanout, const sigset_t *signals)
+/* Waits for SIGINT or SIGTERM, logging client counts whenever they changed. Until the
+ * gateway is ready it looks often, to tell systemd; then once per STATS_INTERVAL_MS. */
+static void wait_for_signal(hub_t *hub, const sigset_t *signals)
 {
     client_counts_t last = {0};
-    long tick = TICK_MS, since_stats = 0, since_heartbeats = 0;
+    int64_t next_stats = clock_mono_ms() + STATS_INTERVAL_MS;
     int ready_told = 0;
     for (;;) {
         tell_ready_once(hub, &ready_told);
-        struct timespec ts = clock_timespec_ms(tick);
+        struct timespec ts = clock_timespec_ms(ready_told ? STATS_INTERVAL_MS : READY_POLL_MS);
         int sig = sigtimedwait(signals, NULL, &ts);
         if (sig > 0) {
             log_info("stopping", "signal=%s clients=%ld", strsignal(sig),
                      atomic_load(&hub->clients));
             return;
         }
-        if ((since_heartbeats += tick) >= heartbeat_tick_ms(hub->cfg)) {
-            since_heartbeats = 0;
-            fanout_wake(fanout); /* releases no event, so coalescing holds */
-        } else {
-            fanout_tick(fanout);
-        }
-        if ((since_stats += tick) < STATS_INTERVAL_MS)
+        if (clock_mono_ms() < next_stats)
             continue;
-        since_stats = 0;
+        next_stats = clock_mono_ms() + STATS_INTERVAL_MS;
         client_counts_t now = read_counts(hub);
         if (memcmp(&now, &last, sizeof now) != 0)
             log_info("clients",
@@ -147,7 +143,8 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
     if (context && bus_context_threads(context, hub->cfg->source_count) < 0)
         log_warn("one I/O thread for every generator", "error=\"%s\"", zmq_strerror(zmq_errno()));
     /* The writers first: the bus thread wakes them for each event. */
-    fanout_t *fanout = fanout_create((int)hub->cfg->writers, err, sizeof err);
+    fanout_config_t fanout_cfg = fanout_config(hub->cfg);
+    fanout_t *fanout = fanout_create(&fanout_cfg, err, sizeof err);
     bus_t *bus = context && fanout ? bus_create(context, hub, fanout, err, sizeof err) : NULL;
     backfill_t *backfill = bus ? start_backfill(hub, context, err, sizeof err) : NULL;
     http_server_t *http = NULL;
@@ -167,7 +164,7 @@ static int serve(hub_t *hub, const assets_t *assets, const sigset_t *signals)
              "history=%ld writers=%ld",
              cfg->listen, cfg->connect, cfg->topic, cfg->on_demand, cfg->threads, cfg->max_clients,
              cfg->history, cfg->writers);
-    wait_for_signal(hub, fanout, signals);
+    wait_for_signal(hub, signals);
     drain(hub, fanout, signals);
     rc = 0;
 out:

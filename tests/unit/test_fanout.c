@@ -1,8 +1,9 @@
 /* test_fanout.c -- the writers own streams, over real socket pairs: a wake pumps every
  * stream (the first adopted first), a peer that closes ends its stream at once, a full
  * socket is pumped again when the peer makes room, a kick pumps one stream (and frees one
- * released meanwhile), a tick pumps only the streams with a deadline, and stopping the
- * fan-out releases whatever it still holds. */
+ * released meanwhile), a writer's ticks pump only its streams with a deadline and its
+ * sweeps all of them when no event did, and stopping the fan-out releases whatever it
+ * still holds. */
 #include "check.h"
 #include "fanout.h"
 
@@ -69,6 +70,22 @@ static void stream_adopt(stream_t *s, fanout_t *f, int verdict)
     CHECK_EQ_INT(fanout_adopt(f, &s->client), 0);
 }
 
+enum { NEVER_MS = 600000 }; /* a period no test lasts */
+
+static fanout_t *fanout_start(int writers, long tick_ms, long sweep_ms)
+{
+    char err[128];
+    fanout_config_t cfg = {.writers = writers, .tick_ms = tick_ms, .sweep_ms = sweep_ms};
+    fanout_t *f = fanout_create(&cfg, err, sizeof err);
+    CHECK(f != NULL);
+    return f;
+}
+
+static void sleep_ms(long ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, ms % 1000 * 1000000}, NULL);
+}
+
 static int wait_for(_Atomic int *value, int at_least)
 {
     for (int i = 0; i < 2000 && atomic_load(value) < at_least; i++)
@@ -85,8 +102,7 @@ static void peer_leaves(stream_t *s)
 
 static void test_wake_pumps_every_stream(void)
 {
-    char err[128];
-    fanout_t *f = fanout_create(2, err, sizeof err);
+    fanout_t *f = fanout_start(2, NEVER_MS, NEVER_MS);
     enum { N = 50 };
     static stream_t s[N];
     for (int i = 0; i < N; i++)
@@ -111,8 +127,7 @@ static void test_wake_pumps_every_stream(void)
  * new streams the connected ones do not wait for the newcomers. */
 static void test_wake_pumps_oldest_first(void)
 {
-    char err[128];
-    fanout_t *f = fanout_create(1, err, sizeof err);
+    fanout_t *f = fanout_start(1, NEVER_MS, NEVER_MS);
     enum { N = 40 };
     static stream_t s[N];
     for (int i = 0; i < N; i++) { /* one at a time, so they arrive in this order */
@@ -140,8 +155,7 @@ static void test_wake_pumps_oldest_first(void)
  * the peer reads, without a wake. */
 static void test_pump_verdicts(void)
 {
-    char err[128];
-    fanout_t *f = fanout_create(1, err, sizeof err);
+    fanout_t *f = fanout_start(1, NEVER_MS, NEVER_MS);
     stream_t full, ended;
     stream_adopt(&ended, f, -ESHUTDOWN);
     CHECK(wait_for(&ended.freed, 1));
@@ -167,8 +181,7 @@ static void test_pump_verdicts(void)
 
 static void test_kicks(void)
 {
-    char err[128];
-    fanout_t *f = fanout_create(1, err, sizeof err);
+    fanout_t *f = fanout_start(1, NEVER_MS, NEVER_MS);
     stream_t s;
     stream_adopt(&s, f, 0);
     CHECK(wait_for(&s.pumps, 1));
@@ -186,44 +199,92 @@ static void test_kicks(void)
     fanout_destroy(f);
 }
 
-/* A tick pumps only the streams whose pump said they have a deadline; a wake pumps all. */
+/* A writer ticks the streams whose pump said they have a deadline, and only them; an
+ * idle stream is pumped by events and sweeps alone. */
 static void test_ticks_pump_only_timed_streams(void)
 {
-    char err[128];
-    fanout_t *f = fanout_create(1, err, sizeof err);
+    fanout_t *f = fanout_start(1, 20, NEVER_MS);
     stream_t idle, timed;
     stream_adopt(&idle, f, FANOUT_IDLE);
     stream_adopt(&timed, f, FANOUT_TIMED);
-    CHECK(wait_for(&idle.pumps, 1) && wait_for(&timed.pumps, 1));
-    fanout_tick(f);
-    CHECK(wait_for(&timed.pumps, 2));
-    fanout_tick(f);
-    CHECK(wait_for(&timed.pumps, 3));
+    CHECK(wait_for(&timed.pumps, 4));
     CHECK_EQ_INT(atomic_load(&idle.pumps), 1);
     atomic_store(&timed.verdict, FANOUT_IDLE); /* its deadline passed: off the tick list */
-    fanout_tick(f);
-    CHECK(wait_for(&timed.pumps, 4));
-    fanout_tick(f);
-    nanosleep(&(struct timespec){0, 50 * 1000000}, NULL);
-    CHECK_EQ_INT(atomic_load(&timed.pumps), 4);
+    sleep_ms(60);
+    int pumps = atomic_load(&timed.pumps);
+    sleep_ms(100); /* five ticks' time: no tick now */
+    CHECK_EQ_INT(atomic_load(&timed.pumps), pumps);
     fanout_wake(f);
-    CHECK(wait_for(&idle.pumps, 2) && wait_for(&timed.pumps, 5));
+    CHECK(wait_for(&idle.pumps, 2) && wait_for(&timed.pumps, pumps + 1));
     peer_leaves(&idle);
     peer_leaves(&timed);
     fanout_destroy(f);
 }
 
+/* Without events a writer sweeps all its streams (their heartbeats are due), on its own
+ * clock: nothing outside wakes it. */
+static void test_sweeps_pump_every_stream_without_events(void)
+{
+    fanout_t *f = fanout_start(2, 20, 50);
+    enum { N = 4 };
+    stream_t s[N];
+    for (int i = 0; i < N; i++)
+        stream_adopt(&s[i], f, FANOUT_IDLE);
+    for (int i = 0; i < N; i++)
+        CHECK(wait_for(&s[i].pumps, 4));
+    for (int i = 0; i < N; i++)
+        peer_leaves(&s[i]);
+    fanout_destroy(f);
+}
+
+/* A small fan-out stays on one writer (an event wakes one thread, not all); a fast stream
+ * spreads its streams over the writers from its first few on. */
+static void test_streams_fill_one_writer_unless_events_are_fast(void)
+{
+    fanout_t *f = fanout_start(2, NEVER_MS, NEVER_MS);
+    enum { N = 8 };
+    stream_t slow[N], fast[N];
+    for (int i = 0; i < N; i++)
+        stream_adopt(&slow[i], f, FANOUT_IDLE);
+    for (int i = 1; i < N; i++)
+        CHECK(slow[i].client.writer == slow[0].client.writer);
+    /* A second and a bit of wake-ups at millions a second: the rate says every writer is
+     * full at one stream. */
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        for (int i = 0; i < 1000; i++)
+            fanout_wake(f);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < 1100);
+    fanout_wake(f);
+    int on_first = 0;
+    for (int i = 0; i < N; i++) {
+        stream_adopt(&fast[i], f, FANOUT_IDLE);
+        on_first += fast[i].client.writer == slow[0].client.writer;
+    }
+    CHECK_EQ_INT(on_first, 0); /* the other writer had the fewest until it had N */
+    for (int i = 0; i < N; i++) {
+        peer_leaves(&slow[i]);
+        peer_leaves(&fast[i]);
+    }
+    fanout_destroy(f);
+}
+
 static void test_destroy_releases_every_stream(void)
 {
-    char err[128];
-    fanout_t *f = fanout_create(1, err, sizeof err);
+    fanout_t *f = fanout_start(1, NEVER_MS, NEVER_MS);
     stream_t s;
     stream_adopt(&s, f, 0);
     CHECK(wait_for(&s.pumps, 1));
     fanout_destroy(f);
     CHECK_EQ_INT(atomic_load(&s.freed), 1);
     close(s.peer);
-    CHECK(fanout_create(0, err, sizeof err) == NULL);
+    char err[128];
+    fanout_config_t none = {.writers = 0, .tick_ms = 1, .sweep_ms = 1};
+    CHECK(fanout_create(&none, err, sizeof err) == NULL);
+    fanout_config_t untimed = {.writers = 1, .tick_ms = 0, .sweep_ms = 1};
+    CHECK(fanout_create(&untimed, err, sizeof err) == NULL);
 }
 
 int main(void)
@@ -233,6 +294,8 @@ int main(void)
     test_pump_verdicts();
     test_kicks();
     test_ticks_pump_only_timed_streams();
+    test_sweeps_pump_every_stream_without_events();
+    test_streams_fill_one_writer_unless_events_are_fast();
     test_destroy_releases_every_stream();
     CHECK_DONE();
 }
