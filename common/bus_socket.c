@@ -33,14 +33,14 @@ int bus_socket_pin(void *socket, int io_thread)
     return zmq_setsockopt(socket, ZMQ_AFFINITY, &mask, sizeof mask) == 0 ? 0 : -zmq_errno();
 }
 
-int bus_socket_tune(void *socket)
+int bus_socket_tune(void *socket, bus_socket_end_t end)
 {
     int rc = set_int(socket, ZMQ_LINGER, 0);
-    if (rc == 0)
+    if (rc == 0 && end == BUS_SOCKET_CONNECTS)
         rc = set_int(socket, ZMQ_HEARTBEAT_IVL, HEARTBEAT_IVL_MS);
-    if (rc == 0)
+    if (rc == 0 && end == BUS_SOCKET_CONNECTS)
         rc = set_int(socket, ZMQ_HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS);
-    if (rc == 0)
+    if (rc == 0 && end == BUS_SOCKET_CONNECTS)
         rc = set_int(socket, ZMQ_HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS);
     int64_t max_frame = BUS_FRAME_MAX;
     if (rc == 0 && zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_frame, sizeof max_frame) != 0)

@@ -11,10 +11,17 @@
  * holds the largest topic and message. */
 #define BUS_FRAME_MAX 512
 
-/* Sets linger 0 (so shutdown never waits on unsent messages), ZMTP heartbeats (so a
- * peer that vanished without closing its TCP connection is noticed and dropped) and
- * BUS_FRAME_MAX. Returns 0 or -errno. */
-int bus_socket_tune(void *socket) __attribute__((warn_unused_result));
+/* Which end of its connections a socket is. */
+typedef enum { BUS_SOCKET_CONNECTS, BUS_SOCKET_BINDS } bus_socket_end_t;
+
+/* Sets linger 0 (so shutdown never waits on unsent messages) and BUS_FRAME_MAX, and on a
+ * socket that connects, ZMTP heartbeats: it pings every second, drops a peer silent for
+ * 3 s, and tells the peer to drop it after 3 s without a ping (so a connection cut without
+ * a FIN is noticed at both ends). A socket that binds sends no pings of its own: libzmq
+ * 4.3.4 aborts when its ping timer fires on a connection whose peer left while the
+ * connection's input was stopped (upstream issue 4841), which one flooding peer could
+ * bring about. Returns 0 or -errno. */
+int bus_socket_tune(void *socket, bus_socket_end_t end) __attribute__((warn_unused_result));
 
 #include <stddef.h>
 #include <stdint.h>

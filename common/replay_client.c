@@ -29,7 +29,7 @@ void *replay_socket_open(void *zmq_context, const replay_socket_spec_t *spec, ch
 {
     void *socket = zmq_socket(zmq_context, ZMQ_DEALER);
     int immediate = spec->immediate;
-    if (socket == NULL || bus_socket_tune(socket) < 0 ||
+    if (socket == NULL || bus_socket_tune(socket, BUS_SOCKET_CONNECTS) < 0 ||
         bus_socket_pin(socket, spec->io_thread) < 0 ||
         zmq_setsockopt(socket, ZMQ_IMMEDIATE, &immediate, sizeof immediate) != 0 ||
         zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &spec->max_message, sizeof spec->max_message) != 0) {

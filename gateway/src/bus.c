@@ -71,7 +71,8 @@ static void *open_source(void *zmq_context, const gateway_config_t *cfg, int i, 
 {
     void *socket = zmq_socket(zmq_context, ZMQ_SUB);
     int hwm = RECEIVE_HWM;
-    if (socket == NULL || bus_socket_tune(socket) < 0 || bus_socket_pin(socket, i) < 0 ||
+    if (socket == NULL || bus_socket_tune(socket, BUS_SOCKET_CONNECTS) < 0 ||
+        bus_socket_pin(socket, i) < 0 ||
         zmq_setsockopt(socket, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(socket, ZMQ_SUBSCRIBE, WIRE_HEARTBEAT_TOPIC, strlen(WIRE_HEARTBEAT_TOPIC)) !=
             0) {

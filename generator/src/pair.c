@@ -123,7 +123,7 @@ static void on_vote(void *ctx, const wire_replay_request_t *req)
 static int open_sub(pair_t *p, char *err, size_t errlen)
 {
     p->sub = zmq_socket(p->context, ZMQ_SUB);
-    if (p->sub == NULL || bus_socket_tune(p->sub) < 0 ||
+    if (p->sub == NULL || bus_socket_tune(p->sub, BUS_SOCKET_CONNECTS) < 0 ||
         bus_socket_pin(p->sub, GENERATOR_PEER_IO_THREAD) < 0) {
         snprintf(err, errlen, "cannot create the peer socket: %s", zmq_strerror(zmq_errno()));
         return -EINVAL;

@@ -41,7 +41,7 @@ static int configure(void *socket, const generator_config_t *cfg)
         zmq_setsockopt(socket, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(socket, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0)
         return -zmq_errno();
-    return bus_socket_tune(socket);
+    return bus_socket_tune(socket, BUS_SOCKET_BINDS);
 }
 
 publisher_t *publisher_create(void *zmq_context, const generator_config_t *cfg, char *err,

@@ -46,7 +46,8 @@ static int configure(void *socket, const generator_config_t *cfg, char *err, siz
     /* The bus's frame limit (not the request's 64 bytes: it also bounds the CURVE
      * handshake); a request's own size is checked when it is decoded. */
     int hwm = ANSWERS_QUEUED_MAX, mandatory = 1;
-    if (bus_socket_tune(socket) < 0 || zmq_setsockopt(socket, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
+    if (bus_socket_tune(socket, BUS_SOCKET_BINDS) < 0 ||
+        zmq_setsockopt(socket, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0 ||
         zmq_setsockopt(socket, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof mandatory) != 0) {
         snprintf(err, errlen, "cannot set up the replay socket: %s", zmq_strerror(zmq_errno()));
         return -EINVAL;

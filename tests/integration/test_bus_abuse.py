@@ -4,9 +4,14 @@ subscribes twice and leaves does not keep an idle generator publishing; a 2 MB
 subscription is refused without costing the generator memory; a subscription to a prefix
 of neither topic closes that peer's connection and no other; a flood of subscriptions
 neither stalls the heartbeats nor fills the log, and 10 MB of them cost the generator
-little memory; replay peers that ask and never read cannot pile answers up in it."""
+little memory; a flooding peer that leaves while the generator's main thread is held up
+does not crash it; replay peers that ask and never read cannot pile answers up in it."""
+import ctypes
+import errno
 import os
 import re
+import socket
+import struct
 import threading
 import time
 import unittest
@@ -27,6 +32,30 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError("no VmRSS")
+
+
+class HeldThread:
+    """Stops one thread of another process, and only that one, until release(): ptrace's
+    seize and interrupt, as a debugger holds a thread at a breakpoint. The process's other
+    threads (libzmq's network threads) run on meanwhile."""
+
+    SEIZE, INTERRUPT, DETACH, WALL = 0x4206, 0x4207, 17, 0x40000000
+
+    def __init__(self, tid):
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
+                                     ctypes.c_void_p]
+        self.tid = tid
+        for request in (self.SEIZE, self.INTERRUPT):
+            if self.libc.ptrace(request, tid, None, None) != 0:
+                raise OSError(ctypes.get_errno(), f"ptrace {request:#x} of thread {tid}")
+        os.waitpid(tid, self.WALL)  # returns once the thread has stopped
+
+    def release(self):
+        """Lets the thread go on; a thread whose process died meanwhile is gone already."""
+        if self.libc.ptrace(self.DETACH, self.tid, None, None) != 0:
+            if ctypes.get_errno() != errno.ESRCH:
+                raise OSError(ctypes.get_errno(), f"ptrace detach of thread {self.tid}")
 
 
 class BusAbuseTest(SystemTest):
@@ -132,6 +161,41 @@ class BusAbuseTest(SystemTest):
         self.assertTrue(gen.alive())
         refused = re.findall(r'msg="subscription refused" .*refused_total=(\d+)', gen.text())
         self.assertTrue(refused, "the refusals are counted")
+
+    def test_a_flooding_peer_that_leaves_while_the_generator_is_held_up_crashes_nothing(self):
+        """libzmq 4.3.4 aborts (`!_io_error`, stream_engine_base.cpp:331) when a heartbeat
+        timer fires on a connection whose peer left while its input was stopped, i.e.
+        while the generator had not yet read its queued subscriptions (upstream issue
+        4841). A busy main thread and a peer that floods, then closes, were enough: CI's
+        flood test lost its generator so under load. The bound sockets send no pings of
+        their own now; their subscribers' pings carry the time after which to drop them."""
+        port = free_port()
+        gen, endpoint = self.generator(port=port, interval_ms=100)
+        watcher = HeartbeatWatcher(endpoint)
+        self.addCleanup(watcher.close)
+        watcher.next()
+        peers = [RawPeer(port) for _ in range(8)]
+        flood = (b"\x00\x0b\x01_heartbeat" + b"\x00\x0b\x00_heartbeat") * 500
+        held = HeldThread(gen.proc.pid)  # the main thread: it reads the subscriptions
+        try:
+            for peer in peers:  # each connection's queue fills: its input stops
+                peer.sock.settimeout(0.5)
+                try:
+                    peer.sock.sendall(flood)
+                except OSError:
+                    pass
+            time.sleep(0.3)
+            for peer in peers:  # leaves at once, with a reset
+                peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                     struct.pack("ii", 1, 0))
+                peer.sock.close()
+            time.sleep(2.5)  # two of the old ping intervals
+        finally:
+            held.release()
+        time.sleep(0.5)
+        self.assertTrue(gen.alive(), "the generator survived: " + gen.text()[-300:])
+        watcher.next(timeout=3)
+        gen.wait_log(r'msg="peer connection closed" socket=bus .*closed_total=8\b')
 
     def test_ten_megabytes_of_distinct_subscriptions_cost_little_memory(self):
         port = free_port()

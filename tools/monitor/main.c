@@ -260,7 +260,7 @@ static int open_socket(void *ctx, const monitor_config_t *cfg, int i, void **out
     const char *endpoint = cfg->sources[i];
     char err[512];
     void *sub = zmq_socket(ctx, ZMQ_SUB);
-    int rc = sub && bus_socket_tune(sub) == 0 && bus_socket_pin(sub, i) == 0 &&
+    int rc = sub && bus_socket_tune(sub, BUS_SOCKET_CONNECTS) == 0 && bus_socket_pin(sub, i) == 0 &&
                      zmq_setsockopt(sub, ZMQ_SUBSCRIBE, cfg->topic, strlen(cfg->topic)) == 0 &&
                      zmq_setsockopt(sub, ZMQ_SUBSCRIBE, WIRE_HEARTBEAT_TOPIC,
                                     strlen(WIRE_HEARTBEAT_TOPIC)) == 0

@@ -71,6 +71,10 @@ def read_key(path):
 def new_socket(args, kind, server_key_file):
     sock = zmq.Context.instance().socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
+    # The generator sends no pings: ours ask it to drop us after 3 s without one.
+    sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
+    sock.setsockopt(zmq.HEARTBEAT_TTL, 3000)
     if server_key_file or args.curve_secret_key_file:
         secret = read_key(args.curve_secret_key_file)
         sock.curve_serverkey = read_key(server_key_file)
