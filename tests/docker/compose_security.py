@@ -338,10 +338,20 @@ def check_revocation(stack):
                       quiet=True).stdout.strip()
     for generator in generators:
         volume = volume_of(stack, generator, "/keys")
-        run([stack.docker, "run", "--rm", "--network", "none", "-v", f"{volume}:/k", "--entrypoint",
-             "sh", f"rn-generator:{TAG}", "-c",
-             'grep -vxF "$1" /k/clients >/k/clients.new; mv /k/clients.new /k/clients', "-",
-             gateway_pub], timeout=60)
+
+        def in_volume(script, *args):
+            return run([stack.docker, "run", "--rm", "--network", "none", "-v", f"{volume}:/k",
+                        "--entrypoint", "sh", f"rn-generator:{TAG}", "-c", script, "-", *args],
+                       quiet=True, timeout=60).stdout.split("\n")
+        before = in_volume("cat /k/clients")
+        # -e: a Z85 key may begin with '-' (1 run in 85), which grep took for options and
+        # emptied the whole list; the test then waited for a monitor that was cut off too.
+        in_volume('grep -vxF -e "$1" /k/clients >/k/clients.new; mv /k/clients.new /k/clients',
+                  gateway_pub)
+        after = in_volume("cat /k/clients")
+        check(sorted(after) == sorted(l for l in before if l != gateway_pub),
+              f"{generator}: the gateways' key alone left its allow-list "
+              f"({len(before)} lines before, {len(after)} after)")
     run([stack.docker, "restart", "-t", "5", *generators], timeout=60)
     started = min(stack.inspect(g, "{{.State.StartedAt}}") for g in generators)
 
