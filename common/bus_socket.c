@@ -13,7 +13,7 @@
 _Static_assert(BUS_FRAME_MAX > WIRE_TOPIC_MAX && BUS_FRAME_MAX >= WIRE_MESSAGE_MAX,
                "every frame the bus carries is below the limit");
 
-enum { HEARTBEAT_IVL_MS = 1000, HEARTBEAT_TIMEOUT_MS = 3000 };
+enum { HEARTBEAT_IVL_MS = 1000, HEARTBEAT_TIMEOUT_MS = 3000, CONNECT_TIMEOUT_MS = 2000 };
 
 static int set_int(void *socket, int option, int value)
 {
@@ -42,6 +42,8 @@ int bus_socket_tune(void *socket, bus_socket_end_t end)
         rc = set_int(socket, ZMQ_HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS);
     if (rc == 0 && end == BUS_SOCKET_CONNECTS)
         rc = set_int(socket, ZMQ_HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS);
+    if (rc == 0 && end == BUS_SOCKET_CONNECTS)
+        rc = set_int(socket, ZMQ_CONNECT_TIMEOUT, CONNECT_TIMEOUT_MS);
     int64_t max_frame = BUS_FRAME_MAX;
     if (rc == 0 && zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_frame, sizeof max_frame) != 0)
         rc = -zmq_errno();

@@ -231,10 +231,16 @@ class Swarm:
         return p.stdout.strip() in ("completed", "")
 
     def dump_logs(self):
-        for svc in ("generator", "generator-backup", "gateway", "lb"):
-            p = self.mgr("service", "logs", "--tail", "40", f"{self.stack}_{svc}", check=False,
-                         timeout=60, quiet=True)
-            print(p.stdout[-6000:], p.stderr[-2000:], flush=True)
+        # A generator's restarts and pair states need more lines than a gateway's.
+        for svc, tail in (("generator", 150), ("generator-backup", 150), ("gateway", 40),
+                          ("lb", 40)):
+            p = self.mgr("service", "logs", "--tail", str(tail), f"{self.stack}_{svc}",
+                         check=False, timeout=60, quiet=True)
+            print(p.stdout[-tail * 200:], p.stderr[-2000:], flush=True)
+        try:
+            print(f"the first gateway's view of the pair: {self.generator_view()}", flush=True)
+        except (Failure, OSError, IndexError) as e:
+            print(f"no gateway's view of the pair: {e}", flush=True)
 
     def generator_view(self):
         """{service: (state, active)} of each generator as a gateway's per-source metrics say

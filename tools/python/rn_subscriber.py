@@ -75,6 +75,9 @@ def new_socket(args, kind, server_key_file):
     sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
     sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
     sock.setsockopt(zmq.HEARTBEAT_TTL, 3000)
+    # A connect unanswered for 2 s is given up and the name looked up again: a generator
+    # replaced at a new address leaves its old one silent.
+    sock.setsockopt(zmq.CONNECT_TIMEOUT, 2000)
     if server_key_file or args.curve_secret_key_file:
         secret = read_key(args.curve_secret_key_file)
         sock.curve_serverkey = read_key(server_key_file)
