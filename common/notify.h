@@ -31,4 +31,10 @@ void notify_watchdog_init(notify_watchdog_t *w);
 /* Sends WATCHDOG=1 when due at now_ms (monotonic). Returns 0 or -errno. */
 int notify_watchdog_kick(notify_watchdog_t *w, int64_t now_ms) __attribute__((warn_unused_result));
 
+/* When the next kick is due (INT64_MAX: never), so the loop may sleep until then. */
+static inline int64_t notify_watchdog_due(const notify_watchdog_t *w)
+{
+    return w->interval_ms > 0 ? w->next_ms : INT64_MAX;
+}
+
 #endif

@@ -62,6 +62,12 @@ int sources_active(const sources_t *s, int64_t now_ms);
  * active, announces a replay socket, and was not voted to in the last failover/4. */
 int sources_vote_due(sources_t *s, size_t i, int64_t now_ms);
 
+/* The earliest time after which sources_active or sources_vote_due may answer otherwise
+ * without another message: a heard source goes stale, or a vote falls due (INT64_MAX when
+ * neither can). A loop that serves sources may sleep until then; only a message changes
+ * anything before. */
+int64_t sources_next_due(const sources_t *s, int64_t now_ms);
+
 /* The vote's request: the next event after the newest held, or epoch 0 when none is. */
 void sources_vote_request(const sources_t *s, uint64_t *epoch, uint64_t *seq);
 

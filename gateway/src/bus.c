@@ -24,7 +24,7 @@
 
 /* Queued messages before ZeroMQ drops: room for seconds of a fast stream while this
  * thread waits for a core. */
-enum { POLL_MS = 250, BATCH_MAX = 4096, RECEIVE_HWM = 100000 };
+enum { BATCH_MAX = 4096, RECEIVE_HWM = 100000 };
 
 /* A replay request waits at most this long; after a failure the next waits this long, so
  * an unreachable replay socket costs the bus thread one stall per interval, not one per
@@ -58,9 +58,9 @@ struct bus {
     int64_t replay_retry_ms;        /* after a failed request: not before this */
     int64_t warm_deadline_ms;       /* 0 until the first heartbeat */
     uint64_t hb_epoch, hb_last_seq; /* what the latest heartbeat says was published */
-    /* systemd's watchdog, kicked every turn: a turn takes at most POLL_MS plus one replay
-     * fetch, so a bus thread that stops turning (a deadlock, a stuck call) gets the gateway
-     * restarted, while a silent generator does not (the loop turns on). */
+    /* systemd's watchdog, kicked every turn: the loop wakes for the next kick at the
+     * latest (poll_timeout), so a bus thread that stops turning (a deadlock, a stuck call)
+     * gets the gateway restarted, while a silent generator does not (the loop turns on). */
     notify_watchdog_t watchdog;
 };
 
@@ -522,12 +522,29 @@ static void wake_readers(bus_t *bus)
     bus->last_wake_ms = now;
 }
 
-static long poll_timeout(const bus_t *bus)
+static int64_t earliest(int64_t a, int64_t b)
 {
-    if (!bus->wake_pending)
-        return POLL_MS;
-    int64_t left = bus->last_wake_ms + bus->hub->cfg->coalesce_ms - clock_mono_ms();
-    return left < 0 ? 0 : (left < POLL_MS ? (long)left : POLL_MS);
+    return a < b ? a : b;
+}
+
+/* The loop sleeps until a message, a wake-up, or the next thing due without either: a
+ * source going stale or a vote (sources_next_due), the generator counted down, the
+ * watchdog's kick, the coalesced wake of the readers. Nothing else changes with time
+ * alone, so an idle gateway's bus thread wakes only for the generator's messages. -1:
+ * nothing is due. */
+static long poll_timeout(bus_t *bus)
+{
+    int64_t now = clock_mono_ms();
+    int64_t due =
+        earliest(sources_next_due(&bus->sources, now), notify_watchdog_due(&bus->watchdog));
+    int64_t alive_until = hub_generator_alive_until(bus->hub);
+    if (alive_until > now)
+        due = earliest(due, alive_until);
+    if (bus->wake_pending)
+        due = earliest(due, bus->last_wake_ms + bus->hub->cfg->coalesce_ms);
+    if (due == INT64_MAX)
+        return -1;
+    return due <= now ? 0 : (long)(due - now);
 }
 
 /* Bounded, so a flood cannot starve the subscription and liveness checks. */

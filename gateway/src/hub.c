@@ -75,11 +75,19 @@ void hub_client_leave(hub_t *hub)
         hub_wake_bus(hub);
 }
 
+int64_t hub_generator_alive_until(const hub_t *hub)
+{
+    int64_t timeout = hub->cfg->bus_timeout_ms;
+    int64_t last = atomic_load(&hub->last_bus_ms), behind = atomic_load(&hub->behind_since_ms);
+    if (last == 0)
+        return 0;
+    int64_t until = last + timeout + 1;
+    return behind != 0 && behind + timeout + 1 < until ? behind + timeout + 1 : until;
+}
+
 int hub_generator_alive(const hub_t *hub)
 {
-    int64_t now = clock_mono_ms(), timeout = hub->cfg->bus_timeout_ms;
-    int64_t last = atomic_load(&hub->last_bus_ms), behind = atomic_load(&hub->behind_since_ms);
-    return last != 0 && now - last <= timeout && (behind == 0 || now - behind <= timeout);
+    return clock_mono_ms() < hub_generator_alive_until(hub);
 }
 
 int hub_ready(const hub_t *hub)

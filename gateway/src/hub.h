@@ -70,6 +70,10 @@ void hub_wake_bus(hub_t *hub);
  * heartbeats alone do not make it up. */
 int hub_generator_alive(const hub_t *hub);
 
+/* Until when (monotonic ms) the generator stays alive if nothing more is heard: in the
+ * past when it is not alive now. */
+int64_t hub_generator_alive_until(const hub_t *hub);
+
 /* Ready to take new SSE clients: generator alive, history warm, caught up with what the
  * generator published, not draining, below the limit. */
 int hub_ready(const hub_t *hub);

@@ -129,6 +129,66 @@ static void test_votes_at_start(void)
     CHECK_EQ_INT(sources_vote_due(&s, 1, 9000), 0);
 }
 
+/* A loop that sleeps until sources_next_due misses nothing: at every millisecond before
+ * it, the active source is the same and no vote is due (checked on copies, as
+ * sources_vote_due counts the vote it allows). Returns the due time. */
+static int64_t check_quiet_until_due(const sources_t *s, int64_t now)
+{
+    int64_t due = sources_next_due(s, now);
+    CHECK(due >= now);
+    int64_t end = due == INT64_MAX ? now + 20000 : due;
+    int active = sources_active(s, now);
+    for (int64_t t = now + 1; t < end; t++) {
+        sources_t copy = *s;
+        CHECK_EQ_INT(sources_active(&copy, t), active);
+        for (size_t i = 0; i < copy.count; i++)
+            CHECK_EQ_INT(sources_vote_due(&copy, i, t), 0);
+    }
+    return due;
+}
+
+/* What the gateway's bus thread sleeps until, through a takeover: the active's silence
+ * ends at its staleness, then each vote, then the new active's staleness. */
+static void test_next_due(void)
+{
+    sources_t s;
+    sources_init(&s, 2, 0);
+    CHECK(sources_next_due(&s, 0) == INT64_MAX); /* nothing heard: nothing to wait for */
+    wire_heartbeat_t a = beat(WIRE_ROLE_PRIMARY, WIRE_STATE_ACTIVE, 5, 10);
+    wire_heartbeat_t b = beat(WIRE_ROLE_BACKUP, WIRE_STATE_PASSIVE, 5, 10);
+    sources_heartbeat(&s, 0, &a, 0);
+    sources_heartbeat(&s, 1, &b, 100);
+    /* The active's last message at 0: it goes stale at 1001, votes may start at 1000. */
+    CHECK_EQ_INT(check_quiet_until_due(&s, 100), 1000);
+    sources_heartbeat(&s, 1, &b, 900);
+    CHECK_EQ_INT(check_quiet_until_due(&s, 900), 1000);
+    CHECK_EQ_INT(sources_vote_due(&s, 1, 1000), 1);
+    CHECK_EQ_INT(check_quiet_until_due(&s, 1000), 1001); /* the old active goes stale */
+    CHECK_EQ_INT(sources_active(&s, 1001), -1);
+    CHECK_EQ_INT(check_quiet_until_due(&s, 1001), 1250); /* the next vote */
+    CHECK_EQ_INT(sources_vote_due(&s, 1, 1250), 1);
+    CHECK_EQ_INT(check_quiet_until_due(&s, 1250), 1500);
+    CHECK_EQ_INT(sources_vote_due(&s, 1, 1500), 1);
+    CHECK_EQ_INT(check_quiet_until_due(&s, 1500), 1750);
+    CHECK_EQ_INT(sources_vote_due(&s, 1, 1750), 1);
+    /* The passive fell silent too (last heard at 900): it goes stale before its next vote. */
+    CHECK_EQ_INT(check_quiet_until_due(&s, 1750), 1901);
+    CHECK(check_quiet_until_due(&s, 1901) == INT64_MAX);
+    /* It took over: only its staleness is due, a failover after its last message. */
+    wire_heartbeat_t b2 = beat(WIRE_ROLE_BACKUP, WIRE_STATE_ACTIVE, 5, 10);
+    sources_heartbeat(&s, 1, &b2, 2000);
+    CHECK_EQ_INT(check_quiet_until_due(&s, 2000), 3001);
+    sources_event(&s, 1, 2500);
+    CHECK_EQ_INT(check_quiet_until_due(&s, 2500), 3501);
+    /* A member without a replay socket is never voted to: only its staleness. */
+    sources_t t;
+    sources_init(&t, 1, 0);
+    wire_heartbeat_t c = beat(WIRE_ROLE_BACKUP, WIRE_STATE_PASSIVE, 5, 10);
+    c.replay_port = 0;
+    sources_heartbeat(&t, 0, &c, 5000);
+    CHECK_EQ_INT(check_quiet_until_due(&t, 5000), 6001);
+}
+
 int main(void)
 {
     test_split();
@@ -136,5 +196,6 @@ int main(void)
     test_pair_active_and_split_brain();
     test_votes();
     test_votes_at_start();
+    test_next_due();
     CHECK_DONE();
 }

@@ -331,7 +331,17 @@ static void report_members(const monitor_t *m)
     fflush(stdout);
 }
 
-enum { VOTE_TICK_MS = 250 };
+/* Until the next report or the next vote or change of the active member, -1: nothing is
+ * due; only messages change anything before. */
+static long poll_timeout(const monitor_t *m, int64_t last_report)
+{
+    int64_t now = clock_mono_ms(), due = sources_next_due(&m->sources, now);
+    if (m->cfg->stats && last_report + m->cfg->stats_interval_ms < due)
+        due = last_report + m->cfg->stats_interval_ms;
+    if (due == INT64_MAX)
+        return -1;
+    return due <= now ? 0 : (long)(due - now);
+}
 
 static int run(int signal_fd, monitor_t *m)
 {
@@ -344,10 +354,8 @@ static int run(int signal_fd, monitor_t *m)
         for (int i = 0; i < n; i++)
             items[i] = (zmq_pollitem_t){m->subs[i], 0, ZMQ_POLLIN, 0};
         items[n] = (zmq_pollitem_t){NULL, signal_fd, ZMQ_POLLIN, 0};
-        long wait =
-            cfg->stats ? cfg->stats_interval_ms - (clock_mono_ms() - last_report) : VOTE_TICK_MS;
-        wait = wait < 0 ? 0 : wait > VOTE_TICK_MS ? VOTE_TICK_MS : wait;
-        if (zmq_poll(items, n + 1, wait) < 0 || (items[n].revents & ZMQ_POLLIN))
+        if (zmq_poll(items, n + 1, poll_timeout(m, last_report)) < 0 ||
+            (items[n].revents & ZMQ_POLLIN))
             break;
         for (int i = 0; i < n && rc == 0; i++)
             if (items[i].revents & ZMQ_POLLIN)
