@@ -14,6 +14,8 @@ _Static_assert(BUS_FRAME_MAX > WIRE_TOPIC_MAX && BUS_FRAME_MAX >= WIRE_MESSAGE_M
                "every frame the bus carries is below the limit");
 
 enum { HEARTBEAT_IVL_MS = 1000, HEARTBEAT_TIMEOUT_MS = 3000, CONNECT_TIMEOUT_MS = 2000 };
+/* TCP keepalive of a bound socket's connections, in seconds: a peer gone for 25 s. */
+enum { KEEPALIVE_IDLE_S = 10, KEEPALIVE_INTVL_S = 5, KEEPALIVE_CNT = 3 };
 
 static int set_int(void *socket, int option, int value)
 {
@@ -33,17 +35,33 @@ int bus_socket_pin(void *socket, int io_thread)
     return zmq_setsockopt(socket, ZMQ_AFFINITY, &mask, sizeof mask) == 0 ? 0 : -zmq_errno();
 }
 
+static int set_pings(void *socket)
+{
+    int rc = set_int(socket, ZMQ_HEARTBEAT_IVL, HEARTBEAT_IVL_MS);
+    if (rc == 0)
+        rc = set_int(socket, ZMQ_HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS);
+    return rc == 0 ? set_int(socket, ZMQ_HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS) : rc;
+}
+
+static int set_keepalive(void *socket)
+{
+    int rc = set_int(socket, ZMQ_TCP_KEEPALIVE, 1);
+    if (rc == 0)
+        rc = set_int(socket, ZMQ_TCP_KEEPALIVE_IDLE, KEEPALIVE_IDLE_S);
+    if (rc == 0)
+        rc = set_int(socket, ZMQ_TCP_KEEPALIVE_INTVL, KEEPALIVE_INTVL_S);
+    return rc == 0 ? set_int(socket, ZMQ_TCP_KEEPALIVE_CNT, KEEPALIVE_CNT) : rc;
+}
+
 int bus_socket_tune(void *socket, bus_socket_end_t end)
 {
     int rc = set_int(socket, ZMQ_LINGER, 0);
     if (rc == 0 && end == BUS_SOCKET_CONNECTS)
-        rc = set_int(socket, ZMQ_HEARTBEAT_IVL, HEARTBEAT_IVL_MS);
-    if (rc == 0 && end == BUS_SOCKET_CONNECTS)
-        rc = set_int(socket, ZMQ_HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS);
-    if (rc == 0 && end == BUS_SOCKET_CONNECTS)
-        rc = set_int(socket, ZMQ_HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS);
-    if (rc == 0 && end == BUS_SOCKET_CONNECTS)
+        rc = set_pings(socket);
+    if (rc == 0 && end != BUS_SOCKET_BINDS)
         rc = set_int(socket, ZMQ_CONNECT_TIMEOUT, CONNECT_TIMEOUT_MS);
+    if (rc == 0 && end == BUS_SOCKET_BINDS)
+        rc = set_keepalive(socket);
     int64_t max_frame = BUS_FRAME_MAX;
     if (rc == 0 && zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_frame, sizeof max_frame) != 0)
         rc = -zmq_errno();

@@ -11,19 +11,28 @@
  * holds the largest topic and message. */
 #define BUS_FRAME_MAX 512
 
-/* Which end of its connections a socket is. */
-typedef enum { BUS_SOCKET_CONNECTS, BUS_SOCKET_BINDS } bus_socket_end_t;
+/* Which end of its connections a socket is: one that connects and keeps listening (a SUB,
+ * a voter), one that connects to ask and waits for each answer with a deadline of its own
+ * (a replay client), or one that binds. */
+typedef enum { BUS_SOCKET_CONNECTS, BUS_SOCKET_ASKS, BUS_SOCKET_BINDS } bus_socket_end_t;
 
-/* Sets linger 0 (so shutdown never waits on unsent messages) and BUS_FRAME_MAX, and on a
- * socket that connects, ZMTP heartbeats: it pings every second, drops a peer silent for
- * 3 s, and tells the peer to drop it after 3 s without a ping (so a connection cut without
- * a FIN is noticed at both ends). It also gives up a TCP connect unanswered for 2 s and
- * resolves the name again: a generator replaced by one at a new address (Swarm,
- * Kubernetes) leaves its old address silent, and the kernel would retry its SYN there for
- * some two minutes before libzmq looked the name up again. A socket that binds sends no
- * pings of its own: libzmq 4.3.4 aborts when its ping timer fires on a connection whose
- * peer left while the connection's input was stopped (upstream issue 4841), which one
- * flooding peer could bring about. Returns 0 or -errno. */
+/* Sets linger 0 (so shutdown never waits on unsent messages) and BUS_FRAME_MAX, and:
+ * - on a socket that connects and listens, ZMTP heartbeats: it pings every second, drops a
+ *   peer silent for 3 s, and tells the peer to drop it after 3 s without a ping (so a
+ *   connection cut without a FIN is noticed at both ends);
+ * - on one that asks, none: a silent peer shows as a request past its deadline, after
+ *   which the client opens a fresh socket; pings would wake an I/O thread at both ends
+ *   every second for a connection that is idle nearly always;
+ * - on both, a TCP connect unanswered for 2 s is given up and the name resolved again: a
+ *   generator replaced by one at a new address (Swarm, Kubernetes) leaves its old address
+ *   silent, and the kernel would retry its SYN there for some two minutes before libzmq
+ *   looked the name up again;
+ * - on one that binds, no pings of its own (libzmq 4.3.4 aborts when its ping timer fires
+ *   on a connection whose peer left while the connection's input was stopped, upstream
+ *   issue 4841, which one flooding peer could bring about), but TCP keepalive: an idle
+ *   connection whose peer vanished without a FIN and sends no pings (one that asks) is
+ *   closed within 25 s by the kernel's probes, which wake no thread.
+ * Returns 0 or -errno. */
 int bus_socket_tune(void *socket, bus_socket_end_t end) __attribute__((warn_unused_result));
 
 #include <stddef.h>

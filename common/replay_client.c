@@ -29,7 +29,7 @@ void *replay_socket_open(void *zmq_context, const replay_socket_spec_t *spec, ch
 {
     void *socket = zmq_socket(zmq_context, ZMQ_DEALER);
     int immediate = spec->immediate;
-    if (socket == NULL || bus_socket_tune(socket, BUS_SOCKET_CONNECTS) < 0 ||
+    if (socket == NULL || bus_socket_tune(socket, spec->end) < 0 ||
         bus_socket_pin(socket, spec->io_thread) < 0 ||
         zmq_setsockopt(socket, ZMQ_IMMEDIATE, &immediate, sizeof immediate) != 0 ||
         zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &spec->max_message, sizeof spec->max_message) != 0) {
@@ -49,8 +49,12 @@ void *replay_socket_open(void *zmq_context, const replay_socket_spec_t *spec, ch
 
 static void *open_socket(replay_client_t *c, char *err, size_t errlen)
 {
-    replay_socket_spec_t spec = {c->endpoint,  c->server_key,   c->secret_key,
-                                 c->io_thread, REPLY_MAX_BYTES, 0};
+    replay_socket_spec_t spec = {.endpoint = c->endpoint,
+                                 .server_key_file = c->server_key,
+                                 .secret_key_file = c->secret_key,
+                                 .io_thread = c->io_thread,
+                                 .max_message = REPLY_MAX_BYTES,
+                                 .end = BUS_SOCKET_ASKS};
     void *socket = replay_socket_open(c->context, &spec, err, errlen);
     if (socket)
         c->opened++;

@@ -6,6 +6,7 @@
 #ifndef RN_REPLAY_CLIENT_H
 #define RN_REPLAY_CLIENT_H
 
+#include "bus_socket.h"
 #include "wire_replay.h"
 
 #include <stddef.h>
@@ -15,12 +16,14 @@ typedef struct replay_client replay_client_t;
 
 /* What a DEALER to a replay socket is made with: CURVE key files as for the bus ("" for
  * none), the I/O thread that serves it (bus_socket_pin; -1: any), the largest message it
- * takes, and ZMQ_IMMEDIATE (queue only to a completed connection). */
+ * takes, ZMQ_IMMEDIATE (queue only to a completed connection), and which end it is
+ * (bus_socket_tune: a replay client asks, a voter must know whether it is connected). */
 typedef struct {
     const char *endpoint, *server_key_file, *secret_key_file;
     int io_thread;
     int64_t max_message;
     int immediate;
+    bus_socket_end_t end;
 } replay_socket_spec_t;
 
 /* A DEALER with the bus options (bus_socket_tune), made as spec says and connected: the

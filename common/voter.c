@@ -29,8 +29,13 @@ voter_t *voter_create(void *zmq_context, const char *endpoint, const char *curve
     snprintf(v->endpoint, sizeof v->endpoint, "%s", endpoint);
     /* IMMEDIATE: a vote is for now; queued for a member that connects later, it would
      * arrive when it no longer says anything true. */
-    replay_socket_spec_t spec = {endpoint,  curve_server_key_file, curve_secret_key_file,
-                                 io_thread, ANSWER_MAX_BYTES,      1};
+    replay_socket_spec_t spec = {.endpoint = endpoint,
+                                 .server_key_file = curve_server_key_file,
+                                 .secret_key_file = curve_secret_key_file,
+                                 .io_thread = io_thread,
+                                 .max_message = ANSWER_MAX_BYTES,
+                                 .immediate = 1,
+                                 .end = BUS_SOCKET_CONNECTS};
     v->socket = replay_socket_open(zmq_context, &spec, err, errlen);
     if (v->socket == NULL) {
         free(v);

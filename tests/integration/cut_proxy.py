@@ -33,6 +33,8 @@ class CutProxy:
                 except OSError:
                     client.close()
                     continue
+                # The timeout was for the connect: an idle connection stays open.
+                upstream.settimeout(None)
                 self.conns += [client, upstream]
                 self.accepted += 1
             for a, b in ((client, upstream), (upstream, client)):
