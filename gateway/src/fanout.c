@@ -26,7 +26,7 @@ typedef struct writer {
     pthread_t thread;
     int started;
     int epoll_fd, event_fd;
-    _Atomic int pump_due, stop;
+    _Atomic int woken, stop; /* woken: events were released since the last pump */
     long tick_ms, sweep_ms;
     int64_t next_tick_ms, next_sweep_ms;
     _Atomic long streams;
@@ -283,11 +283,10 @@ static int wait_ms(const writer_t *w, int64_t now)
     return due <= now ? 0 : (int)(due - now);
 }
 
-/* Pumps what an event, a sweep or a tick makes due; a pump of all is a sweep. */
-static void pump_due(writer_t *w)
+/* Pumps what an event, a sweep or a tick makes due at now; a pump of all is a sweep. */
+static void pump_what_is_due(writer_t *w, int64_t now)
 {
-    int64_t now = clock_mono_ms();
-    if (atomic_exchange(&w->pump_due, 0) || now >= w->next_sweep_ms) {
+    if (atomic_exchange(&w->woken, 0) || now >= w->next_sweep_ms) {
         pump_all(w);
         w->next_sweep_ms = now + w->sweep_ms;
         w->next_tick_ms = now + w->tick_ms;
@@ -313,11 +312,11 @@ static void *writer_main(void *arg)
         take_kicks(w);
         /* The connected streams first: arrivals are pumped as they are taken, after. */
         int had_timed = w->n_timed > 0, had_streams = w->count > 0;
-        pump_due(w);
+        int64_t now = clock_mono_ms();
+        pump_what_is_due(w, now);
         take_arrivals(w);
         free_released(w);
         /* A first deadline or a first stream counts its period from now. */
-        int64_t now = clock_mono_ms();
         if (!had_timed && w->n_timed > 0)
             w->next_tick_ms = now + w->tick_ms;
         if (!had_streams && w->count > 0)
@@ -457,7 +456,7 @@ void fanout_wake(fanout_t *f)
         writer_t *w = &f->writers[i];
         if (atomic_load_explicit(&w->streams, memory_order_relaxed) == 0)
             continue;
-        atomic_store(&w->pump_due, 1);
+        atomic_store(&w->woken, 1);
         writer_signal(w);
     }
 }
