@@ -5,6 +5,8 @@
 #ifndef RN_NOTIFY_H
 #define RN_NOTIFY_H
 
+#include "clock.h"
+
 #include <stdint.h>
 
 /* READY=1, with status as the one-line STATUS= that `systemctl status` shows: systemd
@@ -31,10 +33,11 @@ void notify_watchdog_init(notify_watchdog_t *w);
 /* Sends WATCHDOG=1 when due at now_ms (monotonic). Returns 0 or -errno. */
 int notify_watchdog_kick(notify_watchdog_t *w, int64_t now_ms) __attribute__((warn_unused_result));
 
-/* When the next kick is due (INT64_MAX: never), so the loop may sleep until then. */
+/* When the next kick is due (CLOCK_NEVER without a watchdog), so the loop may sleep until
+ * then. */
 static inline int64_t notify_watchdog_due(const notify_watchdog_t *w)
 {
-    return w->interval_ms > 0 ? w->next_ms : INT64_MAX;
+    return w->interval_ms > 0 ? w->next_ms : CLOCK_NEVER;
 }
 
 #endif

@@ -1,6 +1,8 @@
 /* sources.c -- which of a subscriber's generators is active, and when to vote. */
 #include "sources.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -130,27 +132,22 @@ int sources_vote_due(sources_t *s, size_t i, int64_t now_ms)
     return 1;
 }
 
-static int64_t earliest(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
-}
-
 /* Mirrors fresh() and sources_vote_due(): a fresh source is stale from heard + failover +
  * 1; a vote to it is due once no active one was heard for the failover time and its last
  * vote is failover/4 old. */
 int64_t sources_next_due(const sources_t *s, int64_t now_ms)
 {
-    int64_t failover = sources_failover(s), due = INT64_MAX;
+    int64_t failover = sources_failover(s), due = CLOCK_NEVER;
     int64_t votes_from = (s->active_ms ? s->active_ms : s->started_ms) + failover;
     for (size_t i = 0; i < s->count; i++) {
         const source_t *src = &s->s[i];
         if (!fresh(s, src, now_ms))
             continue;
-        due = earliest(due, src->heard_ms + failover + 1);
+        due = clock_earliest(due, src->heard_ms + failover + 1);
         if (src->hb.state == WIRE_STATE_ACTIVE || src->hb.replay_port == 0)
             continue;
         int64_t next_vote = src->voted_ms ? src->voted_ms + failover / 4 : votes_from;
-        due = earliest(due, next_vote > votes_from ? next_vote : votes_from);
+        due = clock_earliest(due, next_vote > votes_from ? next_vote : votes_from);
     }
     return due;
 }

@@ -63,7 +63,7 @@ int sources_active(const sources_t *s, int64_t now_ms);
 int sources_vote_due(sources_t *s, size_t i, int64_t now_ms);
 
 /* The earliest time after which sources_active or sources_vote_due may answer otherwise
- * without another message: a heard source goes stale, or a vote falls due (INT64_MAX when
+ * without another message: a heard source goes stale, or a vote falls due (CLOCK_NEVER when
  * neither can). A loop that serves sources may sleep until then; only a message changes
  * anything before. */
 int64_t sources_next_due(const sources_t *s, int64_t now_ms);

@@ -522,29 +522,21 @@ static void wake_readers(bus_t *bus)
     bus->last_wake_ms = now;
 }
 
-static int64_t earliest(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
-}
-
 /* The loop sleeps until a message, a wake-up, or the next thing due without either: a
  * source going stale or a vote (sources_next_due), the generator counted down, the
  * watchdog's kick, the coalesced wake of the readers. Nothing else changes with time
- * alone, so an idle gateway's bus thread wakes only for the generator's messages. -1:
- * nothing is due. */
+ * alone, so an idle gateway's bus thread wakes only for the generator's messages. */
 static long poll_timeout(bus_t *bus)
 {
     int64_t now = clock_mono_ms();
     int64_t due =
-        earliest(sources_next_due(&bus->sources, now), notify_watchdog_due(&bus->watchdog));
+        clock_earliest(sources_next_due(&bus->sources, now), notify_watchdog_due(&bus->watchdog));
     int64_t alive_until = hub_generator_alive_until(bus->hub);
     if (alive_until > now)
-        due = earliest(due, alive_until);
+        due = clock_earliest(due, alive_until);
     if (bus->wake_pending)
-        due = earliest(due, bus->last_wake_ms + bus->hub->cfg->coalesce_ms);
-    if (due == INT64_MAX)
-        return -1;
-    return due <= now ? 0 : (long)(due - now);
+        due = clock_earliest(due, bus->last_wake_ms + bus->hub->cfg->coalesce_ms);
+    return clock_wait_ms(due, now);
 }
 
 /* Bounded, so a flood cannot starve the subscription and liveness checks. */

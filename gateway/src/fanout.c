@@ -275,12 +275,10 @@ static void writer_close(writer_t *w)
 /* Milliseconds epoll may sleep: -1 when nothing of this writer's is due. */
 static int wait_ms(const writer_t *w, int64_t now)
 {
-    int64_t due = w->count > 0 ? w->next_sweep_ms : INT64_MAX;
-    if (w->n_timed > 0 && w->next_tick_ms < due)
-        due = w->next_tick_ms;
-    if (due == INT64_MAX)
-        return -1;
-    return due <= now ? 0 : (int)(due - now);
+    int64_t due = w->count > 0 ? w->next_sweep_ms : CLOCK_NEVER;
+    if (w->n_timed > 0)
+        due = clock_earliest(due, w->next_tick_ms);
+    return (int)clock_wait_ms(due, now);
 }
 
 /* Pumps what an event, a sweep or a tick makes due at now; a pump of all is a sweep. */

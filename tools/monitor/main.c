@@ -336,11 +336,9 @@ static void report_members(const monitor_t *m)
 static long poll_timeout(const monitor_t *m, int64_t last_report)
 {
     int64_t now = clock_mono_ms(), due = sources_next_due(&m->sources, now);
-    if (m->cfg->stats && last_report + m->cfg->stats_interval_ms < due)
-        due = last_report + m->cfg->stats_interval_ms;
-    if (due == INT64_MAX)
-        return -1;
-    return due <= now ? 0 : (long)(due - now);
+    if (m->cfg->stats)
+        due = clock_earliest(due, last_report + m->cfg->stats_interval_ms);
+    return clock_wait_ms(due, now);
 }
 
 static int run(int signal_fd, monitor_t *m)
