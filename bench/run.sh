@@ -143,6 +143,11 @@ stop_all() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait
 # a second in from each end, so neither the last connections nor the final mass disconnect
 # are counted. Their results added up (bench/combine.py), with the server figures, go to
 # $results/NAME.json, the latency CDF to $results/cdf-NAME.csv.
+#
+# The deliveries the window's CPU is divided by are counted, not estimated: each load client
+# is marked (SIGUSR1: it prints its counters) right before each CPU sample. At 2 events/s a
+# 9 s window holds 18 or 19 of the bursts a sender's CPU comes in, so the rate times the
+# window's length was off by up to one burst in 18 (5.5%), and differently for each run.
 measure() {
   local name=$1 clients=$2 rate=$3 ramp=$4 duration=$5 i loads=() prefixes=()
   local settle; settle=$(py "print($clients/$ramp + 1.5)")
@@ -153,22 +158,35 @@ measure() {
       >"$work/$name.load$i.json" &
     loads+=($!); prefixes+=("$work/$name.load$i")
   done
-  sleep "$settle"; local cpu0 t0; cpu0=$(cpu_ns "${server_pids[@]}"); t0=$(date +%s.%N)
+  sleep "$settle"; kill -USR1 "${loads[@]}"
+  local cpu0 t0; cpu0=$(cpu_ns "${server_pids[@]}"); t0=$(date +%s.%N)
   local rss1 threads; rss1=$(rss_kb "${server_pids[@]}"); threads=$(threads_of "${server_pids[@]}")
-  sleep "$((duration - 1))"; local cpu1 t1; cpu1=$(cpu_ns "${server_pids[@]}"); t1=$(date +%s.%N)
+  sleep "$((duration - 1))"; kill -USR1 "${loads[@]}"
+  local cpu1 t1; cpu1=$(cpu_ns "${server_pids[@]}"); t1=$(date +%s.%N)
   wait "${loads[@]}"
+  # Each load client's output: its two marks, then its summary (what combine.py reads).
+  local marks=$work/$name.marks p; : >"$marks"
+  for p in "${prefixes[@]}"; do
+    { grep '"mark":' "$p.json" || true; } >>"$marks"
+    { grep -v '"mark":' "$p.json" || true; } >"$p.summary"; mv "$p.summary" "$p.json"
+  done
   /usr/bin/python3 bench/combine.py "$work/$name" "${prefixes[@]}"
   mv "$work/$name.json" "$results/$name.json"
   mv "$work/$name.csv" "$results/cdf-$name.csv" 2>/dev/null || true
-  /usr/bin/python3 - "$results/$name.json" "$clients" "$rate" "$cpu0" "$cpu1" "$rss0" "$rss1" \
-    "$t0" "$t1" "$threads" "${#server_pids[@]}" <<'PY'
+  /usr/bin/python3 - "$results/$name.json" "$marks" "${#loads[@]}" "$clients" "$rate" "$cpu0" \
+    "$cpu1" "$rss0" "$rss1" "$t0" "$t1" "$threads" "${#server_pids[@]}" <<'PY'
 import json, sys
-path, clients, rate, cpu0, cpu1, rss0, rss1, t0, t1, threads, procs = sys.argv[1], *map(float, sys.argv[2:])
+path, marks_path, loads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+clients, rate, cpu0, cpu1, rss0, rss1, t0, t1, threads, procs = map(float, sys.argv[4:])
 r = json.load(open(path))
 r["events_per_s"] = rate
 r["cpu_s"] = (cpu1 - cpu0) / 1e9
-# Deliveries in the CPU window, at the rate the load clients measured over their own.
-window_deliveries = r["deliveries_per_s"] * (t1 - t0)
+# Deliveries in the CPU window: each load client's events between its two marks.
+marks = [json.loads(line) for line in open(marks_path)]
+if len(marks) != 2 * loads or any(m["mark"] not in (1, 2) for m in marks):
+    sys.exit(f"run.sh: {marks_path}: {len(marks)} marks from {loads} load clients, not 2 each")
+window_deliveries = sum(m["events"] * (1 if m["mark"] == 2 else -1) for m in marks)
+r["window_deliveries"] = window_deliveries
 r["cpu_per_million"] = r["cpu_s"] / (window_deliveries / 1e6) if window_deliveries else float("nan")
 r["rss_per_client_kb"] = (rss1 - rss0) / max(r["connected"], 1)
 r["rss_total_mb"] = rss1 / 1024
