@@ -159,10 +159,10 @@ measure() {
     loads+=($!); prefixes+=("$work/$name.load$i")
   done
   sleep "$settle"; kill -USR1 "${loads[@]}"
-  local cpu0 t0; cpu0=$(cpu_ns "${server_pids[@]}"); t0=$(date +%s.%N)
+  local cpu0; cpu0=$(cpu_ns "${server_pids[@]}")
   local rss1 threads; rss1=$(rss_kb "${server_pids[@]}"); threads=$(threads_of "${server_pids[@]}")
   sleep "$((duration - 1))"; kill -USR1 "${loads[@]}"
-  local cpu1 t1; cpu1=$(cpu_ns "${server_pids[@]}"); t1=$(date +%s.%N)
+  local cpu1; cpu1=$(cpu_ns "${server_pids[@]}")
   wait "${loads[@]}"
   # Each load client's output: its two marks, then its summary (what combine.py reads).
   local marks=$work/$name.marks p; : >"$marks"
@@ -173,11 +173,11 @@ measure() {
   /usr/bin/python3 bench/combine.py "$work/$name" "${prefixes[@]}"
   mv "$work/$name.json" "$results/$name.json"
   mv "$work/$name.csv" "$results/cdf-$name.csv" 2>/dev/null || true
-  /usr/bin/python3 - "$results/$name.json" "$marks" "${#loads[@]}" "$clients" "$rate" "$cpu0" \
-    "$cpu1" "$rss0" "$rss1" "$t0" "$t1" "$threads" "${#server_pids[@]}" <<'PY'
+  /usr/bin/python3 - "$results/$name.json" "$marks" "${#loads[@]}" "$rate" "$cpu0" "$cpu1" \
+    "$rss0" "$rss1" "$threads" "${#server_pids[@]}" <<'PY'
 import json, sys
 path, marks_path, loads = sys.argv[1], sys.argv[2], int(sys.argv[3])
-clients, rate, cpu0, cpu1, rss0, rss1, t0, t1, threads, procs = map(float, sys.argv[4:])
+rate, cpu0, cpu1, rss0, rss1, threads, procs = map(float, sys.argv[4:])
 r = json.load(open(path))
 r["events_per_s"] = rate
 r["cpu_s"] = (cpu1 - cpu0) / 1e9
